@@ -1,0 +1,3 @@
+from runegen.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""MNIST from local files only: Keras' cached `mnist.npz` or the four idx(.gz) files.
+
+Nothing is downloaded (keras.datasets.mnist.load_data() would): absent files are one clear error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from runegen.errors import UsageError
+
+CLASS_NAMES = tuple(str(d) for d in range(10))
+IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+DEFAULT_LOCATIONS = (Path("~/.keras/datasets/mnist.npz"), Path("~/.keras/datasets/mnist"))
+
+
+def find_default_mnist() -> Path:
+    for candidate in DEFAULT_LOCATIONS:
+        path = candidate.expanduser()
+        if path.exists() and looks_like_mnist(path):
+            return path
+    raise UsageError("--data mnist: no local MNIST found; put mnist.npz in ~/.keras/datasets/ "
+                     "or pass --data PATH to mnist.npz or to a folder with the four idx files")
+
+
+def looks_like_mnist(path: Path) -> bool:
+    if path.is_file():
+        return path.suffix == ".npz"
+    return _idx_file(path, IDX_STEMS[0]) is not None
+
+
+def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test splits together: uint8 (N, 28, 28) and int32 labels."""
+    try:
+        if path.is_file():
+            with np.load(path) as archive:
+                parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
+        else:
+            parts = [_read_idx(path, stem) for stem in IDX_STEMS]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise UsageError(f"--data {path}: unreadable MNIST files ({error})") from None
+    images = np.concatenate([parts[0], parts[2]])
+    labels = np.concatenate([parts[1], parts[3]]).astype(np.int32)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(images):
+        raise UsageError(f"--data {path}: MNIST arrays have unexpected shapes {images.shape}, {labels.shape}")
+    return images.astype(np.uint8), labels
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _read_idx(folder: Path, stem: str) -> np.ndarray:
+    """The idx format: 2 zero bytes, a type byte (0x08 = uint8), a rank byte, big-endian dims, data."""
+    path = _idx_file(folder, stem)
+    if path is None:
+        raise OSError(f"{stem} missing in {folder}")
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise ValueError(f"{path.name} is not a uint8 idx file")
+    rank = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=rank, offset=4))
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * rank).reshape(dims)

@@ -1,0 +1,241 @@
+"""The training run: data pipeline, the DCGAN step, checkpoints, samples, logs.
+
+A run folder holds everything a run makes:
+    config.json           the resolved settings (what --resume reads back)
+    samples/epoch_NNN.png a grid from fixed noise after each epoch; progress.gif strings them
+    metrics.csv           per epoch: losses, D(x), D(G(z)), images/s
+    tensorboard/          the same scalars and the grids, for TensorBoard
+    checkpoints/          G, D, both optimisers, noise and dropout RNG state, epoch and step
+    generator.keras       the final generator alone, float32, ready for inference and export
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runegen import atomic, images
+from runegen.data import GlyphDataset
+from runegen.errors import UsageError
+
+PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
+GRID_SAMPLES = 64
+
+
+@dataclass
+class TrainConfig:
+    data: str = "runes"
+    preset: str = "s1"
+    epochs: int = 25
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta_1: float = 0.5
+    seed: int = 0
+    latent_dim: int = 100
+    update: str = "simultaneous"
+    precision: str = "fp32"
+    checkpoint_every: int = 5
+    samples_per_class: int = 400  # built-in runes only
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Run:
+    """One training run in its folder, fresh or resumed."""
+
+    def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset):
+        import keras
+        import tensorflow as tf
+
+        from runegen.gan import DCGAN
+        from runegen.nets import PRESETS
+
+        self.config, self.out, self.dataset = config, out, dataset
+        self.steps_per_epoch = len(self.dataset) // config.batch_size
+
+        keras.utils.set_random_seed(config.seed)  # same seed, same data, same machine -> same weights
+        preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
+        self.gan = DCGAN(preset.generator(config.latent_dim, dtype=dtype),
+                         preset.discriminator(dtype=dtype), config.latent_dim,
+                         config.lr_g, config.lr_d, config.beta_1, config.seed, config.update)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
+        # Dropout's seed generators are Keras variables that tf.train.Checkpoint does not find
+        # through the model, so they are named here: without them a resume differs.
+        dropout_rng = [v.value for v in self.gan.discriminator.variables
+                       if "seed_generator_state" in v.path]
+        checkpoint = tf.train.Checkpoint(
+            generator=self.gan.generator, discriminator=self.gan.discriminator,
+            g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
+            noise=self.gan.noise, dropout_rng=dropout_rng, epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch, epoch_sums=self.epoch_sums)
+        # CheckpointManager writes the data files first and the index last, atomically.
+        self.checkpoints = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
+        self.fixed_latents = np.random.default_rng(config.seed).standard_normal(
+            (GRID_SAMPLES, config.latent_dim)).astype(np.float32)
+        self.real_images = tf.data.Dataset.from_tensor_slices(self.dataset.images).cache()
+        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard"))
+
+    # -- data -----------------------------------------------------------------------------
+    def batches(self, epoch: int, skip: int):
+        """This epoch's shuffled batches; the order depends only on (seed, epoch), so a resumed
+        run skips exactly the batches the interrupted one had consumed."""
+        import tensorflow as tf
+
+        order_seed = (self.config.seed * 1_000_003 + epoch) % 2**31
+        return (self.real_images
+                .shuffle(len(self.dataset), seed=order_seed, reshuffle_each_iteration=False)
+                .batch(self.config.batch_size, drop_remainder=True)
+                .skip(skip)
+                .prefetch(tf.data.AUTOTUNE))
+
+    # -- the loop -------------------------------------------------------------------------
+    def restore(self) -> None:
+        if self.checkpoints.latest_checkpoint is None:
+            raise UsageError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
+        self.checkpoints.checkpoint.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
+
+    def train(self, progress) -> None:
+        start_epoch, start_step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+        stop = _StopRequest()
+        with stop:
+            for epoch in range(start_epoch, self.config.epochs):
+                task = progress.add_task(f"epoch {epoch + 1}/{self.config.epochs}",
+                                         total=self.steps_per_epoch, completed=start_step, stats="")
+                started, step = time.perf_counter(), start_step
+                for real_images in self.batches(epoch, start_step):
+                    values = {k: float(v) for k, v in self.gan.train_step(real_images).items()}
+                    if not all(math.isfinite(v) for v in values.values()):
+                        raise TrainingDiverged(
+                            f"training diverged at epoch {epoch + 1}, step {step + 1} "
+                            f"({', '.join(f'{k}={v:.4g}' for k, v in values.items())}); "
+                            f"last good checkpoint: {self.checkpoints.latest_checkpoint or 'none'}")
+                    step += 1
+                    self.epoch_sums.assign_add([values[k] for k in METRICS])
+                    rate = (step - start_step) * self.config.batch_size / (time.perf_counter() - started)
+                    progress.update(task, completed=step, stats=(
+                        f"G {values['g_loss']:.3f}  D {values['d_loss']:.3f}  "
+                        f"D(x) {values['d_real']:.2f}  D(G(z)) {values['d_fake']:.2f}  {rate:,.0f} img/s"))
+                    if stop.requested:
+                        self.step_in_epoch.assign(step)
+                        path = self.checkpoints.save(checkpoint_number=self._global_step(epoch, step))
+                        raise KeyboardInterrupt(f"interrupted; checkpoint saved: {path}")
+                self._end_epoch(epoch, started, step - start_step, progress, task)
+                start_step = 0
+
+    def _global_step(self, epoch: int, step: int) -> int:
+        return epoch * self.steps_per_epoch + step
+
+    def _end_epoch(self, epoch, started, steps_run, progress, task) -> None:
+        import tensorflow as tf
+
+        seconds = time.perf_counter() - started
+        means = self.epoch_sums.numpy() / self.steps_per_epoch
+        row = {"epoch": epoch + 1, **dict(zip(METRICS, means.round(5).tolist())),
+               "images_per_s": round(steps_run * self.config.batch_size / seconds, 1),
+               "seconds": round(seconds, 2)}
+        grid = self.sample_grid()
+        images.save_png(grid, self.out / "samples" / f"epoch_{epoch + 1:03d}.png")
+        self._append_metrics(row)
+        with self.summary_writer.as_default(step=epoch + 1):
+            for key in (*METRICS, "images_per_s"):
+                tf.summary.scalar(key, row[key])
+            tf.summary.image("samples", np.asarray(grid)[None, :, :, None], max_outputs=1)
+        self.epoch.assign(epoch + 1)
+        self.step_in_epoch.assign(0)
+        self.epoch_sums.assign(tf.zeros_like(self.epoch_sums))
+        last = epoch + 1 == self.config.epochs
+        if (epoch + 1) % self.config.checkpoint_every == 0 or last:
+            self.checkpoints.save(checkpoint_number=self._global_step(epoch + 1, 0))
+        progress.update(task, stats=" ".join(f"{k} {row[k]:.3f}" for k in METRICS)
+                        + f"  {row['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+
+    def sample_grid(self):
+        fakes = self.gan.generator(self.fixed_latents, training=False)
+        return images.grid(images.to_uint8(np.asarray(fakes, dtype=np.float32)), columns=8)
+
+    def _append_metrics(self, row: dict) -> None:
+        path = self.out / "metrics.csv"
+        rows = []
+        if path.exists():  # keep earlier epochs, drop any the resumed run is redoing
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
+        rows.append(row)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic.write_text(path, text.getvalue())
+
+    def finish(self) -> Path:
+        """The progress GIF and the inference generator: float32, BN in inference mode."""
+        from runegen.nets import PRESETS
+
+        frames = [_load(p) for p in sorted((self.out / "samples").glob("epoch_*.png"))]
+        if frames:
+            images.save_gif(frames, self.out / "progress.gif")
+        generator = PRESETS[self.config.preset].generator(self.config.latent_dim)
+        generator.set_weights(self.gan.generator.get_weights())
+        target = self.out / "generator.keras"
+        with atomic.atomic_path(target) as tmp:
+            generator.save(tmp)
+        return target
+
+
+def _load(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.copy()
+
+
+class _StopRequest:
+    """The first Ctrl-C asks the loop to checkpoint and stop after the current step; a second
+    one interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, *_):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *_):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def save_config(config: TrainConfig, out: Path) -> None:
+    atomic.write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
+def load_config(out: Path) -> TrainConfig:
+    path = out / "config.json"
+    try:
+        return TrainConfig(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise UsageError(f"--resume: {out} holds no run (no config.json)") from None
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"--resume: {path} is not a runegen config ({error})") from None
