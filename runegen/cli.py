@@ -16,8 +16,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
 from runegen.errors import UsageError
 
@@ -51,7 +51,8 @@ def _positive(name: str):
 
 
 def _is_default(ctx: typer.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None)
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
 
 
 @app.command()
@@ -113,7 +114,6 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     console = Console(stderr=True)
     console.print(f"[bold]runegen train[/] {config.preset} on {dataset.name} "
                   f"({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     run = Run(config, out, dataset)
     if resume:
         run.restore()
@@ -126,7 +126,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     started = time.perf_counter()
     try:
         with Progress(*columns, console=console) as progress:
-            run.train(progress)
+            run.train(progress, log=(lambda line: None) if console.is_terminal else console.print)
     except TrainingDiverged as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         raise typer.Exit(1)
@@ -196,12 +196,14 @@ def main() -> None:
     """Console entry point: usage errors become one line on stderr and exit code 2."""
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         code = 130
-    except (click.UsageError, UsageError) as error:
-        message = error.format_message() if isinstance(error, click.UsageError) else str(error)
-        print(f"runegen: error: {message}", file=sys.stderr)
+    except UsageError as error:
+        print(f"runegen: error: {error}", file=sys.stderr)
         code = 2
+    except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2
+        print(f"runegen: error: {error.format_message()}", file=sys.stderr)
+        code = getattr(error, "exit_code", 2)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -13,8 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import keras
-from keras import layers
+from runegen.quiet import import_tensorflow
+
+import_tensorflow()
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
 
 LATENT_DIM = 100
 

@@ -57,11 +57,12 @@ class Run:
     """One training run in its folder, fresh or resumed."""
 
     def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset):
+        from runegen.nets import PRESETS  # first: it imports TensorFlow quietly
+
         import keras
         import tensorflow as tf
 
         from runegen.gan import DCGAN
-        from runegen.nets import PRESETS
 
         self.config, self.out, self.dataset = config, out, dataset
         self.steps_per_epoch = len(self.dataset) // config.batch_size
@@ -109,7 +110,9 @@ class Run:
             raise UsageError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
         self.checkpoints.checkpoint.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
 
-    def train(self, progress) -> None:
+    def train(self, progress, log=lambda line: None) -> None:
+        """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
+        per epoch, for logs that are not a terminal."""
         start_epoch, start_step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
         stop = _StopRequest()
         with stop:
@@ -134,13 +137,13 @@ class Run:
                         self.step_in_epoch.assign(step)
                         path = self.checkpoints.save(checkpoint_number=self._global_step(epoch, step))
                         raise KeyboardInterrupt(f"interrupted; checkpoint saved: {path}")
-                self._end_epoch(epoch, started, step - start_step, progress, task)
+                log(self._end_epoch(epoch, started, step - start_step, progress, task))
                 start_step = 0
 
     def _global_step(self, epoch: int, step: int) -> int:
         return epoch * self.steps_per_epoch + step
 
-    def _end_epoch(self, epoch, started, steps_run, progress, task) -> None:
+    def _end_epoch(self, epoch, started, steps_run, progress, task) -> str:
         import tensorflow as tf
 
         seconds = time.perf_counter() - started
@@ -161,8 +164,10 @@ class Run:
         last = epoch + 1 == self.config.epochs
         if (epoch + 1) % self.config.checkpoint_every == 0 or last:
             self.checkpoints.save(checkpoint_number=self._global_step(epoch + 1, 0))
-        progress.update(task, stats=" ".join(f"{k} {row[k]:.3f}" for k in METRICS)
-                        + f"  {row['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+        summary = (" ".join(f"{k} {row[k]:.3f}" for k in METRICS)
+                   + f"  {row['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+        progress.update(task, stats=summary)
+        return f"epoch {epoch + 1}/{self.config.epochs}  {summary}"
 
     def sample_grid(self):
         fakes = self.gan.generator(self.fixed_latents, training=False)

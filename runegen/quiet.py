@@ -1,0 +1,46 @@
+"""Silence the C++ log lines TensorFlow prints while it loads (oneDNN, CUDA probing).
+
+They are written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot stop them;
+the only way is to point file descriptor 2 elsewhere for the duration of the import. If the import
+fails, what it printed is replayed so nothing useful is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    if os.environ.get("RUNEGEN_VERBOSE_TF"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras without their start-up noise; returns the tf module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_native_stderr():
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0.0).numpy()  # first device use: the CUDA probe prints here on CPU-only hosts
+    return tf

@@ -1,0 +1,77 @@
+"""Bad input through the real CLI: one line on stderr, exit code 2, nothing overwritten."""
+
+import pytest
+from PIL import Image
+
+from conftest import assert_usage_error, run_cli
+
+
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout and "data" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--data", "/no/such/folder"], "no such file or folder"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "many"], "--batch-size"),
+    (["--preset", "s3"], "--preset"),
+    (["--update", "sideways"], "--update"),
+    (["--precision", "fp8"], "--precision"),
+    (["--lr-g", "-1"], "--lr-g"),
+    (["--batch-size", "100000", "--samples-per-class", "2"], "larger than the dataset"),
+])
+def test_bad_train_flags(tmp_path, args, fragment):
+    assert_usage_error(run_cli("train", *args, "--out", tmp_path / "run"), fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_and_corrupt_image_folders(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_usage_error(run_cli("train", "--data", empty, "--out", tmp_path / "a"), "no images found")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "glyph.png").write_bytes(b"\x89PNG truncated")
+    assert_usage_error(run_cli("train", "--data", corrupt, "--out", tmp_path / "b"), "could be read")
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_usage_error(run_cli("train", "--samples-per-class", "2", "--batch-size", "8",
+                               "--out", blocker / "run"), "not writable")
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "generator.keras").write_bytes(b"precious")
+    assert_usage_error(run_cli("train", "--out", out), "not empty")
+    assert (out / "generator.keras").read_bytes() == b"precious"
+
+
+def test_resume_without_a_run(tmp_path):
+    assert_usage_error(run_cli("train", "--resume", "--out", tmp_path), "no run")
+    assert_usage_error(run_cli("train", "--resume", cwd=tmp_path), "no run in runs/")
+
+
+def test_resume_cannot_change_the_preset(tmp_path):
+    (tmp_path / "config.json").write_text('{"preset": "s1"}')
+    assert_usage_error(run_cli("train", "--resume", "--out", tmp_path, "--preset", "s2"),
+                       "--preset cannot change")
+
+
+def test_data_preview_writes_a_grid(tmp_path):
+    out = tmp_path / "preview.png"
+    result = run_cli("data", "preview", "--per-class", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.size[0] < image.size[1]  # 24 rows of 3 samples
+    assert "fehu" in result.stdout
+
+
+def test_data_preview_bad_out(tmp_path):
+    assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "x.jpg"), "must end in .png")
+    assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")

@@ -1,0 +1,108 @@
+import gzip
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from runegen.data import load_dataset
+from runegen.errors import UsageError
+
+
+def fake_mnist(count=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, count).astype(np.uint8))
+
+
+def write_idx(path, array, gz=False):
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    data = header + array.tobytes()
+    (gzip.open if gz else open)(path, "wb").write(data)
+
+
+def test_runes_dataset_is_scaled_and_labelled():
+    data = load_dataset("runes", samples_per_class=3, seed=1)
+    assert data.images.shape == (72, 28, 28, 1) and data.images.dtype == np.float32
+    assert data.images.min() >= -1.0 and data.images.max() <= 1.0
+    assert data.images.min() == -1.0 and data.images.max() > 0.9  # black background, white strokes
+    assert sorted(set(data.labels.tolist())) == list(range(24))
+    assert data.class_names[0] == "fehu"
+
+
+def test_mnist_npz(tmp_path):
+    (x_train, y_train), (x_test, y_test) = fake_mnist(20, 0), fake_mnist(10, 1)
+    np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    data = load_dataset(str(tmp_path / "mnist.npz"))
+    assert data.images.shape == (30, 28, 28, 1) and data.name == "mnist"
+    np.testing.assert_allclose(data.images[0, :, :, 0], (x_train[0] - 127.5) / 127.5, atol=1e-6)
+    assert data.labels.tolist() == np.concatenate([y_train, y_test]).tolist()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_files(tmp_path, gz):
+    (x_train, y_train), (x_test, y_test) = fake_mnist(12, 0), fake_mnist(5, 1)
+    suffix = ".gz" if gz else ""
+    write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", x_train, gz)
+    write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", y_train, gz)
+    write_idx(tmp_path / f"t10k-images-idx3-ubyte{suffix}", x_test, gz)
+    write_idx(tmp_path / f"t10k-labels-idx1-ubyte{suffix}", y_test, gz)
+    data = load_dataset(str(tmp_path))
+    assert len(data) == 17 and data.class_names == tuple("0123456789")
+    assert data.labels[-1] == y_test[-1]
+
+
+def test_mnist_missing_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(UsageError, match="no local MNIST"):
+        load_dataset("mnist")
+
+
+def test_truncated_idx_is_a_usage_error(tmp_path):
+    x, y = fake_mnist(4)
+    write_idx(tmp_path / "train-images-idx3-ubyte", x)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08")
+    with pytest.raises(UsageError, match="unreadable MNIST"):
+        load_dataset(str(tmp_path))
+
+
+def make_folder(root, classes=("a", "b"), per_class=3, size=(40, 32)):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    make_folder(tmp_path, per_class=3)
+    data = load_dataset(str(tmp_path))
+    assert data.images.shape == (6, 28, 28, 1) and data.class_names == ("a", "b")
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"{i}.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    data = load_dataset(str(tmp_path))
+    assert len(data) == 2 and data.class_names == (tmp_path.name,)
+    assert "skipped 1 unreadable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, "no images found"),
+    (lambda p: (p / "x.png").write_bytes(b"junk"), "could be read"),
+])
+def test_folder_without_usable_images(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(UsageError, match=message):
+        load_dataset(str(tmp_path))
+
+
+def test_unknown_data_spec(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        load_dataset(str(tmp_path / "nope"))
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(UsageError, match="not an MNIST"):
+        load_dataset(str(tmp_path / "notes.txt"))

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from runegen.nets import PRESETS
+
+
+def count(model):
+    return int(sum(np.prod(w.shape) for w in model.weights if "seed_generator" not in w.path))
+
+
+def test_s1_matches_the_tutorial_parameter_counts():
+    preset = PRESETS["s1"]
+    assert preset.generator().count_params() == 2_330_944
+    assert preset.discriminator().count_params() == 212_865
+
+
+@pytest.mark.parametrize("name", ["s1", "s2"])
+def test_shapes_and_output_range(name):
+    preset = PRESETS[name]
+    generator, discriminator = preset.generator(latent_dim=16), preset.discriminator()
+    fakes = np.asarray(generator(np.random.default_rng(0).standard_normal((3, 16)).astype("f4")))
+    assert fakes.shape == (3, 28, 28, 1) and np.abs(fakes).max() <= 1.0
+    assert tuple(discriminator(fakes).shape) == (3, 1)
+
+
+def test_s2_follows_seed_001_shapes():
+    generator, discriminator = PRESETS["s2"].generator(), PRESETS["s2"].discriminator()
+    assert [tuple(l.output.shape[1:]) for l in generator.layers if "conv2d_transpose" in l.name] == \
+        [(14, 14, 128), (14, 14, 64), (28, 28, 1)]
+    assert [tuple(l.output.shape[1:]) for l in discriminator.layers if l.name.startswith("conv2d")] == \
+        [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
+
+
+def test_bf16_policy_keeps_float32_variables():
+    generator = PRESETS["s1"].generator(dtype="mixed_bfloat16")
+    assert {w.dtype for w in generator.trainable_weights} == {"float32"}
+    assert count(generator) == count(PRESETS["s1"].generator())

@@ -1,0 +1,138 @@
+"""Training: a tiny real run through the CLI, resume equivalence, Ctrl-C, divergence."""
+
+import csv
+import dataclasses
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from runegen.data import load_dataset
+from runegen.train import Run, TrainConfig, TrainingDiverged, save_config
+
+TINY = ("--batch-size", "32", "--samples-per-class", "4", "--seed", "1")  # 96 runes, 3 steps/epoch
+
+
+def generator_weights(path):
+    import keras
+
+    return keras.saving.load_model(path, safe_mode=True).get_weights()
+
+
+def assert_same_weights(a, b):
+    assert len(a) == len(b)
+    for left, right in zip(a, b):
+        np.testing.assert_array_equal(left, right)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli("train", "--epochs", "2", "--checkpoint-every", "1", *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_tiny_run_writes_every_artifact(tiny_run):
+    import keras
+
+    out, result = tiny_run
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    from PIL import Image
+    with Image.open(out / "progress.gif") as gif:
+        assert gif.n_frames == 2
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"g_loss", "d_loss", "d_real", "d_fake", "images_per_s"} <= set(rows[0])
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / "checkpoints" / "checkpoint").exists()
+    generator = keras.saving.load_model(out / "generator.keras", safe_mode=True)
+    assert generator.count_params() == 2_330_944
+    fakes = np.asarray(generator(np.zeros((2, 100), "f4"), training=False))
+    assert fakes.shape == (2, 28, 28, 1) and np.isfinite(fakes).all()
+    assert not list(out.rglob(".*-*"))  # no temporary files left behind
+
+
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
+    whole, _ = tiny_run  # 2 epochs in one go
+    part = tmp_path / "part"
+    assert run_cli("train", "--epochs", "1", *TINY, "--out", part).returncode == 0
+    resumed = run_cli("train", "--resume", "--epochs", "2", "--out", part)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(generator_weights(whole / "generator.keras"),
+                        generator_weights(part / "generator.keras"))
+    assert [r["epoch"] for r in csv.DictReader(open(part / "metrics.csv"))] == ["1", "2"]
+
+
+class InterruptAt:
+    """A progress display that presses Ctrl-C (a real SIGINT) after `after` steps."""
+
+    def __init__(self, after=None):
+        self.after, self.steps = after, 0
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, task, completed=None, **kwargs):
+        if completed is not None:  # one call per training step
+            self.steps += 1
+            if self.steps == self.after:
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+def tiny_config(**changes):
+    return TrainConfig(**{"epochs": 2, "batch_size": 32, "samples_per_class": 4, "seed": 3, **changes})
+
+
+def train_in_process(out, config, progress, resume=False):
+    dataset = load_dataset("runes", config.samples_per_class, config.seed)
+    run = Run(config, out, dataset)
+    if resume:
+        run.restore()
+    else:
+        (out / "samples").mkdir(parents=True)
+        save_config(config, out)
+    run.train(progress)
+    return run
+
+
+def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path):
+    config = tiny_config()
+    reference = train_in_process(tmp_path / "ref", config, InterruptAt())
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+        train_in_process(tmp_path / "cut", config, InterruptAt(after=2))  # 2 of 3 steps of epoch 1
+    resumed = train_in_process(tmp_path / "cut", config, InterruptAt(), resume=True)
+    assert_same_weights(reference.gan.generator.get_weights(), resumed.gan.generator.get_weights())
+    assert_same_weights(reference.gan.discriminator.get_weights(), resumed.gan.discriminator.get_weights())
+
+
+def test_same_seed_same_weights_and_another_seed_differs(tmp_path):
+    first = train_in_process(tmp_path / "a", tiny_config(epochs=1), InterruptAt())
+    second = train_in_process(tmp_path / "b", tiny_config(epochs=1), InterruptAt())
+    other = train_in_process(tmp_path / "c", tiny_config(epochs=1, seed=4), InterruptAt())
+    assert_same_weights(first.gan.generator.get_weights(), second.gan.generator.get_weights())
+    assert not np.array_equal(first.gan.generator.get_weights()[0], other.gan.generator.get_weights()[0])
+
+
+@pytest.mark.parametrize("update, precision", [("alternating", "fp32"), ("simultaneous", "bf16")])
+def test_other_update_scheme_and_precision_train(tmp_path, update, precision):
+    run = train_in_process(tmp_path / "r", tiny_config(epochs=1, update=update, precision=precision,
+                                                       preset="s2"), InterruptAt())
+    assert (tmp_path / "r" / "samples" / "epoch_001.png").exists()
+    assert all(np.isfinite(w).all() for w in run.gan.generator.get_weights())
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "nan"
+    good = train_in_process(out, tiny_config(epochs=1), InterruptAt())
+    last_good = good.checkpoints.latest_checkpoint
+    poisoned = dataclasses.replace(good.dataset, images=np.full_like(good.dataset.images, np.nan))
+    run = Run(tiny_config(epochs=2), out, poisoned)
+    run.restore()
+    with pytest.raises(TrainingDiverged, match=f"diverged at epoch 2, step 1.*{last_good}"):
+        run.train(InterruptAt())
+    assert run.checkpoints.latest_checkpoint == last_good
+    assert not (out / "generator.keras").exists()
