@@ -5,7 +5,7 @@ is copied from tensorflow.org/tutorials/generative/dcgan (a tf.function step wit
 Adam(1e-4), `for image_batch in dataset: train_step(image_batch)`). runegen is timed through its
 real `Run.train` (per-step NaN check and progress included), fp32 and bf16.
 
-    python benchmarks/train_speed.py [--batch-size 256] [--epochs 3] [--json out.json]
+    python benchmarks/train_speed.py [--batch-size 256] [--rounds 4] [--json out.json]
 
 Prints images/s for each and the ratio to the tutorial. A figure, not a test: nothing asserts it.
 """
@@ -25,8 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def tutorial_images_per_second(images: np.ndarray, batch_size: int, epochs: int) -> float:
-    """The tutorial's own loop, unchanged but for timing. Epoch 1 (tracing) is not timed."""
+def tutorial_epoch(images: np.ndarray, batch_size: int):
+    """The tutorial's own loop, unchanged but for timing; returns a function that runs one epoch
+    and reports its images/s."""
     import tensorflow as tf
 
     from runegen.nets import s1_discriminator, s1_generator
@@ -53,15 +54,15 @@ def tutorial_images_per_second(images: np.ndarray, batch_size: int, epochs: int)
         discriminator_optimizer.apply_gradients(
             zip(gradients_of_discriminator, discriminator.trainable_variables))
 
-    rates = []
-    for _ in range(epochs):
+    def one_epoch() -> float:
         start, seen = time.perf_counter(), 0
         for image_batch in dataset:
             train_step(image_batch)
             seen += int(image_batch.shape[0])
         generator_optimizer.iterations.numpy()  # wait for the last step
-        rates.append(seen / (time.perf_counter() - start))
-    return float(np.mean(rates[1:]))
+        return seen / (time.perf_counter() - start)
+
+    return one_epoch
 
 
 class _NoProgress:
@@ -72,24 +73,28 @@ class _NoProgress:
         pass
 
 
-def runegen_images_per_second(dataset, batch_size: int, epochs: int, precision: str) -> float:
-    """runegen's real loop; epoch 1 (tracing) is not counted."""
+def runegen_epoch(dataset, batch_size: int, precision: str, folder: Path):
+    """runegen's real loop (per-step NaN check and progress included), one epoch per call."""
     from runegen.train import Run, TrainConfig
 
-    config = TrainConfig(batch_size=batch_size, epochs=epochs, precision=precision,
-                         checkpoint_every=10_000)
-    with tempfile.TemporaryDirectory() as folder:
-        run = Run(config, Path(folder), dataset)
-        (Path(folder) / "samples").mkdir()
+    run = Run(TrainConfig(batch_size=batch_size, epochs=0, precision=precision,
+                          checkpoint_every=10_000), folder, dataset)
+    (folder / "samples").mkdir(parents=True)
+
+    def one_epoch() -> float:
+        run.config.epochs += 1
         run.train(_NoProgress())
-        rows = (Path(folder) / "metrics.csv").read_text().splitlines()[2:]
-    return float(np.mean([float(r.split(",")[5]) for r in rows]))
+        last_row = (folder / "metrics.csv").read_text().splitlines()[-1]
+        return float(last_row.split(",")[5])
+
+    return one_epoch
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per loop; the first is not timed")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="timed epochs per loop, interleaved across loops; one untimed warm-up")
     parser.add_argument("--samples-per-class", type=int, default=400)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -99,20 +104,31 @@ def main() -> None:
     from runegen.data import load_dataset
 
     dataset = load_dataset("runes", args.samples_per_class, seed=0)
-    results = {"tutorial_fp32": tutorial_images_per_second(dataset.images, args.batch_size, args.epochs)}
-    for precision in ("fp32", "bf16"):
-        results[f"runegen_{precision}"] = runegen_images_per_second(
-            dataset, args.batch_size, args.epochs, precision)
+    with tempfile.TemporaryDirectory() as scratch:
+        loops = {"tutorial_fp32": tutorial_epoch(dataset.images, args.batch_size)}
+        for precision in ("fp32", "bf16"):
+            loops[f"runegen_{precision}"] = runegen_epoch(dataset, args.batch_size, precision,
+                                                          Path(scratch) / precision)
+        # Interleaved rounds: the shared machine's speed drifts (2x swings were seen), and
+        # interleaving exposes every loop to the same drift. Round 0 (tracing) is not kept.
+        rates = {name: [] for name in loops}
+        for round_index in range(args.rounds + 1):
+            for name, one_epoch in loops.items():
+                rate = one_epoch()
+                if round_index:
+                    rates[name].append(rate)
 
-    baseline = results["tutorial_fp32"]
+    baseline = float(np.median(rates["tutorial_fp32"]))
     print(f"training images/s, s1, batch {args.batch_size}, {len(dataset)} rune images, "
-          f"{os.cpu_count()} cores, TensorFlow {tf.__version__}")
-    for name, rate in results.items():
-        print(f"  {name:<16} {rate:8.1f} img/s   {rate / baseline:5.2f}x tutorial")
+          f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, median of {args.rounds} interleaved epochs")
+    for name, values in rates.items():
+        median = float(np.median(values))
+        print(f"  {name:<16} {median:8.1f} img/s   {median / baseline:5.2f}x tutorial   "
+              f"(epochs: {', '.join(f'{v:.0f}' for v in values)})")
     if args.json:
         args.json.write_text(json.dumps({"batch_size": args.batch_size, "images": len(dataset),
                                          "cpu": platform.processor() or platform.machine(),
-                                         "cores": os.cpu_count(), "images_per_s": results}, indent=2))
+                                         "cores": os.cpu_count(), "images_per_s": rates}, indent=2))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ class Update(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
 
@@ -61,7 +61,7 @@ def train(
     data: str = typer.Option("runes", help="'runes' (built-in), 'mnist' (local files) or a path: "
                              "mnist.npz, a folder of idx files, or an image folder."),
     preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
-    epochs: int = typer.Option(25, callback=_positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
+    epochs: int = typer.Option(30, callback=_positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
     batch_size: int = typer.Option(64, callback=_positive("--batch-size")),
     lr_g: float = typer.Option(2e-4, callback=_positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(2e-4, callback=_positive("--lr-d"), help="Discriminator Adam learning rate."),
@@ -69,7 +69,7 @@ def train(
     seed: int = typer.Option(0, min=0, help="Seed for data, weights, noise and shuffling."),
     latent_dim: int = typer.Option(100, callback=_positive("--latent-dim")),
     update: Update = typer.Option(Update.simultaneous, help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
-    precision: Precision = typer.Option(Precision.fp32, help="fp32, or bf16 (mixed bfloat16 for AVX512-BF16/AMX CPUs and GPUs)."),
+    precision: Precision = typer.Option(Precision.auto, help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
     checkpoint_every: int = typer.Option(5, callback=_positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
     samples_per_class: int = typer.Option(400, callback=_positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
@@ -77,7 +77,7 @@ def train(
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     from runegen.data import load_dataset
-    from runegen.train import TrainConfig, load_config, save_config
+    from runegen.train import TrainConfig, load_config
 
     given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
                         lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, seed=seed, latent_dim=latent_dim,
@@ -109,10 +109,11 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from runegen.train import Run, TrainingDiverged, save_config
+    from runegen.train import Run, TrainingDiverged, resolve_precision, save_config
 
     console = Console(stderr=True)
-    console.print(f"[bold]runegen train[/] {config.preset} on {dataset.name} "
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}) on {dataset.name} "
                   f"({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
     run = Run(config, out, dataset)
     if resume:
@@ -126,7 +127,9 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     started = time.perf_counter()
     try:
         with Progress(*columns, console=console) as progress:
-            run.train(progress, log=(lambda line: None) if console.is_terminal else console.print)
+            # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch.
+            run.train(progress, log=lambda line: console.is_terminal or console.print(
+                line, soft_wrap=True, highlight=False))
     except TrainingDiverged as error:
         console.print(f"[red]error:[/] {error}", highlight=False)
         raise typer.Exit(1)

@@ -27,7 +27,8 @@ from runegen import atomic, images
 from runegen.data import GlyphDataset
 from runegen.errors import UsageError
 
-PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}
+PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}  # name -> Keras dtype policy
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
 GRID_SAMPLES = 64
 
@@ -36,7 +37,7 @@ GRID_SAMPLES = 64
 class TrainConfig:
     data: str = "runes"
     preset: str = "s1"
-    epochs: int = 25
+    epochs: int = 30
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -44,9 +45,27 @@ class TrainConfig:
     seed: int = 0
     latent_dim: int = 100
     update: str = "simultaneous"
-    precision: str = "fp32"
+    precision: str = "auto"  # resolved to fp32 or bf16 before the run starts
     checkpoint_every: int = 5
     samples_per_class: int = 400  # built-in runes only
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto" is bf16 on CPUs with native bfloat16 arithmetic (AVX512-BF16, AMX), where it trains
+    ~1.5x faster with runes as good as fp32's (see README), and fp32 everywhere else, including
+    GPUs, where it has not been measured yet."""
+    if precision != "auto":
+        return precision
+    from runegen.quiet import import_tensorflow
+
+    tf = import_tensorflow()
+
+    try:
+        flags = {flag for line in open("/proc/cpuinfo") if line.startswith("flags")
+                 for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        flags = set()
+    return "bf16" if BF16_CPU_FLAGS & flags and not tf.config.list_physical_devices("GPU") else "fp32"
 
 
 class TrainingDiverged(RuntimeError):
