@@ -83,6 +83,7 @@ class Run:
 
         from runegen.gan import DCGAN
 
+        config = dataclasses.replace(config, precision=resolve_precision(config.precision))
         self.config, self.out, self.dataset = config, out, dataset
         self.steps_per_epoch = len(self.dataset) // config.batch_size
 
