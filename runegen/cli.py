@@ -8,6 +8,7 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import tempfile
 import time
@@ -109,6 +110,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from runegen import atomic
     from runegen.train import Run, TrainingDiverged, resolve_precision, save_config
 
     console = Console(stderr=True)
@@ -122,6 +124,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     else:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
+        atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
     started = time.perf_counter()
@@ -165,6 +168,88 @@ def _check_writable(folder: Path) -> None:
             pass
     except OSError as error:
         raise UsageError(f"--out {folder}: not writable ({error.strerror or error})") from None
+
+
+@app.command("export")
+def export_command(
+    model: Path = typer.Argument(..., help="Trained generator (.keras), e.g. runs/train/generator.keras."),
+    format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
+    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help="Variants to write: f32, int8 (onnx); f32, f16, dynamic, int8, int8io (tflite); all [default: every variant of the formats]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the files [default: beside the model, in export/]."),
+):
+    """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""
+    from rich.table import Table
+
+    from runegen.formats import select_variants
+
+    try:
+        variants = select_variants(_split(format), _split(quantize or []))
+    except ValueError as error:
+        raise UsageError(f"--format/--quantize: {error}") from None
+    from runegen.export import export, load_keras_generator
+
+    generator = load_keras_generator(model)
+    out = out or model.parent / "export"
+    _check_writable(out)
+    console = _table_console()
+    with console.status(f"exporting {model} to {len(variants)} variant(s)..."):
+        results = export(generator, variants, out)
+    table = Table("format", "variant", "file", "size", "max err", "mean err", "PSNR", "status",
+                  title=f"runegen export: {model} -> {out}")
+    for result in results:
+        parity = result.parity
+        table.add_row(result.variant.format, result.variant.name, result.path.name,
+                      f"{result.size_bytes / 1e6:.2f} MB" if result.size_bytes else "-",
+                      f"{parity.max_abs:.2e}" if parity else "-", f"{parity.mean_abs:.2e}" if parity else "-",
+                      f"{parity.psnr:.1f} dB" if parity else "-",
+                      "✅ ok" if result.ok else f"❌ FAIL: {result.error}")
+    console.print(table)
+    console.print(f"side by side (Keras on top, then each file that passed): "
+                  f"{out / (model.stem + '_parity.png')}", highlight=False)
+    if not all(result.ok for result in results):
+        raise typer.Exit(1)
+
+
+def _table_console():
+    """A console for result tables: never narrower than the table when output goes to a file."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 140))
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@app.command()
+def generate(
+    model: Path = typer.Argument(..., help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras."),
+    count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
+    seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
+    out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
+    columns: Optional[int] = typer.Option(None, callback=_positive("--columns"), help="Grid columns (default: about the square root of the count)."),
+    threads: Optional[int] = typer.Option(None, callback=_positive("--threads"), help="CPU threads for the runtime (default: all cores)."),
+    device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda, tensorrt, openvino, coreml, dml."),
+):
+    """Draw images with a trained generator and write them as one PNG grid."""
+    from runegen import images
+    from runegen.runtime import latents, load_generator
+
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out}: must end in .png")
+    if not out.parent.is_dir():  # fail before loading the model, not after
+        raise UsageError(f"--out {out}: cannot write (no folder {out.parent})")
+    generator = load_generator(model, threads=threads, device=device)
+    glyphs = images.to_uint8(generator.generate(latents(count, generator.latent_dim, seed)))
+    try:
+        images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
+    preset = generator.metadata.get("preset")
+    typer.echo(f"wrote {out}: {count} images (seed {seed}) from {model} "
+               f"({generator.format}{f', {preset}' if preset else ''}, latent {generator.latent_dim}, "
+               f"{generator.device})")
 
 
 @data_app.command("preview")

@@ -1,0 +1,131 @@
+"""Export a trained Keras generator to deployable files, each one proving itself.
+
+For every variant in runegen.formats: fold BatchNormalization into the inference graph, convert,
+then load the written file with the same TensorFlow-free runtime a user gets, run it on fixed
+latents and compare with the Keras model. A file that fails (NaN, empty, parity past its
+tolerance) never reaches its target path: conversion writes to a temporary file that is renamed
+only after the check passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import runegen
+from runegen import atomic, images
+from runegen.errors import UsageError
+from runegen.formats import Variant
+
+PARITY_SEED, PARITY_SAMPLES = 1234, 256
+CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
+FOLD_TOLERANCE = 1e-5
+SIDE_BY_SIDE = 12
+
+
+@dataclass
+class Parity:
+    max_abs: float
+    mean_abs: float
+    psnr: float  # dB, on the [-1, 1] range (peak-to-peak 2)
+
+    @classmethod
+    def between(cls, reference: np.ndarray, candidate: np.ndarray) -> "Parity":
+        error = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+        mse = float(np.mean(error**2))
+        return cls(float(error.max()), float(error.mean()),
+                   math.inf if mse == 0 else 10 * math.log10(4.0 / mse))
+
+
+@dataclass
+class ExportResult:
+    variant: Variant
+    path: Path
+    size_bytes: int = 0
+    parity: Parity | None = None
+    error: str | None = None
+    samples: np.ndarray | None = None  # the first few parity images, for a side-by-side look
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def load_keras_generator(path: Path):
+    """The generator to export, with a clear error for anything that is not one."""
+    from runegen.runtime import load_generator
+
+    generator = load_generator(path)
+    if generator.format != "keras":
+        raise UsageError(f"{path}: export takes a trained .keras generator, not a .{generator.format} file")
+    return generator
+
+
+def metadata(generator, variant: Variant) -> dict[str, str]:
+    import json
+
+    source = generator.metadata
+    return {"latent_dim": str(generator.latent_dim), "output_range": "[-1, 1]",
+            "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
+            "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
+            "runegen_version": runegen.__version__}
+
+
+def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
+    """Write each variant of `generator` (from load_keras_generator) into `out`, and
+    `<stem>_parity.png`: the same latents drawn by Keras (top row) and by each exported file."""
+    import importlib
+
+    from runegen.export.fold import fold_batch_norm
+    from runegen.runtime import latents
+
+    keras_model = generator.model
+    inference = fold_batch_norm(keras_model)
+    parity_latents = latents(PARITY_SAMPLES, generator.latent_dim, PARITY_SEED)
+    reference = np.asarray(keras_model(parity_latents, training=False), dtype=np.float32)
+    fold_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
+    if fold_error > FOLD_TOLERANCE:
+        raise RuntimeError(f"BatchNormalization folding changed the output by {fold_error:.2e}")
+    calibration = latents(CALIBRATION_SAMPLES, generator.latent_dim, CALIBRATION_SEED)
+
+    results = []
+    for variant in variants:
+        module, function = variant.converter.split(":")
+        convert = getattr(importlib.import_module(module), function)
+        target = out / variant.filename(generator.path.stem)
+        results.append(_export_one(variant, convert, inference, target, calibration,
+                                   metadata(generator, variant), parity_latents, reference))
+    rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results if r.samples is not None]
+    images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
+                    out / f"{generator.path.stem}_parity.png")
+    return results
+
+
+def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
+    from runegen.runtime import load_generator
+
+    result = ExportResult(variant, target)
+    try:
+        with atomic.atomic_path(target) as tmp:
+            convert(model, tmp, calibration, meta)
+            result.size_bytes = tmp.stat().st_size
+            if not result.size_bytes:
+                raise ValueError("the converter wrote an empty file")
+            candidate = load_generator(tmp).generate(parity_latents)
+            if not np.isfinite(candidate).all():
+                raise ValueError("the exported model outputs NaN or inf")
+            result.parity = Parity.between(reference, candidate)
+            result.samples = candidate[:SIDE_BY_SIDE]
+            if result.parity.mean_abs > variant.mean_abs_tolerance:
+                raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
+                                 f"{variant.mean_abs_tolerance:g}")
+        if variant.format == "tflite":
+            from runegen.export.tflite import write_sidecar
+
+            write_sidecar(target, meta)
+    except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
+        result.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return result

@@ -1,0 +1,157 @@
+"""Export: BN folding, every format and variant round-trips with its parity threshold, checked
+again with plain onnxruntime / LiteRT, and bad input."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import assert_usage_error, run_cli
+from runegen.export import export, load_keras_generator
+from runegen.export.fold import fold_batch_norm
+from runegen.formats import FORMATS, Variant, select_variants
+from runegen.nets import PRESETS
+
+
+@pytest.fixture(scope="session")
+def trained_generator(tmp_path_factory):
+    """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
+    out = tmp_path_factory.mktemp("train") / "run"
+    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
+                     "--seed", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out / "generator.keras"
+
+
+@pytest.fixture(scope="session")
+def exported(trained_generator, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = run_cli("export", trained_generator, "--format", "all", "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
+
+
+def randomise_batch_norm(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                               rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 2, variance.shape)])
+
+
+@pytest.mark.parametrize("preset", ["s1", "s2"])
+def test_folded_generator_equals_the_original(preset):
+    generator = PRESETS[preset].generator()
+    randomise_batch_norm(generator)
+    folded = fold_batch_norm(generator)
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in folded.layers)
+    latents = np.random.default_rng(1).standard_normal((32, 100)).astype(np.float32)
+    original = np.asarray(generator(latents, training=False))
+    assert np.abs(np.asarray(folded(latents)) - original).max() <= 1e-5
+
+
+def test_variant_selection():
+    assert len(select_variants(["all"], None)) == sum(len(f.variants) for f in FORMATS.values())
+    assert [v.name for v in select_variants(["tflite"], ["int8", "f16"])] == ["f16", "int8"]
+    with pytest.raises(ValueError, match="unknown variant 'f16' for onnx"):
+        select_variants(["onnx"], ["f16"])
+    with pytest.raises(ValueError, match="unknown format"):
+        select_variants(["caffe"], None)
+
+
+def test_every_variant_is_written_and_within_its_threshold(exported):
+    out, result = exported
+    for fmt in FORMATS.values():
+        for variant in fmt.variants:
+            path = out / variant.filename("generator")
+            assert path.stat().st_size > 0, path
+            assert variant.name in result.stdout
+    assert "FAIL" not in result.stdout
+    assert not list(out.glob(".*"))  # no temporary files left
+    from PIL import Image
+    with Image.open(out / "generator_parity.png") as side_by_side:  # Keras row + 7 variant rows
+        assert side_by_side.height > side_by_side.width / 12 * 7
+
+
+def plain_outputs(path, latents):
+    """The exported file run by plain onnxruntime / LiteRT, as an outside checker would."""
+    if path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(["image"], {"z": latents})[0]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.resize_tensor_input(inp["index"], latents.shape)
+    interpreter.allocate_tensors()
+    feed = latents
+    if inp["dtype"] == np.int8:
+        scale, zero = inp["quantization"]
+        feed = np.clip(np.round(latents / scale + zero), -128, 127).astype(np.int8)
+    interpreter.set_tensor(inp["index"], feed)
+    interpreter.invoke()
+    result = interpreter.get_tensor(outp["index"])
+    if outp["dtype"] == np.int8:
+        scale, zero = outp["quantization"]
+        result = (result.astype(np.float32) - zero) * scale
+    return result
+
+
+def test_plain_runtimes_agree_with_keras(exported, trained_generator):
+    out, _ = exported
+    model = keras.saving.load_model(trained_generator, safe_mode=True)
+    latents = np.random.default_rng(7).standard_normal((9, 100)).astype(np.float32)
+    reference = np.asarray(model(latents, training=False))
+    for fmt in FORMATS.values():
+        for variant in fmt.variants:
+            error = np.abs(plain_outputs(out / variant.filename("generator"), latents) - reference)
+            limit = 1e-4 if variant.name == "f32" else 0.03
+            assert error.mean() <= limit, (variant, error.mean())
+
+
+def test_metadata_in_onnx_and_tflite_sidecars(exported):
+    import onnx
+    import onnxruntime as ort
+
+    out, _ = exported
+    model = onnx.load(out / "generator_f32.onnx")
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version >= 17
+    session = ort.InferenceSession(str(out / "generator_f32.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z"] and session.get_inputs()[0].shape[0] != 1
+    assert [o.name for o in session.get_outputs()] == ["image"]
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["latent_dim"] == "100" and meta["preset"] == "s1" and meta["output_range"] == "[-1, 1]"
+    assert json.loads(meta["classes"])[0] == "fehu"
+    sidecar = json.loads((out / "generator_int8.tflite.json").read_text())
+    assert sidecar["variant"] == "int8" and sidecar["latent_dim"] == "100"
+
+
+def test_a_variant_that_fails_parity_leaves_no_file(trained_generator, tmp_path):
+    impossible = Variant("onnx", "f32", "float32", -1.0, "runegen.export.onnx:write_f32")
+    [result] = export(load_keras_generator(trained_generator), [impossible], tmp_path)
+    assert not result.ok and "mean abs error" in result.error
+    assert [p.name for p in tmp_path.iterdir()] == ["generator_parity.png"]  # Keras row only
+
+
+def test_bad_export_input(trained_generator, tmp_path):
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"this is not a zip")
+    discriminator = tmp_path / "discriminator.keras"
+    PRESETS["s1"].discriminator().save(discriminator)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        ((tmp_path / "missing.keras", "--format", "onnx"), "no such file"),
+        ((garbage, "--format", "onnx"), "not a valid"),
+        ((discriminator, "--format", "onnx"), "not a runegen generator"),
+        ((trained_generator, "--format", "caffe"), "unknown format"),
+        ((trained_generator, "--format", "onnx", "--quantize", "f16"), "unknown variant"),
+        ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
+    ]
+    for args, fragment in cases:
+        assert_usage_error(run_cli("export", *args), fragment)

@@ -1,0 +1,329 @@
+"""The TensorFlow-free runtime (runegen.runtime) and `runegen generate`.
+
+The models are built here: a tiny untrained s1 generator exported with the plain recipes of
+FACTS.md (tf2onnx.from_function; SavedModel -> TFLiteConverter). These exports are scaffolding for
+the runtime's tests, not the project's exporter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, assert_usage_error, run_cli
+from runegen.errors import UsageError
+from runegen.runtime import LOADERS, latents, load_generator
+
+LATENT = 100
+METADATA = {"latent_dim": "100", "output_range": "[-1, 1]", "preset": "s1",
+            "classes": json.dumps(["fehu", "uruz"]), "runegen_version": "0.1.0", "variant": "f32"}
+
+
+def _rename_onnx_tensor(model, old: str, new: str) -> None:
+    for node in model.graph.node:
+        for k, name in enumerate(node.output):
+            if name == old:
+                node.output[k] = new
+        for k, name in enumerate(node.input):
+            if name == old:
+                node.input[k] = new
+    for value in model.graph.output:
+        if value.name == old:
+            value.name = new
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny untrained s1 generator as .keras, .onnx, .tflite (f32) and int8-in/out .tflite."""
+    from runegen.quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+    import onnx
+    import tf2onnx
+
+    from runegen.nets import PRESETS
+
+    folder = tmp_path_factory.mktemp("models")
+    keras.utils.set_random_seed(0)
+    generator = PRESETS["s1"].generator()
+    (folder / "run").mkdir()
+    paths = {"keras": folder / "run" / "generator.keras"}
+    generator.save(paths["keras"])
+    (folder / "run" / "config.json").write_text(json.dumps({"preset": "s1", "latent_dim": LATENT}))
+    paths["discriminator"] = folder / "discriminator.keras"
+    PRESETS["s1"].discriminator().save(paths["discriminator"])
+
+    function = tf.function(lambda z: generator(z, training=False))
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=[tf.TensorSpec([None, LATENT], tf.float32, name="z")], opset=17)
+    _rename_onnx_tensor(proto, proto.graph.output[0].name, "image")
+    onnx.helper.set_model_props(proto, METADATA)
+    paths["onnx"] = folder / "generator.onnx"
+    onnx.save(proto, paths["onnx"])
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # a batch-1-only export
+    paths["onnx_batch1"] = folder / "generator_batch1.onnx"
+    onnx.save(proto, paths["onnx_batch1"])
+
+    saved = folder / "saved_model"
+    generator.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    paths["tflite"] = folder / "generator_f32.tflite"
+    paths["tflite"].write_bytes(converter.convert())
+
+    rng = np.random.default_rng(1)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.standard_normal((1, LATENT)).astype(np.float32)]
+                                                for _ in range(50))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    paths["int8io"] = folder / "generator_int8io.tflite"
+    paths["int8io"].write_bytes(converter.convert())
+    sidecar = {**METADATA, "latent_dim": LATENT, "classes": ["fehu", "uruz"], "variant": "int8io"}
+    (folder / "generator_int8io.tflite.json").write_text(json.dumps(sidecar))
+
+    z = latents(5, LATENT, seed=3)
+    paths["z"] = z
+    paths["reference"] = np.asarray(generator(z, training=False))
+    return paths
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+def test_latents_are_seeded():
+    a, b = latents(4, LATENT, 7), latents(4, LATENT, 7)
+    assert a.dtype == np.float32 and a.shape == (4, LATENT)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, latents(4, LATENT, 8))
+
+
+def test_loaders_table():
+    assert set(LOADERS) == {".onnx", ".tflite", ".keras"}
+
+
+@pytest.mark.parametrize("kind, fmt, tolerance", [
+    ("onnx", "onnx", 1e-4), ("tflite", "tflite", 1e-4), ("keras", "keras", 1e-5), ("onnx_batch1", "onnx", 1e-4)])
+def test_float_outputs_match_keras(models, kind, fmt, tolerance):
+    generator = load_generator(models[kind])
+    assert generator.format == fmt and generator.latent_dim == LATENT and generator.model is not None
+    z, reference = models["z"], models["reference"]
+    for batch in (1, 5, 1, 3):  # the batch changes both ways: the TFLite input is resized each time
+        images = generator.generate(z[:batch])
+        assert images.dtype == np.float32 and images.shape == (batch, 28, 28, 1)
+        assert np.abs(images - reference[:batch]).max() < tolerance, (kind, batch)
+
+
+def test_int8io_tflite_matches_keras(models):
+    generator = load_generator(models["int8io"], threads=1)
+    z, reference = models["z"], models["reference"]
+    for batch in (5, 1):
+        images = generator.generate(z[:batch])
+        assert images.dtype == np.float32 and images.shape == (batch, 28, 28, 1)
+        assert np.abs(images - reference[:batch]).mean() < 0.05
+        assert images.min() >= -1.0 and images.max() <= 1.0
+
+
+def test_metadata(models):
+    assert load_generator(models["onnx"]).metadata == METADATA
+    int8 = load_generator(models["int8io"]).metadata
+    assert int8["variant"] == "int8io" and int8["classes"] == ["fehu", "uruz"] and int8["latent_dim"] == LATENT
+    assert load_generator(models["tflite"]).metadata == {}  # no sidecar
+    assert load_generator(models["keras"]).metadata["preset"] == "s1"  # config.json of the run
+
+
+@pytest.mark.parametrize("kind", ["onnx", "tflite", "int8io"])
+def test_threads(models, kind):
+    assert load_generator(models[kind]).threads == os.cpu_count()
+    generator = load_generator(models[kind], threads=1)
+    assert generator.threads == 1
+    assert generator.generate(models["z"][:2]).shape == (2, 28, 28, 1)
+    with pytest.raises(UsageError, match="threads"):
+        load_generator(models[kind], threads=0)
+
+
+def test_tflite_runtime_fallback(models, monkeypatch):
+    """Without LiteRT (32-bit Pi), tflite_runtime's Interpreter is used; without either, one clear error."""
+    import types
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import -> ImportError
+    fake = types.ModuleType("tflite_runtime.interpreter")
+    fake.Interpreter = Interpreter
+    monkeypatch.setitem(sys.modules, "tflite_runtime", types.ModuleType("tflite_runtime"))
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", fake)
+    images = load_generator(models["int8io"]).generate(models["z"][:2])
+    assert np.abs(images - models["reference"][:2]).mean() < 0.05
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    with pytest.raises(UsageError, match="need LiteRT: pip install ai-edge-litert"):
+        load_generator(models["tflite"])
+
+
+def test_no_latents(models):
+    assert load_generator(models["onnx"]).generate(np.zeros((0, LATENT), np.float32)).shape == (0, 28, 28, 1)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+def _truncated(models, tmp_path, kind, name):
+    data = models[kind].read_bytes()
+    path = tmp_path / name
+    path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda m, t: t / "missing.onnx", "no such file"),
+    (lambda m, t: t, "is a folder"),
+    (lambda m, t: _write(t / "empty.onnx", b""), "is empty"),
+    (lambda m, t: _write(t / "empty.tflite", b""), "is empty"),
+    (lambda m, t: _write(t / "empty.keras", b""), "is empty"),
+    (lambda m, t: _write(t / "garbage.onnx", b"not a model at all"), "is not a valid ONNX model (Protobuf"),
+    (lambda m, t: _truncated(m, t, "onnx", "half.onnx"), "is not a valid ONNX model"),
+    (lambda m, t: _write(t / "garbage.tflite", b"not a model at all"), "is not a valid TFLite model (The model"),
+    (lambda m, t: _truncated(m, t, "tflite", "half.tflite"), "is not a valid TFLite model"),
+    (lambda m, t: _write(t / "tflite_named.onnx", m["tflite"].read_bytes()), "is not a valid ONNX model"),
+    (lambda m, t: _write(t / "garbage.keras", b"not a zip"), "is not a valid Keras model"),
+    (lambda m, t: _truncated(m, t, "keras", "half.keras"), "is not a valid Keras model"),
+    (lambda m, t: _write(t / "model.pb", b"x"), "unknown model format '.pb' (known: .onnx, .tflite, .keras)"),
+    (lambda m, t: m["discriminator"],
+     "is not a runegen generator (input (None, 28, 28, 1), output (None, 1)"),
+])
+def test_bad_files(models, tmp_path, make, fragment):
+    path = make(models, tmp_path)
+    with pytest.raises(UsageError) as info:
+        load_generator(path)
+    assert fragment in str(info.value)
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_onnx_that_is_not_a_generator(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 28, 28, 1])
+    same = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 28, 28, 1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "not_a_generator", [image], [same])
+    path = tmp_path / "identity.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(UsageError, match=r"is not a runegen generator \(input \(None, 28, 28, 1\)"):
+        load_generator(path)
+
+
+def test_bad_sidecar(models, tmp_path):
+    model = _write(tmp_path / "g.tflite", models["tflite"].read_bytes())
+    _write(tmp_path / "g.tflite.json", b"{not json")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        load_generator(model)
+
+
+@pytest.mark.parametrize("kind", ["onnx", "tflite", "int8io", "keras"])
+def test_wrong_latents(models, kind):
+    generator = load_generator(models[kind])
+    with pytest.raises(UsageError, match="expected latent size 100, got 64"):
+        generator.generate(np.zeros((2, 64), np.float32))
+    with pytest.raises(UsageError, match=r"expected latents of shape \(n, 100\)"):
+        generator.generate(np.zeros(LATENT, np.float32))
+
+
+def test_devices(models):
+    with pytest.raises(UsageError, match="not available to onnxruntime .*available: cpu"):
+        load_generator(models["onnx"], device="no-such-accelerator")
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(UsageError, match="'cuda' is not available"):
+            load_generator(models["onnx"], device="cuda")
+    with pytest.raises(UsageError, match="CPU only"):
+        load_generator(models["tflite"], device="cuda")
+    assert load_generator(models["onnx"], device="CPUExecutionProvider").format == "onnx"
+
+
+# --- the command --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["onnx", "int8io", "keras"])
+def test_generate_writes_a_grid(models, tmp_path, kind):
+    out = tmp_path / "grid.png"
+    result = run_cli("generate", models[kind], "-n", "6", "--columns", "3", "--seed", "2",
+                     "--threads", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines() == [result.stdout.strip()]
+    assert f"wrote {out}: 6 images" in result.stdout and models[kind].name in result.stdout
+    with Image.open(out) as image:
+        assert image.mode == "L" and image.width > image.height  # 3 columns, 2 rows
+
+
+def test_generate_default_out(models, tmp_path):
+    result = run_cli("generate", models["tflite"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "samples.png").is_file() and "(tflite" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ([], "Missing argument"),
+    (["{onnx}", "--out", "x.jpg"], "must end in .png"),
+    (["{onnx}", "--out", "{tmp}/no/dir/x.png"], "cannot write"),
+    (["{onnx}", "--out", "{tmp}"], "must end in .png"),
+    (["{onnx}", "-n", "0"], "--count"),
+    (["{onnx}", "--count", "1025"], "--count"),
+    (["{onnx}", "--threads", "0"], "--threads"),
+    (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
+    (["{tmp}/missing.onnx"], "no such file"),
+    (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
+    (["{discriminator}"], "is not a runegen generator"),
+])
+def test_generate_bad_input(models, tmp_path, args, fragment):
+    _write(tmp_path / "garbage.tflite", b"\x00" * 64)
+    names = {"onnx": models["onnx"], "discriminator": models["discriminator"], "tmp": tmp_path}
+    args = [a.format(**names) for a in args]
+    assert_usage_error(run_cli("generate", *args, cwd=tmp_path), fragment)
+    assert not (tmp_path / "samples.png").exists()
+
+
+# --- without TensorFlow -------------------------------------------------------------------------
+
+BLOCK_TENSORFLOW = """
+import sys
+
+class BlockTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "tf_keras"):
+            raise ImportError(f"blocked for this test: {name}")
+        return None
+
+sys.meta_path.insert(0, BlockTensorFlow())
+sys.argv[0] = "runegen"
+from runegen.cli import main
+main()
+"""
+
+
+def _run_without_tensorflow(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("kind", ["onnx", "tflite"])
+def test_generate_without_tensorflow(models, tmp_path, kind):
+    result = _run_without_tensorflow("generate", models[kind], "--out", tmp_path / "s.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_keras_without_tensorflow_says_so(models, tmp_path):
+    result = _run_without_tensorflow("generate", models["keras"], cwd=tmp_path)
+    assert_usage_error(result, ".keras models need TensorFlow: pip install 'runegen[train]'")
+    assert not (tmp_path / "samples.png").exists()
