@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -220,6 +221,62 @@ def _table_console():
 
 def _split(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@app.command("bench")
+def bench_command(
+    model: Path = typer.Argument(..., help="MODEL.keras, a run folder, or a folder of exported files."),
+    device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, or all available."),
+    threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
+    batches: str = typer.Option("1,8,64,256", help="Batch sizes for throughput, comma-separated."),
+    min_seconds: float = typer.Option(1.0, callback=_positive("--min-seconds"), help="Minimum timed seconds per measurement."),
+    runs: int = typer.Option(10, callback=_positive("--runs"), help="Minimum timed calls per measurement."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
+    compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
+):
+    """Parity against Keras and speed, for every exported variant, in one run."""
+    from rich.console import Console
+
+    from runegen import atomic
+    from runegen.bench import bench, report, resolve_devices
+
+    thread_counts = _integers(threads, "--threads", all_value=os.cpu_count() or 1)
+    batch_sizes = _integers(batches, "--batches")
+    devices = resolve_devices(device)
+    old = _read_json(compare, "--compare") if compare else None
+    for target in (json_out, markdown_out):
+        if target is not None and not target.parent.is_dir():
+            raise UsageError(f"{target}: cannot write (no folder {target.parent})")
+    status = Console(stderr=True)
+    with status.status("benchmarking...") as spinner:
+        results = bench(model, devices, thread_counts, batch_sizes, min_seconds, runs,
+                        progress=lambda message: spinner.update(f"benchmarking: {message}"))
+    report.print_table(results, _table_console())
+    if old is not None:
+        for line in report.compare(results, old):
+            typer.echo(line)
+    if json_out:
+        atomic.write_text(json_out, json.dumps(results, indent=2, default=str) + "\n")
+    if markdown_out:
+        atomic.write_text(markdown_out, report.markdown(results))
+
+
+def _integers(text: str, flag: str, all_value: int | None = None) -> list[int]:
+    try:
+        values = [all_value if part == "all" and all_value else int(part) for part in _split([text])]
+    except ValueError:
+        raise UsageError(f"{flag} {text}: expected comma-separated whole numbers") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{flag} {text}: expected numbers >= 1")
+    return list(dict.fromkeys(values))
+
+
+def _read_json(path: Path, flag: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{flag} {path}: not a readable bench JSON ({error})") from None
 
 
 @app.command()

@@ -18,6 +18,29 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+BLOCK_TENSORFLOW = """
+import sys
+
+class BlockTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "tf_keras"):
+            raise ImportError(f"blocked for this test: {name}")
+        return None
+
+sys.meta_path.insert(0, BlockTensorFlow())
+sys.argv[0] = "runegen"
+from runegen.cli import main
+main()
+"""
+
+
+def run_cli_without_tensorflow(*args, cwd):
+    """The CLI as on an edge install: TensorFlow, Keras and tf2onnx cannot be imported."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
 def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> None:
     """Bad input: exit 2, one line on stderr that says what is wrong, no traceback."""
     lines = result.stderr.strip().splitlines()
@@ -30,3 +53,21 @@ def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def trained_generator(tmp_path_factory):
+    """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
+    out = tmp_path_factory.mktemp("train") / "run"
+    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
+                     "--seed", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out / "generator.keras"
+
+
+@pytest.fixture(scope="session")
+def exported(trained_generator, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = run_cli("export", trained_generator, "--format", "all", "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result

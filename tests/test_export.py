@@ -14,24 +14,6 @@ from runegen.formats import FORMATS, Variant, select_variants
 from runegen.nets import PRESETS
 
 
-@pytest.fixture(scope="session")
-def trained_generator(tmp_path_factory):
-    """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
-    out = tmp_path_factory.mktemp("train") / "run"
-    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
-                     "--seed", "2", "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out / "generator.keras"
-
-
-@pytest.fixture(scope="session")
-def exported(trained_generator, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    result = run_cli("export", trained_generator, "--format", "all", "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out, result
-
-
 def randomise_batch_norm(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in model.layers:

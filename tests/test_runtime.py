@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 from runegen.errors import UsageError
 from runegen.runtime import LOADERS, latents, load_generator
 
@@ -294,36 +293,14 @@ def test_generate_bad_input(models, tmp_path, args, fragment):
 
 # --- without TensorFlow -------------------------------------------------------------------------
 
-BLOCK_TENSORFLOW = """
-import sys
-
-class BlockTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "tf_keras"):
-            raise ImportError(f"blocked for this test: {name}")
-        return None
-
-sys.meta_path.insert(0, BlockTensorFlow())
-sys.argv[0] = "runegen"
-from runegen.cli import main
-main()
-"""
-
-
-def _run_without_tensorflow(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("kind", ["onnx", "tflite"])
 def test_generate_without_tensorflow(models, tmp_path, kind):
-    result = _run_without_tensorflow("generate", models[kind], "--out", tmp_path / "s.png", cwd=tmp_path)
+    result = run_cli_without_tensorflow("generate", models[kind], "--out", tmp_path / "s.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "s.png").is_file()
 
 
 def test_keras_without_tensorflow_says_so(models, tmp_path):
-    result = _run_without_tensorflow("generate", models["keras"], cwd=tmp_path)
+    result = run_cli_without_tensorflow("generate", models["keras"], cwd=tmp_path)
     assert_usage_error(result, ".keras models need TensorFlow: pip install 'runegen[train]'")
     assert not (tmp_path / "samples.png").exists()

@@ -9,7 +9,6 @@ only after the check passes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,25 +18,12 @@ import runegen
 from runegen import atomic, images
 from runegen.errors import UsageError
 from runegen.formats import Variant
+from runegen.parity import Parity
 
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
 CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
 FOLD_TOLERANCE = 1e-5
 SIDE_BY_SIDE = 12
-
-
-@dataclass
-class Parity:
-    max_abs: float
-    mean_abs: float
-    psnr: float  # dB, on the [-1, 1] range (peak-to-peak 2)
-
-    @classmethod
-    def between(cls, reference: np.ndarray, candidate: np.ndarray) -> "Parity":
-        error = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
-        mse = float(np.mean(error**2))
-        return cls(float(error.max()), float(error.mean()),
-                   math.inf if mse == 0 else 10 * math.log10(4.0 / mse))
 
 
 @dataclass
@@ -67,8 +53,11 @@ def load_keras_generator(path: Path):
 def metadata(generator, variant: Variant) -> dict[str, str]:
     import json
 
+    from runegen.flops import model_flops
+
     source = generator.metadata
     return {"latent_dim": str(generator.latent_dim), "output_range": "[-1, 1]",
+            "flops_per_image": str(model_flops(generator.model)),
             "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
             "runegen_version": runegen.__version__}
@@ -83,6 +72,7 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     from runegen.runtime import latents
 
     keras_model = generator.model
+    out.mkdir(parents=True, exist_ok=True)
     inference = fold_batch_norm(keras_model)
     parity_latents = latents(PARITY_SAMPLES, generator.latent_dim, PARITY_SEED)
     reference = np.asarray(keras_model(parity_latents, training=False), dtype=np.float32)

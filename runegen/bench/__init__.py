@@ -1,0 +1,241 @@
+"""`runegen bench`: parity and speed of every exported variant, with the peers (Keras) and the
+machine's own limit (numpy SGEMM at the same thread count) measured in the same run.
+
+Rows come from the format registry; each (format, variant, runtime, device, threads) row is
+measured by `runegen.bench.worker` in a process of its own. Nothing here imports TensorFlow:
+the Keras rows and the export of missing variants run only where TensorFlow is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from runegen.errors import UsageError
+from runegen.formats import FORMATS
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS")
+PARITY_SEED, PARITY_SAMPLES = 1234, 64
+ONNX_DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+                "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+                "coreml": "CoreMLExecutionProvider", "dml": "DmlExecutionProvider",
+                "rocm": "ROCMExecutionProvider"}
+
+
+@dataclass
+class Row:
+    format: str          # keras, onnx, tflite
+    variant: str         # eager, predict, f32, int8, ...
+    runtime: str         # "Keras call", "onnxruntime", "LiteRT+XNNPACK", ...
+    device: str
+    path: str
+    kind: str            # worker kind: keras_eager, keras_predict, runtime
+    tolerance: float | None = None
+    xnnpack: bool | None = None
+    threads: int = 1
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """✅ runs and matches, ❎ runs but parity fails, ❌ fails to load or run."""
+        if not self.figures.get("ok"):
+            return "❌"
+        parity = self.figures.get("parity")
+        if not self.figures.get("finite") or (parity and self.tolerance is not None
+                                               and parity["mean_abs"] > self.tolerance):
+            return "❎"
+        return "✅"
+
+
+def has_tensorflow() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_devices() -> list[str]:
+    import onnxruntime
+
+    providers = set(onnxruntime.get_available_providers())
+    return [name for name, provider in ONNX_DEVICES.items() if provider in providers]
+
+
+def resolve_devices(device: str) -> list[str]:
+    available = available_devices()
+    if device == "all":
+        return available
+    if device not in available:
+        raise UsageError(f"--device {device}: not available here (available: {', '.join(available)})")
+    return [device]
+
+
+def locate(model: Path) -> tuple[Path | None, Path]:
+    """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
+    folder, or a folder of exported files."""
+    if model.is_file() and model.suffix == ".keras":
+        return model, model.parent / "export"
+    if model.is_dir():
+        keras_path = model / "generator.keras"
+        if keras_path.is_file():
+            return keras_path, model / "export"
+        if any(model.glob("*.onnx")) or any(model.glob("*.tflite")):
+            return None, model
+        raise UsageError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
+    raise UsageError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
+
+
+def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
+    """Export the registry's variants that are not in export_dir yet (needs TensorFlow)."""
+    from runegen.export import export, load_keras_generator
+
+    missing = [v for f in FORMATS.values() for v in f.variants
+               if not (export_dir / v.filename(keras_path.stem)).exists()]
+    if missing:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        results = export(load_keras_generator(keras_path), missing, export_dir)
+        return [f"{r.variant.format} {r.variant.name}: {r.error}" for r in results if not r.ok]
+    return []
+
+
+def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    if keras_path is not None and has_tensorflow():
+        rows += [Row("keras", "eager", "Keras call", "cpu", str(keras_path), "keras_eager", 0.0),
+                 Row("keras", "predict", "Keras predict", "cpu", str(keras_path), "keras_predict", 0.0)]
+    stem = keras_path.stem if keras_path else _export_stem(export_dir)
+    for fmt in FORMATS.values():
+        for variant in fmt.variants:
+            path = str(export_dir / variant.filename(stem))
+            if not Path(path).exists():
+                continue
+            if fmt.name == "onnx":
+                rows += [Row("onnx", variant.name, "onnxruntime", device, path, "runtime",
+                             variant.mean_abs_tolerance) for device in devices]
+            elif "cpu" in devices:  # LiteRT runs on the CPU: with and without its XNNPACK delegate
+                rows += [Row("tflite", variant.name, runtime, "cpu", path, "runtime",
+                             variant.mean_abs_tolerance, xnnpack)
+                         for runtime, xnnpack in (("LiteRT+XNNPACK", True), ("LiteRT", False))]
+    return rows
+
+
+def _export_stem(export_dir: Path) -> str:
+    for path in sorted(export_dir.glob("*_f32.onnx")) + sorted(export_dir.glob("*_f32.tflite")):
+        return path.name.rsplit("_", 1)[0]
+    return "generator"
+
+
+def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) -> dict:
+    spec_path = scratch / f"spec_{os.getpid()}_{len(list(scratch.iterdir()))}.json"
+    spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES},
+           "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "runegen.bench.worker", str(spec_path)],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"ok": False, "error": f"worker died ({reason[:200]})"}
+
+
+def environment() -> dict:
+    def version(package: str) -> str | None:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+            "system": platform.platform(), "python": platform.python_version(),
+            "versions": {p: version(p) for p in ("runegen", "numpy", "onnxruntime", "ai-edge-litert",
+                                                 "tflite-runtime", "tensorflow", "keras")}}
+
+
+def bench(model: Path, devices: list[str], threads: list[int], batches: list[int],
+          min_seconds: float, runs: int, progress=lambda message: None) -> dict:
+    keras_path, export_dir = locate(model)
+    export_errors = []
+    if keras_path is not None and has_tensorflow():
+        progress("exporting missing variants")
+        export_errors = export_missing(keras_path, export_dir)
+    rows = plan_rows(keras_path, export_dir, devices)
+    if not rows:
+        raise UsageError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
+
+    results: list[Row] = []
+    sgemm: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        reference = scratch / "reference.npy"
+        common = {"batches": batches, "min_seconds": min_seconds, "runs": runs,
+                  "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES}
+        # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
+        reference_row = rows[0]
+        for count in threads:
+            progress(f"numpy SGEMM, {count} thread(s)")
+            sgemm[str(count)] = run_worker({"kind": "sgemm", "threads": count, **common},
+                                           count, scratch).get("gflops")
+            for template in rows:
+                row = Row(**{**asdict(template), "threads": count, "figures": {}})
+                progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
+                first = template is reference_row and not reference.exists()
+                row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
+                                          "device": row.device, "xnnpack": row.xnnpack,
+                                          "save_outputs": str(reference) if first else None,
+                                          "reference": None if first else str(reference)},
+                                         count, scratch)
+                if first and row.figures.get("ok"):
+                    row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
+                results.append(row)
+
+    flops = _flops_per_image(export_dir)
+    report = {"environment": environment(), "reference": f"{reference_row.format} {reference_row.variant}",
+              "flops_per_image": flops, "sgemm_gflops": sgemm, "export_errors": export_errors,
+              "settings": {"devices": devices, "threads": threads, "batches": batches,
+                           "min_seconds": min_seconds, "runs": runs},
+              "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
+                        if Path(r.path).exists() else None} for r in results]}
+    _add_gflops(report)
+    from runegen.bench.targets import evaluate
+
+    report["targets"] = evaluate(report)
+    return report
+
+
+def _flops_per_image(export_dir: Path) -> int | None:
+    """From an export's metadata (written by `runegen export` from the Keras layers)."""
+    for sidecar in sorted(export_dir.glob("*.tflite.json")):
+        try:
+            return int(json.loads(sidecar.read_text())["flops_per_image"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def _add_gflops(report: dict) -> None:
+    flops = report["flops_per_image"]
+    for row in report["rows"]:
+        throughput = row["figures"].get("throughput") or {}
+        peak = report["sgemm_gflops"].get(str(row["threads"]))
+        row["gflops"] = {b: rate * flops / 1e9 for b, rate in throughput.items()} if flops else {}
+        row["share_of_sgemm_peak"] = ({b: g / peak for b, g in row["gflops"].items()} if peak else {})

@@ -1,0 +1,63 @@
+"""The bench's speed targets, computed from one run's figures (never asserted by a test)."""
+
+from __future__ import annotations
+
+INT8 = ("int8", "int8io")
+
+
+def _ok(rows, **where):
+    return [r for r in rows if r["status"] == "✅" and all(r[k] == v for k, v in where.items())]
+
+
+def _rate(row, batch: str) -> float | None:
+    return (row["figures"].get("throughput") or {}).get(batch)
+
+
+def _best(rows, key):
+    scored = [(key(r), r) for r in rows if key(r) is not None]
+    return max(scored, key=lambda pair: pair[0]) if scored else (None, None)
+
+
+def _label(row) -> str:
+    return f"{row['format']} {row['variant']} ({row['runtime']}, {row['device']}, {row['threads']} thr)"
+
+
+def evaluate(report: dict) -> list[dict]:
+    rows = [r for r in report["rows"] if r["format"] != "keras"]
+    targets = []
+
+    def add(name, goal, value, met, detail):
+        targets.append({"target": name, "goal": goal, "measured": value, "met": met, "detail": detail})
+
+    share, row = _best(_ok(rows, variant="f32"), lambda r: r["share_of_sgemm_peak"].get("64"))
+    add("best fp32 runtime vs SGEMM peak, batch 64", ">= 85%", share,
+        share is not None and share >= 0.85, row and _label(row))
+
+    ratios = []
+    for keras in _ok(report["rows"], format="keras", variant="eager"):
+        base = _rate(keras, "1")
+        ratio, row = _best(_ok(rows, threads=keras["threads"]),
+                           lambda r: _rate(r, "1") / base if base and _rate(r, "1") else None)
+        if ratio is not None:
+            ratios.append((ratio, row))
+    ratio, row = max(ratios, key=lambda pair: pair[0]) if ratios else (None, None)
+    add("best runtime vs Keras eager call, batch 1", ">= 10x", ratio,
+        ratio is not None and ratio >= 10, row and _label(row))
+
+    speedups = []
+    for threads in {r["threads"] for r in rows}:
+        fp32, _ = _best(_ok(rows, variant="f32", threads=threads), lambda r: _rate(r, "64"))
+        int8, row = _best([r for r in _ok(rows, threads=threads) if r["variant"] in INT8],
+                          lambda r: _rate(r, "64"))
+        if fp32 and int8:
+            speedups.append((int8 / fp32, row))
+    speedup, row = max(speedups, key=lambda pair: pair[0]) if speedups else (None, None)
+    add("best full-int8 vs best fp32 throughput, batch 64", ">= 2x", speedup,
+        speedup is not None and speedup >= 2, row and _label(row))
+
+    p50, row = _best([r for r in _ok(rows, threads=1) if r["variant"] in INT8],
+                     lambda r: -r["figures"]["latency_batch1"]["p50_ms"])
+    p50 = -p50 if p50 is not None else None
+    add("best int8 batch-1 p50 latency, one thread", "<= 0.5 ms", p50,
+        p50 is not None and p50 <= 0.5, row and _label(row))
+    return targets

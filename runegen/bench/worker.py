@@ -1,0 +1,135 @@
+"""One benchmark row, measured in a fresh process: `python -m runegen.bench.worker SPEC.json`.
+
+A process per row because thread counts (BLAS, TensorFlow) are fixed when a library starts, peak
+resident memory (ru_maxrss) only grows within a process, and a runtime that crashes takes only
+its own row down. The result is one JSON object on the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np  # the parent set the thread variables in this process's environment
+
+from runegen.parity import Parity
+
+
+def timed_calls(call, min_seconds: float, min_runs: int) -> list[float]:
+    """Seconds per call, repeated for at least min_seconds and at least min_runs calls."""
+    durations: list[float] = []
+    deadline = time.perf_counter() + min_seconds
+    while len(durations) < min_runs or time.perf_counter() < deadline:
+        start = time.perf_counter()
+        call()
+        durations.append(time.perf_counter() - start)
+    return durations
+
+
+def latency_summary(durations: list[float]) -> dict:
+    ms = np.asarray(durations) * 1e3
+    return {"runs": len(ms), "mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+            "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99)),
+            "max_ms": float(ms.max())}
+
+
+def sgemm(spec: dict) -> dict:
+    """The machine's own limit at this thread count: float32 matrix multiply through numpy's BLAS."""
+    size = spec.get("sgemm_size", 1024)
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a @ b  # warm-up: thread pool start, page faults
+    durations = timed_calls(lambda: a @ b, spec["min_seconds"], spec["runs"])
+    return {"gflops": 2 * size**3 / min(durations) / 1e9}
+
+
+def model_row(spec: dict) -> dict:
+    from runegen.runtime import latents
+
+    figures: dict = {}
+    start = time.perf_counter()
+    generate, latent_dim = _load(spec)
+    figures["load_s"] = time.perf_counter() - start
+
+    one = latents(1, latent_dim, seed=0)
+    start = time.perf_counter()
+    generate(one)
+    figures["first_inference_s"] = time.perf_counter() - start
+    for _ in range(spec.get("warmup", 3)):
+        generate(one)
+
+    figures["latency_batch1"] = latency_summary(timed_calls(lambda: generate(one), spec["min_seconds"],
+                                                            spec["runs"]))
+    figures["throughput"] = {}
+    for batch in spec["batches"]:
+        z = latents(batch, latent_dim, seed=batch)
+        generate(z)  # warm-up at this shape (TFLite reallocates on resize)
+        durations = timed_calls(lambda: generate(z), spec["min_seconds"], spec["runs"])
+        figures["throughput"][str(batch)] = batch * len(durations) / sum(durations)
+
+    outputs = generate(latents(spec["parity_samples"], latent_dim, seed=spec["parity_seed"]))
+    if spec.get("save_outputs"):
+        np.save(spec["save_outputs"], outputs)
+    if spec.get("reference"):
+        figures["parity"] = Parity.between(np.load(spec["reference"]), outputs).as_dict()
+    figures["finite"] = bool(np.isfinite(outputs).all())
+    return figures
+
+
+def _load(spec: dict):
+    """(generate function, latent size) for the row's runtime."""
+    kind = spec["kind"]
+    if kind in ("keras_eager", "keras_predict"):
+        from runegen.runtime import load_generator
+
+        model = load_generator(spec["path"], threads=spec["threads"]).model
+        latent_dim = model.input_shape[-1]
+        if kind == "keras_eager":
+            return (lambda z: np.asarray(model(z, training=False))), latent_dim
+        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), latent_dim
+
+    from runegen.runtime import load_generator
+
+    generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
+                               **({"xnnpack": False} if spec.get("xnnpack") is False else {}))
+    return generator.generate, generator.latent_dim
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec; ru_maxrss does
+    not (a worker forked from a parent holding TensorFlow would report the parent's peak)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pin_to_cores(threads: int) -> None:
+    """Run on exactly `threads` cores: thread-count settings alone are not always obeyed
+    (TensorFlow's pools, a runtime's helper threads), and a 1-thread row must be one core."""
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if threads < len(cores):
+            os.sched_setaffinity(0, cores[:threads])
+
+
+def main() -> None:
+    spec = json.loads(open(sys.argv[1]).read())
+    pin_to_cores(spec.get("threads") or os.cpu_count() or 1)
+    try:
+        figures = sgemm(spec) if spec["kind"] == "sgemm" else model_row(spec)
+        figures["ok"] = True
+    except Exception as error:  # noqa: BLE001 - the row reports any failure as its status
+        figures = {"ok": False, "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
+    figures["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Run a trained generator without TensorFlow: ONNX (onnxruntime), TFLite (LiteRT), or Keras.
+
+`load_generator(path)` picks the loader from the file suffix (the `LOADERS` table) and returns a
+`Generator` whose `generate(latents)` maps float32 latents (n, latent_dim) to float32 images
+(n, 28, 28, 1) in [-1, 1], whatever the model's own input/output types are (int8 TFLite models are
+quantised and dequantised here). One module per format, each with `load(path, threads, device)`:
+`runegen.runtime.onnx`, `.tflite` and `.keras_model`, the only one that imports TensorFlow, lazily,
+inside its loader; `.onnx` and `.tflite` work on the base install (numpy, onnxruntime, LiteRT).
+
+A file that cannot be used (missing, empty, truncated, not a generator, a device the runtime
+lacks) is one `UsageError` with a short reason, never a runtime's traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runegen.errors import UsageError
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
+    """n standard-normal latent vectors, float32 (n, latent_dim); the same for the same seed."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+
+
+class Generator:
+    """One loaded generator. `generate` is the only thing that differs between formats.
+
+    `model` is the runtime's own object: an onnxruntime InferenceSession, a LiteRT Interpreter, or
+    the keras.Model (what the exporter converts)."""
+
+    def __init__(self, path: Path, format: str, latent_dim: int, metadata: dict,
+                 run: Callable[[np.ndarray], np.ndarray], device: str = "cpu", threads: int | None = None,
+                 model=None):
+        self.path = path
+        self.model = model
+        self.format = format
+        self.latent_dim = latent_dim
+        self.metadata = metadata
+        self.device = device
+        self.threads = threads
+        self._run = run
+
+    def generate(self, latents: np.ndarray) -> np.ndarray:
+        """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
+        z = np.asarray(latents)
+        if z.ndim != 2:
+            raise UsageError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
+        if z.shape[1] != self.latent_dim:
+            raise UsageError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
+        if len(z) == 0:
+            return np.zeros((0, *IMAGE_SHAPE), np.float32)
+        images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
+        return images.reshape(len(z), *IMAGE_SHAPE)
+
+    def __repr__(self) -> str:
+        return f"Generator({str(self.path)!r}, format={self.format!r}, latent_dim={self.latent_dim})"
+
+
+def load_generator(path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
+                   xnnpack: bool = True) -> Generator:
+    """Load a generator file; the suffix picks the runtime (see `LOADERS`).
+
+    threads: CPU threads for the runtime (default: os.cpu_count()). device: "cpu", or for ONNX an
+    onnxruntime accelerator ("cuda", "tensorrt", "openvino", "coreml", "dml", ... or a provider name).
+    xnnpack: TFLite only; False runs LiteRT's built-in kernels without its default XNNPACK delegate.
+    """
+    path = Path(path)
+    known = "known: " + ", ".join(LOADERS)
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a model file ({known})")
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise UsageError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read ({error.strerror or error})") from None
+    if size == 0:
+        raise UsageError(f"{path} is empty (0 bytes)")
+    if threads is not None and threads < 1:
+        raise UsageError(f"threads must be >= 1, got {threads}")
+    threads = threads or os.cpu_count() or 1
+    return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack)
+
+
+# --- Shared by the loaders ----------------------------------------------------------------------
+
+def short_error(error: BaseException, limit: int = 160) -> str:
+    """A runtime's exception as a short reason: first line, without onnxruntime's code prefix."""
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^Load model from .* failed:\s*", "", text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def generator_latent_dim(input_shapes, output_shapes) -> int | None:
+    """The latent size if the shapes are a generator's ((batch, latent) -> (batch, 28, 28, 1)), else None.
+
+    A latent size the model leaves open (a symbolic dimension) is returned as 0."""
+    if len(input_shapes) != 1 or len(output_shapes) != 1:
+        return None
+    (inp,), (out,) = input_shapes, output_shapes
+    if len(inp) != 2 or len(out) != 4 or tuple(out[1:]) != IMAGE_SHAPE:
+        return None
+    return int(inp[1]) if isinstance(inp[1], (int, np.integer)) and inp[1] > 0 else 0
+
+
+def not_a_generator(path: Path, input_shapes, output_shapes) -> UsageError:
+    return UsageError(f"{path} is not a runegen generator (input {_shape_text(input_shapes)}, output "
+                      f"{_shape_text(output_shapes)}; expected input (None, latent), output (None, 28, 28, 1))")
+
+
+def _shape_text(shapes) -> str:
+    shapes = [tuple(None if d in (None, -1) or isinstance(d, str) else int(d) for d in s) for s in shapes]
+    return ", ".join(map(str, shapes)) if shapes else "none"
+
+
+def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int | None) -> np.ndarray:
+    """Run a model whose batch size is fixed at `size` (None: any batch) over any number of latents."""
+    if size is None or len(z) == size:
+        return run(z)
+    outputs = []
+    for start in range(0, len(z), size):
+        chunk = z[start:start + size]
+        padded = np.concatenate([chunk, np.zeros((size - len(chunk), z.shape[1]), z.dtype)])
+        outputs.append(run(padded)[:len(chunk)])
+    return np.concatenate(outputs)
+
+
+def _loader(module: str) -> Callable[..., Generator]:
+    """The `load` of runegen.runtime.<module>, imported only when a file of its format is loaded.
+    Every loader takes (path, threads, device, **options) and ignores options not meant for it."""
+    def load(path: Path, threads: int, device: str, **options) -> Generator:
+        return importlib.import_module(f"runegen.runtime.{module}").load(path, threads, device, **options)
+    return load
+
+
+# The formats, as data: file suffix -> loader(path, threads, device) -> Generator.
+LOADERS: dict[str, Callable[..., Generator]] = {
+    ".onnx": _loader("onnx"),
+    ".tflite": _loader("tflite"),
+    ".keras": _loader("keras_model"),
+}

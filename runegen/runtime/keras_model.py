@@ -1,0 +1,79 @@
+"""Keras models on TensorFlow: the only loader that imports it, lazily, inside `load`.
+
+(Named keras_model, not keras, so it can never stand in for the real `keras` package.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from runegen.errors import UsageError
+from runegen.runtime import Generator, generator_latent_dim, not_a_generator, short_error
+
+# --device -> TensorFlow device.
+_DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
+
+
+def load(path: Path, threads: int, device: str, **_options) -> Generator:
+    tf_device = _DEVICES.get(device.lower())
+    if tf_device is None:
+        raise UsageError(f"{path}: .keras models run on {', '.join(_DEVICES)} only, got {device!r}")
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is not a valid Keras model (not a .keras zip archive)")
+    if "tensorflow" not in sys.modules:  # threads can only be set before TensorFlow starts
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    try:
+        from runegen.quiet import import_tensorflow
+
+        tf = import_tensorflow()
+        import keras
+    except ImportError:
+        raise UsageError(f"{path}: .keras models need TensorFlow: pip install 'runegen[train]' "
+                         "(or use the .onnx/.tflite export)") from None
+    if tf_device == "/GPU:0" and not tf.config.list_physical_devices("GPU"):
+        raise UsageError(f"device {device!r}: TensorFlow sees no GPU here (available: cpu)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:
+        raise UsageError(f"{path} is not a valid Keras model ({short_error(error)})") from None
+
+    in_shapes, out_shapes = _shapes(model, "input"), _shapes(model, "output")
+    latent_dim = generator_latent_dim(in_shapes, out_shapes)
+    if not latent_dim:
+        raise not_a_generator(path, in_shapes, out_shapes)
+
+    # A training run folder holds config.json (preset, latent_dim, ...) and classes.json.
+    metadata = _json_beside(path, "config.json", dict) or {}
+    metadata["classes"] = _json_beside(path, "classes.json", list) or []
+
+    def run(z: np.ndarray) -> np.ndarray:
+        with tf.device(tf_device):
+            return np.asarray(model(z, training=False), dtype=np.float32)
+
+    return Generator(path, "keras", latent_dim, metadata, run, device=device, threads=threads, model=model)
+
+
+def _json_beside(path: Path, name: str, kind: type):
+    try:
+        loaded = json.loads(path.with_name(name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, kind) else None
+
+
+def _shapes(model, which: str) -> list:
+    """A Keras model's input or output shapes as a list of tuples (empty if it has none)."""
+    try:
+        shape = getattr(model, f"{which}_shape")
+    except (AttributeError, ValueError, RuntimeError):
+        return []
+    if isinstance(shape, tuple) and (not shape or not isinstance(shape[0], (tuple, list))):
+        return [tuple(shape)]
+    return [tuple(s) for s in shape]

@@ -1,0 +1,94 @@
+"""The bench on a briefly trained generator with few, short runs: every figure is in the JSON,
+statuses are right for a corrupted file and a file with wrong weights, devices are checked."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
+from runegen.export import export, load_keras_generator
+from runegen.formats import FORMATS
+from runegen.nets import PRESETS
+
+QUICK = ("--threads", "1", "--batches", "1,4", "--min-seconds", "0.02", "--runs", "2")
+
+
+@pytest.fixture(scope="module")
+def bench_run(trained_generator, exported, tmp_path_factory):
+    """A run folder whose export holds one corrupted file and one file with other weights."""
+    run = tmp_path_factory.mktemp("bench") / "run"
+    shutil.copytree(trained_generator.parent, run, ignore=shutil.ignore_patterns("checkpoints", "tensorboard"))
+    shutil.copytree(exported[0], run / "export")
+    corrupted = run / "export" / "generator_int8.onnx"
+    corrupted.write_bytes(corrupted.read_bytes()[: corrupted.stat().st_size // 2])
+
+    untrained = run.parent / "untrained" / "generator.keras"  # same shapes, other weights
+    untrained.parent.mkdir()
+    PRESETS["s1"].generator().save(untrained)
+    f32_tflite = next(v for v in FORMATS["tflite"].variants if v.name == "f32")
+    impostor_folder = run.parent / "impostor"
+    [result] = export(load_keras_generator(untrained), [f32_tflite], impostor_folder)
+    shutil.copy(impostor_folder / "generator_f32.tflite", run / "export" / "generator_f32.tflite")
+
+    report_path, markdown_path = run.parent / "bench.json", run.parent / "bench.md"
+    result = run_cli("bench", run, *QUICK, "--json", report_path, "--markdown", markdown_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(report_path.read_text()), markdown_path.read_text(), result, report_path
+
+
+def statuses(report):
+    return {(r["format"], r["variant"], r["runtime"]): r["status"] for r in report["rows"]}
+
+
+def test_json_has_every_figure(bench_run):
+    report, _, result, _ = bench_run
+    assert report["environment"]["cores"] >= 1 and report["environment"]["versions"]["onnxruntime"]
+    assert report["flops_per_image"] == 103_488_000  # s1: 51.7 M multiply-adds per image
+    assert report["sgemm_gflops"]["1"] > 0
+    assert report["reference"] == "keras eager"
+    assert len(report["rows"]) == 2 + 2 + 2 * 5  # Keras call/predict, 2 ONNX, 5 TFLite x (XNNPACK or not)
+    for row in report["rows"]:
+        figures = row["figures"]
+        assert figures["peak_rss_mb"] > 0
+        if row["status"] == "❌":
+            continue
+        assert set(figures["latency_batch1"]) == {"runs", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}
+        assert set(figures["throughput"]) == {"1", "4"} and figures["load_s"] >= 0
+        assert figures["first_inference_s"] > 0 and {"max_abs", "mean_abs", "psnr"} <= set(figures["parity"])
+        assert row["gflops"]["1"] > 0 and 0 < row["share_of_sgemm_peak"]["4"]
+    assert [t["target"] for t in report["targets"]] == [
+        "best fp32 runtime vs SGEMM peak, batch 64", "best runtime vs Keras eager call, batch 1",
+        "best full-int8 vs best fp32 throughput, batch 64", "best int8 batch-1 p50 latency, one thread"]
+    assert "runegen bench" in result.stdout and "target best" in result.stdout
+
+
+def test_statuses(bench_run):
+    report = bench_run[0]
+    status = statuses(report)
+    assert status[("onnx", "int8", "onnxruntime")] == "❌"  # truncated file
+    assert status[("tflite", "f32", "LiteRT+XNNPACK")] == "❎"  # runs, other weights
+    assert status[("tflite", "f32", "LiteRT")] == "❎"
+    assert status[("onnx", "f32", "onnxruntime")] == "✅"
+    assert status[("tflite", "int8", "LiteRT+XNNPACK")] == "✅"
+    assert status[("tflite", "int8", "LiteRT")] == "✅"
+    assert status[("keras", "eager", "Keras call")] == "✅"
+
+
+def test_markdown_and_compare(bench_run, tmp_path):
+    report, markdown, _, report_path = bench_run
+    assert markdown.startswith("| status | format | variant |")
+    assert markdown.count("\n|") >= len(report["rows"]) + 1
+    export_only = tmp_path / "export"
+    shutil.copytree(report_path.parent / "run" / "export", export_only)
+    result = run_cli_without_tensorflow("bench", export_only, *QUICK, "--compare", report_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "parity reference: onnx f32" in result.stdout  # no Keras without TensorFlow
+    assert "throughput b1" in result.stdout  # ratios to the earlier run
+
+
+def test_unavailable_device_and_bad_flags(trained_generator, tmp_path):
+    assert_usage_error(run_cli("bench", trained_generator, "--device", "cuda"), "available: cpu")
+    assert_usage_error(run_cli("bench", trained_generator, "--batches", "1,x"), "--batches")
+    assert_usage_error(run_cli("bench", tmp_path / "nothing"), "no such file or folder")
+    assert_usage_error(run_cli("bench", tmp_path), "no generator.keras")
