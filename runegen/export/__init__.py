@@ -1,10 +1,13 @@
 """Export a trained Keras generator to deployable files, each one proving itself.
 
-For every variant in runegen.formats: fold BatchNormalization into the inference graph, convert,
-then load the written file with the same TensorFlow-free runtime a user gets, run it on fixed
-latents and compare with the Keras model. A file that fails (NaN, empty, parity past its
-tolerance) never reaches its target path: conversion writes to a temporary file that is renamed
-only after the check passes.
+For every variant in runegen.formats: fold BatchNormalization into the inference graph, rewrite
+each transposed convolution as an ordinary Conv2D (stride 1) or a sub-pixel Conv2D followed by a
+depth-to-space shuffle (stride 2) (runegen/export/subpixel.py: ordinary Conv is where onnxruntime
+and LiteRT have their fast fp32 and int8 kernels; both steps are checked against the Keras output
+to 1e-5), convert, then load the written file with the same TensorFlow-free runtime a user gets,
+run it on fixed latents and compare with the Keras model. A file that fails (NaN, empty, parity
+past its tolerance) never reaches its target path: conversion writes to a temporary file that is
+renamed only after the check passes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from runegen.parity import Parity
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
 CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
 FOLD_TOLERANCE = 1e-5
+SUBPIXEL_TOLERANCE = 1e-5  # the rewritten graph against the original Keras output, like the fold
 SIDE_BY_SIDE = 12
 
 
@@ -69,6 +73,7 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     import importlib
 
     from runegen.export.fold import fold_batch_norm
+    from runegen.export.subpixel import conv_transpose_as_conv
     from runegen.runtime import latents
 
     keras_model = generator.model
@@ -79,6 +84,11 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     fold_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
     if fold_error > FOLD_TOLERANCE:
         raise RuntimeError(f"BatchNormalization folding changed the output by {fold_error:.2e}")
+    inference = conv_transpose_as_conv(inference)
+    rewrite_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
+    if rewrite_error > SUBPIXEL_TOLERANCE:
+        raise RuntimeError(f"rewriting the transposed convolutions as convolutions changed the "
+                           f"output by {rewrite_error:.2e}")
     calibration = latents(CALIBRATION_SAMPLES, generator.latent_dim, CALIBRATION_SEED)
 
     results = []

@@ -1,0 +1,120 @@
+"""`runegen export`, `bench` and `generate`: shipping the generator to the edge."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runegen.commands.options import (check_writable, integers, positive, read_json, split_list,
+                                      table_console)
+from runegen.errors import UsageError
+
+
+def export_command(
+    model: Path = typer.Argument(..., help="Trained generator (.keras), e.g. runs/train/generator.keras."),
+    format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
+    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help="Variants to write: f32, int8 (onnx); f32, f16, dynamic, int8, int8io (tflite); all [default: every variant of the formats]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the files [default: beside the model, in export/]."),
+):
+    """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""
+    from rich.table import Table
+
+    from runegen.formats import select_variants
+
+    try:
+        variants = select_variants(split_list(format), split_list(quantize or []))
+    except ValueError as error:
+        raise UsageError(f"--format/--quantize: {error}") from None
+    from runegen.export import export, load_keras_generator
+
+    generator = load_keras_generator(model)
+    out = out or model.parent / "export"
+    check_writable(out)
+    console = table_console()
+    with console.status(f"exporting {model} to {len(variants)} variant(s)..."):
+        results = export(generator, variants, out)
+    table = Table("format", "variant", "file", "size", "max err", "mean err", "PSNR", "status",
+                  title=f"runegen export: {model} -> {out}")
+    for result in results:
+        parity = result.parity
+        table.add_row(result.variant.format, result.variant.name, result.path.name,
+                      f"{result.size_bytes / 1e6:.2f} MB" if result.size_bytes else "-",
+                      f"{parity.max_abs:.2e}" if parity else "-", f"{parity.mean_abs:.2e}" if parity else "-",
+                      f"{parity.psnr:.1f} dB" if parity else "-",
+                      "✅ ok" if result.ok else f"❌ FAIL: {result.error}")
+    console.print(table)
+    console.print(f"side by side (Keras on top, then each file that passed): "
+                  f"{out / (model.stem + '_parity.png')}", highlight=False)
+    if not all(result.ok for result in results):
+        raise typer.Exit(1)
+
+
+def bench_command(
+    model: Path = typer.Argument(..., help="MODEL.keras, a run folder, or a folder of exported files."),
+    device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, or all available."),
+    threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
+    batches: str = typer.Option("1,8,64,256", help="Batch sizes for throughput, comma-separated."),
+    min_seconds: float = typer.Option(1.0, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
+    runs: int = typer.Option(10, callback=positive("--runs"), help="Minimum timed calls per measurement."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
+    compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
+):
+    """Parity against Keras and speed, for every exported variant, in one run."""
+    from rich.console import Console
+
+    from runegen import atomic
+    from runegen.bench import bench, report, resolve_devices
+
+    thread_counts = integers(threads, "--threads", all_value=os.cpu_count() or 1)
+    batch_sizes = integers(batches, "--batches")
+    devices = resolve_devices(device)
+    old = read_json(compare, "--compare") if compare else None
+    for target in (json_out, markdown_out):
+        if target is not None and not target.parent.is_dir():
+            raise UsageError(f"{target}: cannot write (no folder {target.parent})")
+    status = Console(stderr=True)
+    with status.status("benchmarking...") as spinner:
+        results = bench(model, devices, thread_counts, batch_sizes, min_seconds, runs,
+                        progress=lambda message: spinner.update(f"benchmarking: {message}"))
+    report.print_table(results, table_console())
+    if old is not None:
+        for line in report.compare(results, old):
+            typer.echo(line)
+    if json_out:
+        atomic.write_text(json_out, json.dumps(results, indent=2, default=str) + "\n")
+    if markdown_out:
+        atomic.write_text(markdown_out, report.markdown(results))
+
+
+def generate(
+    model: Path = typer.Argument(..., help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras."),
+    count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
+    seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
+    out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
+    columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
+    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the runtime (default: all cores)."),
+    device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda, tensorrt, openvino, coreml, dml."),
+):
+    """Draw images with a trained generator and write them as one PNG grid."""
+    from runegen import images
+    from runegen.runtime import latents, load_generator
+
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out}: must end in .png")
+    if not out.parent.is_dir():  # fail before loading the model, not after
+        raise UsageError(f"--out {out}: cannot write (no folder {out.parent})")
+    generator = load_generator(model, threads=threads, device=device)
+    glyphs = images.to_uint8(generator.generate(latents(count, generator.latent_dim, seed)))
+    try:
+        images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
+    preset = generator.metadata.get("preset")
+    typer.echo(f"wrote {out}: {count} images (seed {seed}) from {model} "
+               f"({generator.format}{f', {preset}' if preset else ''}, latent {generator.latent_dim}, "
+               f"{generator.device})")

@@ -1,0 +1,62 @@
+"""Shared option checks and helpers of the CLI commands: bad input becomes a UsageError."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import typer
+
+from runegen.errors import UsageError
+
+
+def positive(name: str):
+    def check(value):
+        if value is not None and value <= 0:
+            raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
+        return value
+    return check
+
+
+def is_default(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"--out {folder}: not writable ({error.strerror or error})") from None
+
+
+def table_console():
+    """A console for result tables: never narrower than the table when output goes to a file."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 140))
+
+
+def split_list(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def integers(text: str, flag: str, all_value: int | None = None) -> list[int]:
+    try:
+        values = [all_value if part == "all" and all_value else int(part) for part in split_list([text])]
+    except ValueError:
+        raise UsageError(f"{flag} {text}: expected comma-separated whole numbers") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{flag} {text}: expected numbers >= 1")
+    return list(dict.fromkeys(values))
+
+
+def read_json(path: Path, flag: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{flag} {path}: not a readable bench JSON ({error})") from None

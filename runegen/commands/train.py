@@ -1,0 +1,162 @@
+"""`runegen train` and `runegen data preview`: the training side (TensorFlow, imported lazily)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runegen.commands.options import check_writable, is_default, positive
+from runegen.errors import UsageError
+
+
+class PresetName(str, Enum):
+    s1 = "s1"
+    s2 = "s2"
+
+
+class Update(str, Enum):
+    simultaneous = "simultaneous"
+    alternating = "alternating"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def train(
+    ctx: typer.Context,
+    data: str = typer.Option("runes", help="'runes' (built-in), 'mnist' (local files) or a path: "
+                             "mnist.npz, a folder of idx files, or an image folder."),
+    preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
+    epochs: int = typer.Option(30, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
+    batch_size: int = typer.Option(64, callback=positive("--batch-size")),
+    lr_g: float = typer.Option(2e-4, callback=positive("--lr-g"), help="Generator Adam learning rate."),
+    lr_d: float = typer.Option(2e-4, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
+    beta_1: float = typer.Option(0.5, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
+    seed: int = typer.Option(0, min=0, help="Seed for data, weights, noise and shuffling."),
+    latent_dim: int = typer.Option(100, callback=positive("--latent-dim")),
+    update: Update = typer.Option(Update.simultaneous, help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
+    precision: Precision = typer.Option(Precision.auto, help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
+    checkpoint_every: int = typer.Option(5, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
+    samples_per_class: int = typer.Option(400, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
+    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
+):
+    """Train a DCGAN; with no arguments, s1 on the built-in runes."""
+    from runegen.data import load_dataset
+    from runegen.train import TrainConfig, load_config
+
+    given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
+                        lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, seed=seed, latent_dim=latent_dim,
+                        update=update.value, precision=precision.value,
+                        checkpoint_every=checkpoint_every, samples_per_class=samples_per_class)
+    if resume:
+        out = out or _latest_run()
+        config = load_config(out)
+        for field in dataclasses.fields(TrainConfig):
+            if field.name in ("epochs", "checkpoint_every") or is_default(ctx, field.name):
+                continue
+            if getattr(given, field.name) != getattr(config, field.name):
+                raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
+                                 f"(the run in {out} used {getattr(config, field.name)!r})")
+        config = dataclasses.replace(config, epochs=given.epochs if not is_default(ctx, "epochs") else config.epochs,
+                                     checkpoint_every=given.checkpoint_every)
+    else:
+        config = given
+        out = _fresh_run_folder(out)
+
+    dataset = load_dataset(config.data, config.samples_per_class, config.seed)
+    if len(dataset) < config.batch_size:
+        raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
+    check_writable(out)
+    _train(config, out, dataset, resume)
+
+
+def _train(config, out: Path, dataset, resume: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from runegen import atomic
+    from runegen.train import Run, TrainingDiverged, resolve_precision, save_config
+
+    console = Console(stderr=True)
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}) on {dataset.name} "
+                  f"({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
+    run = Run(config, out, dataset)
+    if resume:
+        run.restore()
+        console.print(f"resumed at epoch {int(run.epoch.numpy()) + 1}, step {int(run.step_in_epoch.numpy())}")
+    else:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        save_config(config, out)
+        atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
+    started = time.perf_counter()
+    try:
+        with Progress(*columns, console=console) as progress:
+            # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch.
+            run.train(progress, log=lambda line: console.is_terminal or console.print(
+                line, soft_wrap=True, highlight=False))
+    except TrainingDiverged as error:
+        console.print(f"[red]error:[/] {error}", highlight=False)
+        raise typer.Exit(1)
+    except KeyboardInterrupt as error:
+        console.print(f"[yellow]{error or 'interrupted'}[/]; continue with: runegen train --resume --out {out}",
+                      highlight=False)
+        raise typer.Exit(130)
+    generator = run.finish()
+    console.print(f"done in {time.perf_counter() - started:.0f} s: {generator}, "
+                  f"samples in {out / 'samples'}, {out / 'progress.gif'}", highlight=False)
+
+
+def _latest_run() -> Path:
+    runs = sorted(Path("runs").glob("train*"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise UsageError("--resume: no run in runs/; pass --out DIR")
+    return runs[-1]
+
+
+def _fresh_run_folder(out: Optional[Path]) -> Path:
+    if out is None:  # runs/train, runs/train2, ... as Ultralytics does: a rerun never overwrites
+        out = next(Path("runs") / f"train{n if n > 1 else ''}" for n in range(1, 10_000)
+                   if not (Path("runs") / f"train{n if n > 1 else ''}").exists())
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
+    return out
+
+
+def data_preview(
+    data: str = typer.Option("runes", help="Same as train --data."),
+    out: Path = typer.Option(Path("data_preview.png"), help="PNG to write."),
+    per_class: int = typer.Option(12, callback=positive("--per-class"), help="Samples shown per class (one row each)."),
+    max_classes: int = typer.Option(24, callback=positive("--max-classes")),
+    seed: int = typer.Option(0, min=0),
+):
+    """Write a PNG grid of the training data, one row per class."""
+    import numpy as np
+
+    from runegen import images
+    from runegen.data import load_dataset
+
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {out}: must end in .png")
+    dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
+    rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))]
+    picked = np.concatenate([r for r in rows if len(r)][:max_classes])
+    glyphs = images.to_uint8(dataset.images[picked])
+    try:
+        images.save_png(images.grid(glyphs, columns=per_class), out)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
+    typer.echo(f"wrote {out}: {len(picked)} samples of {min(len(dataset.class_names), max_classes)} "
+               f"classes ({', '.join(dataset.class_names[:max_classes])})")
