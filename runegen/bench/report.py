@@ -61,7 +61,10 @@ def summary_lines(report: dict) -> list[str]:
               f"{r['figures'].get('error')}" for r in report["rows"] if not r["figures"].get("ok")]
     for target in report["targets"]:
         value = target["measured"]
-        shown = ("not measured" if value is None else f"{value * 100:.0f}%" if "%" in target["goal"]
+        if value is None:
+            lines.append(f"target {target['target']} {target['goal']}: not measured in this run")
+            continue
+        shown = (f"{value * 100:.0f}%" if "%" in target["goal"]
                  else f"{value:.3f} ms" if "ms" in target["goal"] else f"{value:.2f}x")
         verdict = "met" if target["met"] else "MISSED"
         lines.append(f"target {target['target']} {target['goal']}: {shown} - {verdict}"
