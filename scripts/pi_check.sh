@@ -58,11 +58,14 @@ MODELS=(generator_f32.onnx generator_int8.onnx generator_int8.tflite)
 #   (a float or fixed-point multiply, then rounding) may round a value lying on a .5 boundary the
 #   other way on a different kernel, which changes one output by one step. One step (1/128) plus
 #   float noise is what is justified; two steps would mean a real kernel difference.
-# - int8 ONNX (QDQ): the same argument with the output's own quantisation step. onnxruntime's
-#   QDQ graph ends in QuantizeLinear/DequantizeLinear around tanh with a calibrated uint8 scale of
-#   about 2/255 (< 1/128), so one step of that scale is <= 1/128 as well; an intermediate one-step
-#   flip can propagate, but through a tanh of slope <= 1 and a final requantisation it stays one
-#   output step. Same bound: 1/128 + float noise.
+# - int8 ONNX (QDQ): here tanh runs in float AFTER the last DequantizeLinear (the graph ends
+#   Conv -> QuantizeLinear -> DequantizeLinear -> DepthToSpace -> Tanh), so the output is not on
+#   a 1/128 grid: one step of that last scale (0.0857 for the trained s1 export) flipped the other
+#   way moves a pixel by at most that step, since tanh' <= 1. The tolerance is that scale, read
+#   from the file with the `onnx` package when the host has it (the [train] install does), plus
+#   float noise; without `onnx` it falls back to the stricter 1/128 + noise.
+# An intermediate layer's one-step flip can reach the output too, but would normally stay within
+# one output step; measured: the int8 files are bit-identical on x86 and aarch64 (see the docs).
 TOL_F32=1e-5
 TOL_INT8=0.0079          # 1/128 = 0.0078125, plus float noise
 
@@ -182,7 +185,9 @@ echo "built $(basename "$RUNEGEN_WHEEL")"
     --platform manylinux_2_17_aarch64 --platform manylinux_2_27_aarch64 \
     --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 \
     --platform manylinux2014_aarch64 --platform linux_aarch64 --platform any \
-    "$RUNEGEN_WHEEL"
+    "$RUNEGEN_WHEEL" >"$WORK/pip-download.log" 2>&1 \
+    || { cat "$WORK/pip-download.log"; die "pip download of the aarch64 wheels"; }
+grep -v 'is ignored: it is neither a file nor a directory' "$WORK/pip-download.log" || true
 ls "$WHEELS" | sed 's/^/  /'
 ls "$WHEELS" | grep -qi '^ai_edge_litert-' || die "no aarch64 wheel of ai-edge-litert was downloaded"
 ls "$WHEELS" | grep -qi '^onnxruntime-' || die "no aarch64 wheel of onnxruntime was downloaded"
@@ -244,7 +249,8 @@ for path in sys.argv[2:]:
     assert images.shape == (16, 28, 28, 1) and np.isfinite(images).all(), images.shape
     np.save(out / (Path(path).name + ".npy"), images)
     print(f"{Path(path).name}: {g.format}, {g.threads} threads, range [{images.min():.4f}, "
-          f"{images.max():.4f}], {time.perf_counter() - t:.1f} s (emulated)")
+          f"{images.max():.4f}], {time.perf_counter() - t:.2f} s"
+          f"{' (emulated: meaningless)' if platform.machine() == 'aarch64' else ''}")
 PY
 )
 step "runegen.runtime on aarch64: 16 images (latents seed 0) from each model"
@@ -278,18 +284,42 @@ step "host (x86_64) reference and max abs differences"
 for (( i=${#MOUNTS[@]}-1; i>=0; i-- )); do umount "${MOUNTS[$i]}"; done; MOUNTS=()
 PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$HOST_PYTHON" -c "$RUN_MODELS" "$WORK/x86_64" \
     "${MODELS[@]/#/$EXPORT_DIR/}"
-"$HOST_PYTHON" - "$WORK" "$TOL_F32" "$TOL_INT8" "${MODELS[@]}" <<'PY'
+"$HOST_PYTHON" - "$WORK" "$TOL_F32" "$TOL_INT8" "$EXPORT_DIR" "${MODELS[@]}" <<'PY'
 import sys
 from pathlib import Path
 import numpy as np
-work, tol_f32, tol_int8, models = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+work, tol_f32, tol_int8 = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+export, models = Path(sys.argv[4]), sys.argv[5:]
+
+
+def onnx_int8_tolerance(path: Path) -> float:
+    """One step of the last DequantizeLinear's scale (tanh follows it, slope <= 1), + noise."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        print(f"  {path.name}: no `onnx` on the host, tolerance falls back to {tol_int8}")
+        return tol_int8
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    last = [n for n in graph.node if n.op_type == "DequantizeLinear"][-1]
+    after = [n.op_type for n in graph.node][list(graph.node).index(last) + 1:]
+    scale = float(np.max(initializers[last.input[1]]))
+    print(f"  {path.name}: last DequantizeLinear scale {scale:.4g}, then {' -> '.join(after)}; "
+          f"tolerance = one step + 1e-4")
+    return max(tol_int8, scale + 1e-4)
+
+
+tolerances = {name: tol_f32 if "f32" in name else
+              onnx_int8_tolerance(export / name) if name.endswith(".onnx") else tol_int8
+              for name in models}
 failed = []
 print(f"{'file':24} {'max abs diff':>13} {'mean abs diff':>14} {'pixels differing':>17} {'tolerance':>10}")
 for name in models:
     a = np.load(work / "aarch64" / f"{name}.npy")
     b = np.load(work / "x86_64" / f"{name}.npy")
     d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    tol = tol_f32 if "f32" in name else tol_int8
+    tol = tolerances[name]
     ok = d.max() <= tol
     failed += [] if ok else [name]
     print(f"{name:24} {d.max():13.3e} {d.mean():14.3e} {int((d > 0).sum()):>8} / {d.size:<6} "

@@ -64,8 +64,10 @@ def has_tensorflow() -> bool:
 
 
 def available_devices() -> list[str]:
-    import onnxruntime
-
+    try:
+        import onnxruntime
+    except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
+        return ["cpu"]
     providers = set(onnxruntime.get_available_providers())
     return [name for name, provider in ONNX_DEVICES.items() if provider in providers]
 
