@@ -87,7 +87,11 @@ class Run:
         self.config, self.out, self.dataset = config, out, dataset
         self.steps_per_epoch = len(self.dataset) // config.batch_size
 
-        keras.utils.set_random_seed(config.seed)  # same seed, same data, same machine -> same weights
+        # Same seed, same data, same machine -> same weights: seeds alone are not enough, as CPU
+        # kernels may reduce in a thread-dependent order, and Adam turns rounding-level gradient
+        # differences into lr-sized weight differences within a few steps (seen once in the suite).
+        keras.utils.set_random_seed(config.seed)
+        tf.config.experimental.enable_op_determinism()
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.gan = DCGAN(preset.generator(config.latent_dim, dtype=dtype),
                          preset.discriminator(dtype=dtype), config.latent_dim,

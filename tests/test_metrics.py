@@ -1,0 +1,132 @@
+"""The offline metrics are checked against cases whose answer is known, not trusted.
+
+One small classifier (60 runes per class, 4 epochs, a few seconds) serves every test; the real
+images are other runes (data seed 1), split into two disjoint halves with every class in each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+pytest.importorskip("scipy")
+
+from scipy import ndimage  # noqa: E402
+
+from runegen import metrics  # noqa: E402
+from runegen.data import load_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return metrics.train_classifier(load_dataset("runes", samples_per_class=60, seed=0), epochs=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def halves():
+    images = load_dataset("runes", samples_per_class=20, seed=1).images  # class by class
+    return images[0::2], images[1::2]
+
+
+@pytest.fixture(scope="module")
+def noise(halves):
+    return np.random.default_rng(7).uniform(-1, 1, halves[1].shape).astype(np.float32)
+
+
+def evaluate(classifier, real, fake):
+    return metrics.evaluate(classifier, real, fake, kid_subsets=20)
+
+
+def blur(images, sigma):
+    return ndimage.gaussian_filter(images, (0, sigma, sigma, 0))
+
+
+def add_noise(images, std, seed=3):
+    noisy = images + np.random.default_rng(seed).normal(0, std, images.shape)
+    return np.clip(noisy, -1, 1).astype(np.float32)
+
+
+def test_classifier_shape_and_held_out_accuracy(classifier):
+    assert classifier.input_shape == (None, 28, 28, 1)
+    assert classifier.get_layer("features").output.shape == (None, metrics.FEATURE_DIM)
+    assert classifier.output_shape == (None, 24)
+    held_out = load_dataset("runes", samples_per_class=10, seed=1)
+    assert metrics.accuracy(classifier, held_out) > 0.7  # a tiny training run; the default one reaches ~0.99
+
+
+def test_real_vs_real_is_close(classifier, halves, noise):
+    real_a, real_b = halves
+    same = evaluate(classifier, real_a, real_b)
+    versus_noise = evaluate(classifier, real_a, noise)
+    assert set(same) == {"fd", "kid", "kid_std", "precision", "recall", "recognisability",
+                         "class_coverage", "num_classes", "n_real", "n_fake"}
+    assert same["fd"] < 0.05 * versus_noise["fd"]
+    assert abs(same["kid"]) < 0.05 * versus_noise["kid"]
+    assert same["precision"] > 0.8 and same["recall"] > 0.8
+    assert same["num_classes"] == 24 and same["n_real"] == same["n_fake"] == len(real_a)
+
+
+def test_blur_increases_fd_monotonically(classifier, halves):
+    real_a, real_b = halves
+    fds = [evaluate(classifier, real_a, blur(real_b, sigma))["fd"] for sigma in (0, 0.5, 1.0, 2.0)]
+    assert all(a < b for a, b in zip(fds, fds[1:])), fds
+
+
+def test_additive_noise_increases_fd_monotonically(classifier, halves):
+    real_a, real_b = halves
+    fds = [evaluate(classifier, real_a, add_noise(real_b, std))["fd"] for std in (0, 0.25, 0.5, 1.0)]
+    assert all(a < b for a, b in zip(fds, fds[1:])), fds
+
+
+def test_pure_noise_is_neither_recognisable_nor_precise(classifier, halves, noise):
+    real_a, real_b = halves
+    result = evaluate(classifier, real_a, noise)
+    assert result["recognisability"] < 0.05
+    assert result["precision"] < 0.05
+    assert result["recall"] < 0.05
+    blank = np.full_like(noise, -1.0)  # an all-black frame is no glyph either
+    assert evaluate(classifier, real_a, blank)["recognisability"] < 0.05
+
+
+def test_same_inputs_same_numbers(classifier, halves):
+    real_a, real_b = halves
+    fake = blur(real_b, 1.0)
+    assert evaluate(classifier, real_a, fake) == evaluate(classifier, real_a, fake)
+
+
+def test_frechet_distance_of_known_gaussians():
+    """FD between N(0, I) and N(m, 4 I) in d dims is |m|² + d (1 + 4 - 2·2) = |m|² + d."""
+    rng = np.random.default_rng(0)
+    d, n = 4, 200_000
+    x = rng.normal(0, 1, (n, d))
+    y = rng.normal(1.0, 2.0, (n, d))
+    assert metrics.frechet_distance(x, y) == pytest.approx(d + d, rel=0.02)
+    assert metrics.frechet_distance(x, x) == pytest.approx(0, abs=1e-6)
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    same, _ = metrics.kernel_distance(x, y, num_subsets=50, subset_size=200)
+    shifted, _ = metrics.kernel_distance(x, y + 0.5, num_subsets=50, subset_size=200)
+    assert abs(same) < 0.05 < 0.5 < shifted
+
+
+def test_precision_recall_on_nested_sets():
+    """Fakes drawn from a small part of the real cloud: precise, but with poor recall."""
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(500, 2))
+    fake = rng.normal(scale=0.2, size=(500, 2))
+    precision, recall = metrics.precision_recall(real, fake, k=3)
+    assert precision > 0.95 and recall < 0.3
+
+
+def test_recognisability_and_coverage():
+    probabilities = np.array([[0.95, 0.05, 0.0], [0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.92, 0.0, 0.08]])
+    assert metrics.recognisability(probabilities) == (0.75, 2)
+
+
+def test_bad_shapes_are_refused(classifier):
+    with pytest.raises(ValueError, match="28, 28, 1"):
+        metrics.evaluate(classifier, np.zeros((4, 28, 28), np.float32), np.zeros((4, 28, 28, 1), np.float32))
