@@ -25,10 +25,6 @@ from runegen.formats import FORMATS
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
-ONNX_DEVICES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-                "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",
-                "coreml": "CoreMLExecutionProvider", "dml": "DmlExecutionProvider",
-                "rocm": "ROCMExecutionProvider"}
 
 
 @dataclass
@@ -68,8 +64,10 @@ def available_devices() -> list[str]:
         import onnxruntime
     except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
         return ["cpu"]
+    from runegen.runtime.onnx import ONNX_PROVIDERS  # the runtime's --device table, one source
+
     providers = set(onnxruntime.get_available_providers())
-    return [name for name, provider in ONNX_DEVICES.items() if provider in providers]
+    return [name for name, provider in ONNX_PROVIDERS.items() if provider in providers]
 
 
 def resolve_devices(device: str) -> list[str]:

@@ -84,20 +84,16 @@ def model_row(spec: dict) -> dict:
 
 def _load(spec: dict):
     """(generate function, latent size) for the row's runtime."""
-    kind = spec["kind"]
-    if kind in ("keras_eager", "keras_predict"):
-        from runegen.runtime import load_generator
-
-        model = load_generator(spec["path"], threads=spec["threads"]).model
-        latent_dim = model.input_shape[-1]
-        if kind == "keras_eager":
-            return (lambda z: np.asarray(model(z, training=False))), latent_dim
-        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), latent_dim
-
     from runegen.runtime import load_generator
 
     generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
-                               **({"xnnpack": False} if spec.get("xnnpack") is False else {}))
+                               xnnpack=spec.get("xnnpack") is not False)
+    if spec["kind"] == "keras_eager":
+        model = generator.model
+        return (lambda z: np.asarray(model(z, training=False))), generator.latent_dim
+    if spec["kind"] == "keras_predict":
+        model = generator.model
+        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), generator.latent_dim
     return generator.generate, generator.latent_dim
 
 
