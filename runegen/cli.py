@@ -1,7 +1,7 @@
 """The `runegen` command line: a thin typer layer over the pipeline modules.
 
 Commands live in runegen.commands (train.py: the training side; deploy.py: export, bench,
-generate). Heavy libraries (TensorFlow above all) are imported inside the commands that need
+generate; quality.py: evaluate, classifier). Heavy libraries (TensorFlow above all) are imported inside the commands that need
 them, so the edge commands start fast and work on a base install without TensorFlow.
 Bad input is one line on stderr and exit code 2, never a traceback.
 """
@@ -13,7 +13,7 @@ import sys
 import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
-from runegen.commands import deploy, train
+from runegen.commands import deploy, quality, train
 from runegen.errors import UsageError
 
 app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the generator to the edge.",
@@ -26,6 +26,8 @@ data_app.command("preview")(train.data_preview)
 app.command("export")(deploy.export_command)
 app.command("generate")(deploy.generate)
 app.command("bench")(deploy.bench_command)
+app.command("evaluate")(quality.evaluate_command)
+app.command("classifier")(quality.classifier_command)
 
 
 def main() -> None:

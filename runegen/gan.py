@@ -5,73 +5,165 @@ Two update schemes, as the seeds describe them:
   two tapes, both networks step together. Cheaper: one forward pass of G per step.
 - alternating (seed 001, section 1-4): a discriminator step with G fixed, then fresh fakes for a
   generator step with D fixed.
+
+Stabilisers for small data, each a switch in `Stabilisers` (their measured effect is in
+docs/ablation.md):
+- `ema`: an exponential moving average of G's weights, the generator used for samples and saving
+  (Karras et al. 2018); 0 turns it off.
+- `diffaugment`: the same random translation and cutout on real and fake images before D, with
+  gradients flowing through it into G (Zhao et al. 2020). No flips: a mirrored rune is another rune
+  or none.
+- `label_smoothing`: D's target for real images is 1 - s (one-sided, Salimans et al. 2016).
+
+Class-conditional (`num_classes` > 0): G's input is the latent joined to the class one-hot, so the
+first Dense layer's rows for the one-hot are a learned class embedding; D is a projection
+discriminator (Miyato & Koyama 2018). Fake labels are drawn uniformly.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
+TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
+
+
+@dataclass(frozen=True)
+class Stabilisers:
+    ema: float = 0.0  # decay of the generator's weight average; 0 = off
+    diffaugment: bool = False
+    label_smoothing: float = 0.0
+
+
+def diff_augment(images, rng: tf.random.Generator):
+    """Random translation (zero-filled, up to 1/8 of the side) then cutout (a square of half the
+    side set to 0), per image, differentiable in `images`: both are masks and shift matrices."""
+    images = tf.cast(images, tf.float32)
+    n, size = tf.shape(images)[0], images.shape[1]
+    shift = int(size * TRANSLATION)
+    index = tf.range(size)
+
+    def shift_matrices():  # S[b, i, k] = 1 where k = i - d[b]: (S @ x)[i] = x[i - d]
+        d = rng.uniform([n], -shift, shift + 1, dtype=tf.int32)
+        return tf.cast(tf.equal(index[None, None, :], index[None, :, None] - d[:, None, None]), tf.float32)
+
+    plane = images[..., 0]
+    plane = shift_matrices() @ plane @ tf.transpose(shift_matrices(), [0, 2, 1])
+    half = int(size * CUTOUT) // 2
+    cy = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)
+    cx = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)
+    outside = tf.logical_or(tf.abs(index[None, :, None] - cy) >= half,
+                            tf.abs(index[None, None, :] - cx) >= half)
+    return (plane * tf.cast(outside, tf.float32))[..., None]
 
 
 class DCGAN(tf.Module):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int,
-                 lr_g: float, lr_d: float, beta_1: float, seed: int, update: str):
+                 lr_g: float, lr_d: float, beta_1: float, seed: int, update: str,
+                 stabilisers: Stabilisers = Stabilisers(), num_classes: int = 0,
+                 ema_generator: keras.Model | None = None):
         super().__init__(name="dcgan")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.stabilisers = stabilisers
         self.g_optimizer = keras.optimizers.Adam(lr_g, beta_1=beta_1)
         self.d_optimizer = keras.optimizers.Adam(lr_d, beta_1=beta_1)
         # Built now so a checkpoint can restore their slots before the first step.
         self.g_optimizer.build(generator.trainable_variables)
         self.d_optimizer.build(discriminator.trainable_variables)
         # A stateful generator (not tf.random.normal) so its state is checkpointed: a resumed run
-        # draws exactly the noise the uninterrupted run would have drawn.
+        # draws exactly the noise (and augmentations, and fake labels) the uninterrupted run would.
         self.noise = tf.random.Generator.from_seed(seed)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.ema_generator = ema_generator
+        if stabilisers.ema:
+            if ema_generator is None:
+                raise ValueError("Stabilisers.ema needs an ema_generator of the same architecture")
+            ema_generator.set_weights(generator.get_weights())
         steps = {"simultaneous": self._simultaneous_step, "alternating": self._alternating_step}
-        self.train_step = tf.function(steps[update])
+        self._step = steps[update]
+        self.train_step = tf.function(self._train_step)
 
-    def _latents(self, batch_size):
-        return self.noise.normal([batch_size, self.latent_dim])
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator to draw samples from: the weight average when EMA is on."""
+        return self.ema_generator if self.stabilisers.ema else self.generator
+
+    def generator_inputs(self, batch_size, labels=None):
+        """Latents, joined to the one-hot of `labels` (uniform random when None) if conditional.
+        Returns (inputs, labels)."""
+        z = self.noise.normal([batch_size, self.latent_dim])
+        if not self.num_classes:
+            return z, None
+        if labels is None:
+            labels = self.noise.uniform([batch_size], 0, self.num_classes, dtype=tf.int32)
+        return tf.concat([z, tf.one_hot(labels, self.num_classes)], axis=1), labels
+
+    def _discriminate(self, images, labels):
+        if self.stabilisers.diffaugment:
+            images = diff_augment(images, self.noise)
+        inputs = images if not self.num_classes else [images, labels]
+        return self.discriminator(inputs, training=True)
 
     def _generator_loss(self, fake_logits):
         return self.bce(tf.ones_like(fake_logits), fake_logits)
 
     def _discriminator_loss(self, real_logits, fake_logits):
-        return (self.bce(tf.ones_like(real_logits), real_logits)
-                + self.bce(tf.zeros_like(fake_logits), fake_logits))
+        real_target = tf.fill(tf.shape(real_logits), 1.0 - self.stabilisers.label_smoothing)
+        return self.bce(real_target, real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits)
 
     @staticmethod
     def _apply(optimizer, tape, loss, model):
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                       model.trainable_variables))
 
-    def _simultaneous_step(self, real_images):
-        latents = self._latents(tf.shape(real_images)[0])
+    def _train_step(self, real_images, real_labels):
+        report = self._step(real_images, tf.cast(real_labels, tf.int32))
+        if self.stabilisers.ema:
+            self._update_ema()
+        return report
+
+    def _update_ema(self):
+        # The decay warms up with the step count (as tf.train.ExponentialMovingAverage's
+        # num_updates does), so the average does not drag the random initialisation along.
+        step = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.stabilisers.ema, (1.0 + step) / (10.0 + step))
+        for average, weight in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+            average.assign(decay * average + (1.0 - decay) * weight)
+        for average, weight in zip(self.ema_generator.non_trainable_variables,
+                                   self.generator.non_trainable_variables):
+            average.assign(weight)  # BatchNorm's moving statistics follow the live generator
+
+    def _simultaneous_step(self, real_images, real_labels):
+        inputs, fake_labels = self.generator_inputs(tf.shape(real_images)[0])
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake_images = self.generator(latents, training=True)
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
+            fake_images = self.generator(inputs, training=True)
+            real_logits = self._discriminate(real_images, real_labels)
+            fake_logits = self._discriminate(fake_images, fake_labels)
             g_loss = self._generator_loss(fake_logits)
             d_loss = self._discriminator_loss(real_logits, fake_logits)
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
         return self._report(g_loss, d_loss, real_logits, fake_logits)
 
-    def _alternating_step(self, real_images):
+    def _alternating_step(self, real_images, real_labels):
         batch_size = tf.shape(real_images)[0]
-        fake_images = self.generator(self._latents(batch_size), training=True)
+        inputs, fake_labels = self.generator_inputs(batch_size)
+        fake_images = self.generator(inputs, training=True)
         with tf.GradientTape() as d_tape:
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
+            real_logits = self._discriminate(real_images, real_labels)
+            fake_logits = self._discriminate(fake_images, fake_labels)
             d_loss = self._discriminator_loss(real_logits, fake_logits)
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
         with tf.GradientTape() as g_tape:
-            fresh_fakes = self.generator(self._latents(batch_size), training=True)
-            g_loss = self._generator_loss(self.discriminator(fresh_fakes, training=True))
+            inputs, fake_labels = self.generator_inputs(batch_size)
+            fresh_fakes = self.generator(inputs, training=True)
+            g_loss = self._generator_loss(self._discriminate(fresh_fakes, fake_labels))
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
         return self._report(g_loss, d_loss, real_logits, fake_logits)
 

@@ -6,6 +6,10 @@
 Both discriminators return logits; the loss applies the sigmoid (from_logits=True), which is the
 numerically stable form of seed 001's sigmoid output. `dtype` is a Keras dtype policy such as
 "mixed_bfloat16"; the discriminator's last layer always computes in float32 so the loss does.
+
+Class-conditional pairs (`num_classes` > 0, see runegen/gan.py) come from the same presets:
+`generator(latent_dim, dtype, num_classes)` widens the input to latent + one-hot, and
+`conditional_discriminator` turns a preset's discriminator into a projection discriminator.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from keras import layers  # noqa: E402
 LATENT_DIM = 100
 
 
-def s1_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None) -> keras.Model:
+def s1_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
+                 num_classes: int = 0) -> keras.Model:
     return keras.Sequential([
-        keras.Input((latent_dim,)),
+        keras.Input((latent_dim + num_classes,)),
         layers.Dense(7 * 7 * 256, use_bias=False, dtype=dtype),
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(dtype=dtype),
@@ -55,9 +60,10 @@ def s1_discriminator(dtype: str | None = None) -> keras.Model:
     ], name="discriminator_s1")
 
 
-def s2_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None) -> keras.Model:
+def s2_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
+                 num_classes: int = 0) -> keras.Model:
     return keras.Sequential([
-        keras.Input((latent_dim,)),
+        keras.Input((latent_dim + num_classes,)),
         layers.Dense(7 * 7 * 256, dtype=dtype),
         layers.Reshape((7, 7, 256), dtype=dtype),
         layers.Conv2DTranspose(128, 3, strides=2, padding="same", dtype=dtype),  # 14x14x128
@@ -86,12 +92,35 @@ def s2_discriminator(dtype: str | None = None) -> keras.Model:
     ], name="discriminator_s2")
 
 
+def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | None = None) -> keras.Model:
+    """Projection discriminator on `base`'s layers: logit = w·phi(x) + b + embed(y)·phi(x), where
+    phi(x) is the input of base's last (Dense 1) layer. Inputs: [image, integer label]."""
+    image = keras.Input(base.input_shape[1:], name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    features = image
+    for layer in base.layers[:-1]:
+        features = layer(features)
+    logit = base.layers[-1](features)
+    embedded = layers.Embedding(num_classes, features.shape[-1], dtype=dtype, name="class_embedding")(label)
+    projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+    return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
+                       name=f"{base.name}_projection")
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
     source: str
     generator: Callable[..., keras.Model]
     discriminator: Callable[..., keras.Model]
+
+    def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None):
+        """(generator, discriminator), class-conditional when num_classes > 0."""
+        generator = self.generator(latent_dim, dtype=dtype, num_classes=num_classes)
+        discriminator = self.discriminator(dtype=dtype)
+        if num_classes:
+            discriminator = conditional_discriminator(discriminator, num_classes, dtype)
+        return generator, discriminator
 
 
 PRESETS = {

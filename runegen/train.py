@@ -3,10 +3,13 @@
 A run folder holds everything a run makes:
     config.json           the resolved settings (what --resume reads back)
     samples/epoch_NNN.png a grid from fixed noise after each epoch; progress.gif strings them
-    metrics.csv           per epoch: losses, D(x), D(G(z)), images/s
+    metrics.csv           per epoch: losses, D(x), D(G(z)), images/s; every --eval-every epochs
+                          the quality metrics of runegen/evaluate.py (FD, KID, precision, ...)
     tensorboard/          the same scalars and the grids, for TensorBoard
-    checkpoints/          G, D, both optimisers, noise and dropout RNG state, epoch and step
-    generator.keras       the final generator alone, float32, ready for inference and export
+    checkpoints/          G, D, G's weight average, both optimisers, noise and dropout RNG
+                          state, epoch and step
+    generator.keras       the final generator alone (the weight average when EMA is on),
+                          float32, ready for inference and export
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from runegen.errors import UsageError
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}  # name -> Keras dtype policy
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
+QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
+RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 GRID_SAMPLES = 64
 
 
@@ -48,6 +53,19 @@ class TrainConfig:
     precision: str = "auto"  # resolved to fp32 or bf16 before the run starts
     checkpoint_every: int = 5
     samples_per_class: int = 400  # built-in runes only
+    conditional: bool = False
+    # The stabilisers of runegen/gan.py; defaults chosen by the ablation in docs/ablation.md.
+    ema: float = 0.0
+    diffaugment: bool = False
+    label_smoothing: float = 0.0
+    eval_every: int = 0  # epochs between quality evaluations (0: never); the last epoch always
+    eval_samples: int = 1000
+
+    @property
+    def stabilisers(self):
+        from runegen.gan import Stabilisers
+
+        return Stabilisers(self.ema, self.diffaugment, self.label_smoothing)
 
 
 def resolve_precision(precision: str) -> str:
@@ -93,9 +111,13 @@ class Run:
         keras.utils.set_random_seed(config.seed)
         tf.config.experimental.enable_op_determinism()
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
-        self.gan = DCGAN(preset.generator(config.latent_dim, dtype=dtype),
-                         preset.discriminator(dtype=dtype), config.latent_dim,
-                         config.lr_g, config.lr_d, config.beta_1, config.seed, config.update)
+        self.num_classes = len(dataset.class_names) if config.conditional else 0
+        generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype)
+        ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
+                         if config.ema else None)
+        self.gan = DCGAN(generator, discriminator, config.latent_dim, config.lr_g, config.lr_d,
+                         config.beta_1, config.seed, config.update, config.stabilisers,
+                         self.num_classes, ema_generator)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
@@ -103,16 +125,25 @@ class Run:
         # through the model, so they are named here: without them a resume differs.
         dropout_rng = [v.value for v in self.gan.discriminator.variables
                        if "seed_generator_state" in v.path]
+        optional = {"ema_generator": ema_generator} if ema_generator is not None else {}
         checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator, discriminator=self.gan.discriminator,
             g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
             noise=self.gan.noise, dropout_rng=dropout_rng, epoch=self.epoch,
-            step_in_epoch=self.step_in_epoch, epoch_sums=self.epoch_sums)
+            step_in_epoch=self.step_in_epoch, epoch_sums=self.epoch_sums, **optional)
         # CheckpointManager writes the data files first and the index last, atomically.
         self.checkpoints = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
-        self.fixed_latents = np.random.default_rng(config.seed).standard_normal(
-            (GRID_SAMPLES, config.latent_dim)).astype(np.float32)
-        self.real_images = tf.data.Dataset.from_tensor_slices(self.dataset.images).cache()
+        from runegen.runtime import latents
+
+        # The grid: 64 fixed latents, or for a conditional run 4 per class, one class per column.
+        self.grid_columns = self.num_classes or 8
+        grid_labels = np.tile(np.arange(self.num_classes), 4) if self.num_classes else None
+        self.fixed_latents = latents(len(grid_labels) if self.num_classes else GRID_SAMPLES,
+                                     config.latent_dim + self.num_classes, config.seed,
+                                     self.num_classes, grid_labels)
+        self.real_images = tf.data.Dataset.from_tensor_slices(
+            (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
+        self.scorer = None  # built at the first evaluation: it loads or trains a classifier
         self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard"))
 
     # -- data -----------------------------------------------------------------------------
@@ -144,8 +175,8 @@ class Run:
                 task = progress.add_task(f"epoch {epoch + 1}/{self.config.epochs}",
                                          total=self.steps_per_epoch, completed=start_step, stats="")
                 started, step = time.perf_counter(), start_step
-                for real_images in self.batches(epoch, start_step):
-                    values = {k: float(v) for k, v in self.gan.train_step(real_images).items()}
+                for real_images, real_labels in self.batches(epoch, start_step):
+                    values = {k: float(v) for k, v in self.gan.train_step(real_images, real_labels).items()}
                     if not all(math.isfinite(v) for v in values.values()):
                         raise TrainingDiverged(
                             f"training diverged at epoch {epoch + 1}, step {step + 1} "
@@ -177,25 +208,49 @@ class Run:
                "seconds": round(seconds, 2)}
         grid = self.sample_grid()
         images.save_png(grid, self.out / "samples" / f"epoch_{epoch + 1:03d}.png")
+        last = epoch + 1 == self.config.epochs
+        quality = {}
+        if self.config.eval_every and ((epoch + 1) % self.config.eval_every == 0 or last):
+            quality = self.evaluate()
+            row.update({k: round(v, 5) if isinstance(v, float) else v for k, v in quality.items()})
         self._append_metrics(row)
         with self.summary_writer.as_default(step=epoch + 1):
-            for key in (*METRICS, "images_per_s"):
+            for key in (*METRICS, "images_per_s", *quality):
                 tf.summary.scalar(key, row[key])
             tf.summary.image("samples", np.asarray(grid)[None, :, :, None], max_outputs=1)
         self.epoch.assign(epoch + 1)
         self.step_in_epoch.assign(0)
         self.epoch_sums.assign(tf.zeros_like(self.epoch_sums))
-        last = epoch + 1 == self.config.epochs
         if (epoch + 1) % self.config.checkpoint_every == 0 or last:
             self.checkpoints.save(checkpoint_number=self._global_step(epoch + 1, 0))
         summary = (" ".join(f"{k} {row[k]:.3f}" for k in METRICS)
                    + f"  {row['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+        if quality:
+            summary += "  " + " ".join(f"{k} {quality[k]:.3f}" for k in QUALITY_SHOWN if k in quality)
         progress.update(task, stats=summary)
         return f"epoch {epoch + 1}/{self.config.epochs}  {summary}"
 
     def sample_grid(self):
-        fakes = self.gan.generator(self.fixed_latents, training=False)
-        return images.grid(images.to_uint8(np.asarray(fakes, dtype=np.float32)), columns=8)
+        fakes = self.gan.sampler(self.fixed_latents, training=False)
+        return images.grid(images.to_uint8(np.asarray(fakes, dtype=np.float32)), columns=self.grid_columns)
+
+    def evaluate(self) -> dict:
+        """The quality metrics of the current sampler (runegen/evaluate.py), on fixed latents."""
+        from runegen.evaluate import Scorer
+
+        if self.scorer is None:
+            self.scorer = Scorer.for_dataset(self.dataset, self.config.eval_samples, cache=self.out)
+        width = self.config.latent_dim + self.num_classes
+
+        def score(model):
+            return self.scorer.score(lambda z: np.asarray(model(z, training=False), np.float32),
+                                     width, self.num_classes)
+
+        scores = score(self.gan.sampler)
+        if self.config.ema:  # the live generator too: what EMA adds, measured in the same run
+            scores.update({f"raw_{k}": v for k, v in score(self.gan.generator).items()
+                           if k in RAW_SCORES})
+        return scores
 
     def _append_metrics(self, row: dict) -> None:
         path = self.out / "metrics.csv"
@@ -204,8 +259,9 @@ class Run:
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
         rows.append(row)
+        fields = list(dict.fromkeys(k for r in rows for k in r))  # evaluated epochs add columns
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(row))
+        writer = csv.DictWriter(text, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
         atomic.write_text(path, text.getvalue())
@@ -217,8 +273,9 @@ class Run:
         frames = [_load(p) for p in sorted((self.out / "samples").glob("epoch_*.png"))]
         if frames:
             images.save_gif(frames, self.out / "progress.gif")
-        generator = PRESETS[self.config.preset].generator(self.config.latent_dim)
-        generator.set_weights(self.gan.generator.get_weights())
+        generator = PRESETS[self.config.preset].generator(self.config.latent_dim,
+                                                          num_classes=self.num_classes)
+        generator.set_weights(self.gan.sampler.get_weights())
         target = self.out / "generator.keras"
         with atomic.atomic_path(target) as tmp:
             generator.save(tmp)

@@ -99,14 +99,21 @@ def train_in_process(out, config, progress, resume=False):
     return run
 
 
-def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path):
-    config = tiny_config()
+@pytest.mark.parametrize("changes", [
+    {},
+    # Every stabiliser and the conditional pair: the weight average, the augmentation draws and
+    # the fake labels must all resume where they stopped.
+    {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1},
+], ids=["plain", "conditional+stabilisers"])
+def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
+    config = tiny_config(**changes)
     reference = train_in_process(tmp_path / "ref", config, InterruptAt())
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
         train_in_process(tmp_path / "cut", config, InterruptAt(after=2))  # 2 of 3 steps of epoch 1
     resumed = train_in_process(tmp_path / "cut", config, InterruptAt(), resume=True)
     assert_same_weights(reference.gan.generator.get_weights(), resumed.gan.generator.get_weights())
     assert_same_weights(reference.gan.discriminator.get_weights(), resumed.gan.discriminator.get_weights())
+    assert_same_weights(reference.gan.sampler.get_weights(), resumed.gan.sampler.get_weights())
 
 
 def test_same_seed_same_weights_and_another_seed_differs(tmp_path):

@@ -47,14 +47,12 @@ def sgemm(spec: dict) -> dict:
 
 
 def model_row(spec: dict) -> dict:
-    from runegen.runtime import latents
-
     figures: dict = {}
     start = time.perf_counter()
-    generate, latent_dim = _load(spec)
+    generate, inputs = _load(spec)
     figures["load_s"] = time.perf_counter() - start
 
-    one = latents(1, latent_dim, seed=0)
+    one = inputs(1, seed=0)
     start = time.perf_counter()
     generate(one)
     figures["first_inference_s"] = time.perf_counter() - start
@@ -65,12 +63,12 @@ def model_row(spec: dict) -> dict:
                                                             spec["runs"]))
     figures["throughput"] = {}
     for batch in spec["batches"]:
-        z = latents(batch, latent_dim, seed=batch)
+        z = inputs(batch, seed=batch)
         generate(z)  # warm-up at this shape (TFLite reallocates on resize)
         durations = timed_calls(lambda: generate(z), spec["min_seconds"], spec["runs"])
         figures["throughput"][str(batch)] = batch * len(durations) / sum(durations)
 
-    outputs = generate(latents(spec["parity_samples"], latent_dim, seed=spec["parity_seed"]))
+    outputs = generate(inputs(spec["parity_samples"], seed=spec["parity_seed"]))
     if spec.get("save_outputs"):
         np.save(spec["save_outputs"], outputs)
     if spec.get("reference"):
@@ -83,18 +81,18 @@ def model_row(spec: dict) -> dict:
 
 
 def _load(spec: dict):
-    """(generate function, latent size) for the row's runtime."""
+    """(generate function, inputs(n, seed) function) for the row's runtime."""
     from runegen.runtime import load_generator
 
     generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
                                xnnpack=spec.get("xnnpack") is not False)
     if spec["kind"] == "keras_eager":
         model = generator.model
-        return (lambda z: np.asarray(model(z, training=False))), generator.latent_dim
+        return (lambda z: np.asarray(model(z, training=False))), generator.inputs
     if spec["kind"] == "keras_predict":
         model = generator.model
-        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), generator.latent_dim
-    return generator.generate, generator.latent_dim
+        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), generator.inputs
+    return generator.generate, generator.inputs
 
 
 def peak_rss_mb() -> float:

@@ -92,7 +92,9 @@ def bench_command(
 
 
 def generate(
-    model: Path = typer.Argument(..., help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras."),
+    model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras [default: the shipped rune generator]."),
+    rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
+    class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index [default: every class in turn]."),
     count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
@@ -102,19 +104,53 @@ def generate(
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     from runegen import images
-    from runegen.runtime import latents, load_generator
+    from runegen.runtime import load_generator, shipped_generator
 
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out {out}: must end in .png")
     if not out.parent.is_dir():  # fail before loading the model, not after
         raise UsageError(f"--out {out}: cannot write (no folder {out.parent})")
+    if rune is not None and class_name is not None:
+        raise UsageError("--rune and --class name the same thing: give one")
+    model = model or shipped_generator(conditional=rune is not None or class_name is not None)
     generator = load_generator(model, threads=threads, device=device)
-    glyphs = images.to_uint8(generator.generate(latents(count, generator.latent_dim, seed)))
+    labels = _labels(generator, rune, class_name, count)
+    glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     preset = generator.metadata.get("preset")
-    typer.echo(f"wrote {out}: {count} images (seed {seed}) from {model} "
+    what = f"{count} {generator.classes[labels[0]]}" if rune or class_name else f"{count} images"
+    typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
                f"({generator.format}{f', {preset}' if preset else ''}, latent {generator.latent_dim}, "
                f"{generator.device})")
+
+
+def _labels(generator, rune: Optional[str], class_name: Optional[str], count: int):
+    """The class of each image: the one asked for, or every class in turn (None if unconditional)."""
+    import numpy as np
+
+    asked = rune if rune is not None else class_name
+    if not generator.num_classes:
+        if asked is not None:
+            raise UsageError(f"{generator.path} is not class-conditional: --rune/--class need a model "
+                             "trained with --conditional")
+        return None
+    if asked is None:
+        return np.arange(count) % generator.num_classes
+    classes = generator.classes
+    if rune is not None:
+        from runegen.data.runes import RUNES
+
+        names = {r.char: r.name for r in RUNES}
+        asked = names.get(rune.strip(), rune.strip())
+    lookup = {name.lower(): i for i, name in enumerate(classes)}
+    index = lookup.get(asked.strip().lower())
+    if index is None and asked.strip().isdigit() and int(asked) < len(classes):
+        index = int(asked)
+    if index is None:
+        flag = "--rune" if rune is not None else "--class"
+        raise UsageError(f"{flag} {asked}: not a class of {generator.path.name} "
+                         f"(known: {', '.join(classes)})")
+    return np.full(count, index)

@@ -15,6 +15,10 @@ from runegen.commands.options import check_writable, is_default, positive
 from runegen.errors import UsageError
 
 
+# Settings a resumed run may change; all others must stay as the run began.
+RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples")
+
+
 class PresetName(str, Enum):
     s1 = "s1"
     s2 = "s2"
@@ -47,6 +51,12 @@ def train(
     precision: Precision = typer.Option(Precision.auto, help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
     checkpoint_every: int = typer.Option(5, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
     samples_per_class: int = typer.Option(400, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
+    conditional: bool = typer.Option(False, "--conditional", help="Class-conditional: generate asks for a rune/class."),
+    ema: float = typer.Option(0.0, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), e.g. 0.999; 0 = off."),
+    diffaugment: bool = typer.Option(False, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs."),
+    label_smoothing: float = typer.Option(0.0, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this."),
+    eval_every: int = typer.Option(0, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
+    eval_samples: int = typer.Option(1000, min=10, help="Generated (and real) images per evaluation."),
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
@@ -57,18 +67,20 @@ def train(
     given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
                         lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, seed=seed, latent_dim=latent_dim,
                         update=update.value, precision=precision.value,
-                        checkpoint_every=checkpoint_every, samples_per_class=samples_per_class)
+                        checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
+                        conditional=conditional, ema=ema, diffaugment=diffaugment,
+                        label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples)
     if resume:
         out = out or _latest_run()
         config = load_config(out)
         for field in dataclasses.fields(TrainConfig):
-            if field.name in ("epochs", "checkpoint_every") or is_default(ctx, field.name):
+            if field.name in RESUMABLE or is_default(ctx, field.name):
                 continue
             if getattr(given, field.name) != getattr(config, field.name):
                 raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
                                  f"(the run in {out} used {getattr(config, field.name)!r})")
-        config = dataclasses.replace(config, epochs=given.epochs if not is_default(ctx, "epochs") else config.epochs,
-                                     checkpoint_every=given.checkpoint_every)
+        config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
+                                                if not is_default(ctx, name)})
     else:
         config = given
         out = _fresh_run_folder(out)

@@ -64,6 +64,7 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
             "flops_per_image": str(model_flops(generator.model)),
             "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
+            "conditional": "true" if generator.num_classes else "false",
             "runegen_version": runegen.__version__}
 
 
@@ -74,12 +75,10 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
 
     from runegen.export.fold import fold_batch_norm
     from runegen.export.subpixel import conv_transpose_as_conv
-    from runegen.runtime import latents
-
     keras_model = generator.model
     out.mkdir(parents=True, exist_ok=True)
     inference = fold_batch_norm(keras_model)
-    parity_latents = latents(PARITY_SAMPLES, generator.latent_dim, PARITY_SEED)
+    parity_latents = generator.inputs(PARITY_SAMPLES, PARITY_SEED)
     reference = np.asarray(keras_model(parity_latents, training=False), dtype=np.float32)
     fold_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
     if fold_error > FOLD_TOLERANCE:
@@ -89,7 +88,7 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     if rewrite_error > SUBPIXEL_TOLERANCE:
         raise RuntimeError(f"rewriting the transposed convolutions as convolutions changed the "
                            f"output by {rewrite_error:.2e}")
-    calibration = latents(CALIBRATION_SAMPLES, generator.latent_dim, CALIBRATION_SEED)
+    calibration = generator.inputs(CALIBRATION_SAMPLES, CALIBRATION_SEED)
 
     results = []
     for variant in variants:

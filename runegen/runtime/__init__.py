@@ -14,6 +14,8 @@ lacks) is one `UsageError` with a short reason, never a runtime's traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import os
 import re
 from pathlib import Path
@@ -26,16 +28,29 @@ from runegen.errors import UsageError
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
-    """n standard-normal latent vectors, float32 (n, latent_dim); the same for the same seed."""
-    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) -> np.ndarray:
+    """A generator's input, float32 (n, width); the same for the same seed.
+
+    Unconditional: n standard-normal latent vectors. Class-conditional (num_classes > 0): the last
+    num_classes columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when
+    None), the others standard-normal noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, width)).astype(np.float32)
+    if num_classes:
+        labels = rng.integers(0, num_classes, n) if labels is None else np.asarray(labels)
+        if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+            raise UsageError(f"expected {n} class labels in 0..{num_classes - 1}")
+        z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
+    return z
 
 
 class Generator:
     """One loaded generator. `generate` is the only thing that differs between formats.
 
     `model` is the runtime's own object: an onnxruntime InferenceSession, a LiteRT Interpreter, or
-    the keras.Model (what the exporter converts)."""
+    the keras.Model (what the exporter converts). `latent_dim` is the width of the model's input;
+    a class-conditional generator's input ends with the one-hot of `num_classes` classes
+    (`classes` names them), built by `inputs`."""
 
     def __init__(self, path: Path, format: str, latent_dim: int, metadata: dict,
                  run: Callable[[np.ndarray], np.ndarray], device: str = "cpu", threads: int | None = None,
@@ -48,6 +63,26 @@ class Generator:
         self.device = device
         self.threads = threads
         self._run = run
+
+    @property
+    def classes(self) -> list[str]:
+        classes = self.metadata.get("classes", [])
+        if isinstance(classes, str):  # ONNX and TFLite metadata hold strings: a JSON list
+            try:
+                classes = json.loads(classes)
+            except ValueError:
+                classes = []
+        return [str(c) for c in classes] if isinstance(classes, list) else []
+
+    @property
+    def num_classes(self) -> int:
+        """Classes in the input's one-hot: 0 for an unconditional generator."""
+        conditional = str(self.metadata.get("conditional", "")).lower() in ("true", "1")
+        return len(self.classes) if conditional else 0
+
+    def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
+        """n model inputs from `seed`: latents, plus the one-hot of `labels` if conditional."""
+        return latents(n, self.latent_dim, seed, self.num_classes, labels)
 
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
@@ -92,6 +127,24 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise UsageError(f"threads must be >= 1, got {threads}")
     threads = threads or os.cpu_count() or 1
     return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack)
+
+
+# --- The shipped models ------------------------------------------------------------------------
+
+SHIPPED_DIR = Path(__file__).parent.parent / "models"
+
+
+def shipped_generator(conditional: bool = False) -> Path:
+    """The rune generator shipped in the package: the float32 ONNX file where onnxruntime exists,
+    else the int8 TFLite one (32-bit Raspberry Pi OS has only tflite-runtime)."""
+    folder = SHIPPED_DIR / ("runes-s1-conditional" if conditional else "runes-s1")
+    candidates = [folder / "generator_f32.onnx", folder / "generator_int8.tflite"]
+    if importlib.util.find_spec("onnxruntime") is None:
+        candidates.reverse()
+    for path in candidates:
+        if path.exists():
+            return path
+    raise UsageError(f"no shipped generator in {folder}; pass a model file")
 
 
 # --- Shared by the loaders ----------------------------------------------------------------------

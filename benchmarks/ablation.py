@@ -1,0 +1,64 @@
+"""The stabilisers' ablation: one `runegen train` per setting, scored with the shipped classifier.
+
+Every run is the default s1 run on the built-in runes (30 epochs, seed 0) with one setting
+changed, and evaluates every 10 epochs (`--eval-every 10`). EMA does not change training, only
+which weights are sampled, so each run with `--ema` also scores its live generator (the `raw_`
+columns): the EMA row and its "without" come from the same run.
+
+    python benchmarks/ablation.py --out runs/ablation [--only NAME ...] [--epochs 30]
+
+Writes <out>/<name>/ (a normal run folder each) and <out>/ablation.json: the last evaluated epoch's
+metrics per setting. A record, not a test: nothing asserts it. docs/ablation.md quotes one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> extra `runegen train` arguments
+SETTINGS = {
+    "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
+    "diffaugment": ["--diffaugment"],
+    "label_smoothing": ["--label-smoothing", "0.1"],
+    "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster
+    "beta1_0.9": ["--beta-1", "0.9"],  # Adam's default instead of the DCGAN paper's 0.5
+}
+
+
+def last_evaluated(metrics_csv: Path) -> dict:
+    with open(metrics_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("fd")]
+    return {k: float(v) for k, v in rows[-1].items() if v != ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
+    parser.add_argument("--only", nargs="*", choices=list(SETTINGS))
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    summary_path = args.out / "ablation.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    for name in args.only or SETTINGS:
+        run = args.out / name
+        command = [sys.executable, "-m", "runegen", "train", "--epochs", str(args.epochs), "--seed",
+                   str(args.seed), "--eval-every", "10", "--out", str(run), *SETTINGS[name]]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        summary[name] = {"args": SETTINGS[name], **last_evaluated(run / "metrics.csv"),
+                         "wall_s": round(time.perf_counter() - started, 1)}
+        args.out.mkdir(parents=True, exist_ok=True)
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        print(name, json.dumps(summary[name]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

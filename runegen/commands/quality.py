@@ -1,0 +1,96 @@
+"""`runegen evaluate` and `runegen classifier`: measuring a generator (TensorFlow for the classifier)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runegen.commands.options import positive, table_console
+from runegen.errors import UsageError
+
+# metric -> how to read it, in the order printed
+READING = {
+    "fd": "Fréchet distance on classifier features (lower is better)",
+    "kid": "kernel distance, x1000 below (lower is better)",
+    "precision": "share of samples inside the real manifold",
+    "recall": "share of real glyphs inside the samples' manifold",
+    "recognisability": "share of samples labelled with confidence >= 0.9",
+    "class_coverage": "distinct classes among the confident samples",
+    "class_accuracy": "conditional: share drawn as the class asked for",
+}
+
+
+def evaluate_command(
+    model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite [default: the shipped rune generator]."),
+    data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
+    classifier: Optional[Path] = typer.Option(None, help="Feature classifier (.keras) [default: the shipped one for runes, else one trained now]."),
+    samples: int = typer.Option(1000, min=10, help="Generated (and real) images to compare."),
+    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the generator's runtime."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
+):
+    """Score a generator with offline metrics: FD, KID, precision/recall, recognisability."""
+    from rich.table import Table
+
+    from runegen import atomic
+    from runegen.data import load_dataset
+    from runegen.runtime import load_generator, shipped_generator
+
+    if json_out is not None and not json_out.parent.is_dir():
+        raise UsageError(f"--json {json_out}: cannot write (no folder {json_out.parent})")
+    model = model or shipped_generator()
+    generator = load_generator(model, threads=threads)
+    _require_tensorflow()
+    dataset = load_dataset(data)
+    if generator.num_classes and generator.classes != list(dataset.class_names):
+        raise UsageError(f"{model} was trained on other classes than {dataset.name}'s "
+                         f"({len(generator.classes)} vs {len(dataset.class_names)})")
+    from runegen.evaluate import Scorer
+
+    console = table_console()
+    scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
+    with console.status(f"scoring {samples} samples of {model} ..."):
+        scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes)
+    table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
+    for key, reading in READING.items():
+        if key in scores:
+            value = scores[key]
+            text = (f"{value * 1000:.2f}" if key == "kid" else f"{value} / {scores['num_classes']}"
+                    if key == "class_coverage" else f"{value:.3f}" if key != "fd" else f"{value:.2f}")
+            table.add_row(key, text, reading)
+    console.print(table)
+    if json_out is not None:
+        record = {"model": str(model), "format": generator.format, "data": dataset.name, **scores}
+        atomic.write_text(json_out, json.dumps(record, indent=2) + "\n")
+
+
+def classifier_command(
+    data: str = typer.Option("runes", help="Data to learn: 'runes', 'mnist' or a path (as train --data)."),
+    out: Path = typer.Option(..., help="Where to write the classifier (.keras)."),
+    seed: int = typer.Option(0, min=0),
+):
+    """Train the feature classifier that `evaluate` and training's metrics use."""
+    from runegen.data import load_dataset
+
+    if out.suffix != ".keras":
+        raise UsageError(f"--out {out}: must end in .keras")
+    if out.exists():
+        raise UsageError(f"--out {out}: exists; choose a new file")
+    _require_tensorflow()
+    from runegen.evaluate import train_and_save
+    from runegen.metrics import accuracy
+
+    dataset = load_dataset(data, seed=seed)
+    classifier = train_and_save(dataset, out, seed=seed)
+    held_out = load_dataset(data, samples_per_class=50, seed=seed + 90_001) if data == "runes" else dataset
+    typer.echo(f"wrote {out}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "
+               f"on {'held-out' if data == 'runes' else 'training'} data")
+
+
+def _require_tensorflow() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise UsageError("the metrics' classifier needs TensorFlow: pip install 'runegen[train]'")

@@ -1,0 +1,123 @@
+"""Score a generator with the offline metrics of runegen/metrics.py, against held-out real glyphs.
+
+One `Scorer` holds what a score needs besides the generator: the classifier whose features the
+metrics use, and the real reference images. The same Scorer serves `runegen evaluate` (any
+exported format, through the runtime) and training's evaluation every `--eval-every` epochs.
+
+- Classifier: the shipped one for the built-in runes (runegen/models/classifier_runes.keras),
+  a file given with --classifier, or one trained on the spot (about 10 s for the runes).
+- Reference: for the runes, freshly drawn glyphs with a seed no default run trains on; for
+  other data, a fixed random subset of the dataset.
+- Generated samples come from fixed latents (seed `EVAL_SEED`); a conditional generator is asked
+  for every class in turn, and `class_accuracy` is the share the classifier labels as asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runegen.data import GlyphDataset
+from runegen.errors import UsageError
+
+MODELS_DIR = Path(__file__).parent / "models"
+SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}
+REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
+EVAL_SEED = 7  # the generated samples' latents
+CHUNK = 256
+
+
+@dataclass
+class Scorer:
+    classifier: object  # keras.Model with a "features" layer (runegen.metrics.build_classifier)
+    real_images: np.ndarray
+    class_names: tuple[str, ...]
+    samples: int = 1000
+
+    @classmethod
+    def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
+                    cache: Path | None = None, log: Callable[[str], None] = lambda line: None) -> "Scorer":
+        """The classifier: `classifier_path`, else the shipped one for the data, else one cached
+        in `cache` (a run folder), else one trained now (and saved to `cache` if given)."""
+        if classifier_path is not None and not classifier_path.exists():
+            raise UsageError(f"--classifier {classifier_path}: no such file")
+        path = classifier_path or SHIPPED_CLASSIFIERS.get(dataset.name)
+        if path is None or not path.exists():
+            path = cache / "classifier.keras" if cache is not None else None
+        if path is not None and path.exists():
+            classifier = load_classifier(path)
+        else:
+            log(f"training a classifier on {dataset.name} for the metrics ...")
+            classifier = train_and_save(dataset, path)
+        if classifier.output_shape[-1] != len(dataset.class_names):
+            raise UsageError(f"the classifier knows {classifier.output_shape[-1]} classes, "
+                             f"the data {dataset.name} has {len(dataset.class_names)}")
+        return cls(classifier, reference_images(dataset, samples), dataset.class_names, samples)
+
+    def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0) -> dict:
+        """Every metric of `generate` (model inputs of `width` -> images in [-1, 1])."""
+        from runegen import metrics
+        from runegen.runtime import latents
+
+        labels = np.arange(self.samples) % num_classes if num_classes else None
+        z = latents(self.samples, width, EVAL_SEED, num_classes, labels)
+        fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
+        scores = metrics.evaluate(self.classifier, self.real_images, fakes.reshape(-1, 28, 28, 1))
+        if num_classes:
+            _, probabilities = metrics.classifier_outputs(self.classifier, fakes)
+            scores["class_accuracy"] = float(np.mean(probabilities.argmax(1) == labels))
+        return scores
+
+
+def load_classifier(path: Path):
+    import zipfile
+
+    from runegen.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    from runegen.metrics import FEATURES_LAYER
+
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is not a Keras classifier (not a .keras archive)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+        model.get_layer(FEATURES_LAYER)
+    except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
+        raise UsageError(f"{path} is not a runegen classifier ({str(error).splitlines()[0][:120]})") from None
+    return model
+
+
+def train_and_save(dataset: GlyphDataset, target: Path | None, seed: int = 0):
+    from runegen import atomic
+    from runegen.metrics import train_classifier
+
+    classifier = train_classifier(dataset, seed=seed)
+    if target is not None:  # saved without the optimiser's state: a third of the size
+        from runegen.metrics import build_classifier
+
+        bare = build_classifier(len(dataset.class_names))
+        bare.set_weights(classifier.get_weights())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(target) as tmp:
+            bare.save(tmp)
+    return classifier
+
+
+def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:
+    """Real images the generator never saw (runes) or a fixed subset of its data (others)."""
+    if dataset.name == "runes":
+        from runegen.data import to_unit_range
+        from runegen.data.runes import render_runes
+
+        per_class = -(-samples // len(dataset.class_names))
+        images, _ = render_runes(samples_per_class=per_class, seed=REFERENCE_SEED)
+        pool = to_unit_range(images)
+    else:
+        pool = dataset.images
+    picked = np.random.default_rng(REFERENCE_SEED).permutation(len(pool))[:samples]
+    return pool[np.sort(picked)]

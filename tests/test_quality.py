@@ -1,0 +1,102 @@
+"""Quality: the stabilisers, class-conditional training and export, `runegen evaluate`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_usage_error, run_cli
+
+CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "8", "--batch-size", "32",
+               "--precision", "fp32", "--seed", "0")
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    """A conditional generator trained briefly (960 runes, 240 steps, about 30 s)."""
+    out = tmp_path_factory.mktemp("conditional") / "run"
+    result = run_cli("train", *CONDITIONAL, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditional_run, tmp_path):
+    scores = tmp_path / "scores.json"
+    result = run_cli("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(scores.read_text())
+    # 240 steps are far from a good model: the loose bound is three times chance (1/24).
+    assert record["class_accuracy"] >= 0.125, record
+    assert "class_accuracy" in result.stdout
+
+
+def test_generate_by_rune_and_by_class(conditional_run, tmp_path):
+    model = conditional_run / "generator.keras"
+    by_rune = run_cli("generate", model, "--rune", "ᚠ", "-n", "4", "--out", tmp_path / "a.png")
+    assert by_rune.returncode == 0 and "4 fehu" in by_rune.stdout, by_rune.stderr
+    by_class = run_cli("generate", model, "--class", "Fehu", "-n", "4", "--out", tmp_path / "b.png")
+    assert by_class.returncode == 0, by_class.stderr
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert_usage_error(run_cli("generate", model, "--class", "alpha", "--out", tmp_path / "c.png"),
+                       "not a class")
+    assert_usage_error(run_cli("generate", model, "--rune", "ᚠ", "--class", "fehu"), "give one")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_rune_on_an_unconditional_model_is_a_usage_error(trained_generator, tmp_path):
+    result = run_cli("generate", trained_generator, "--rune", "ᚠ", "--out", tmp_path / "x.png")
+    assert_usage_error(result, "not class-conditional")
+
+
+def test_conditional_exports_carry_the_class_input(conditional_run, tmp_path):
+    from runegen.runtime import load_generator
+
+    result = run_cli("export", conditional_run / "generator.keras", "-f", "onnx,tflite", "-q", "f32,int8",
+                     "--out", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    keras_model = load_generator(conditional_run / "generator.keras")
+    labels = np.arange(48) % 24
+    reference = keras_model.generate(keras_model.inputs(48, 5, labels))
+    for name, tolerance in [("generator_f32.onnx", 1e-5), ("generator_int8.tflite", 0.03)]:
+        exported = load_generator(tmp_path / name)
+        assert exported.num_classes == 24 and exported.latent_dim == 124
+        assert exported.classes == keras_model.classes
+        drawn = exported.generate(exported.inputs(48, 5, labels))
+        assert np.abs(drawn - reference).mean() < tolerance, name
+
+
+def test_diff_augment_translates_and_cuts_out_without_flipping():
+    import tensorflow as tf
+
+    from runegen.gan import diff_augment
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
+    augmented = diff_augment(tf.constant(images), tf.random.Generator.from_seed(1)).numpy()
+    assert augmented.shape == images.shape
+    for original, out in zip(images[..., 0], augmented[..., 0]):
+        kept = out != 0  # the cutout square and the shifted-in border are 0
+        matches = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                   if np.array_equal(out[kept], np.roll(original, (dy, dx), (0, 1))[kept])]
+        assert len(matches) == 1, "not a translation of the original"
+        assert (~kept).sum() >= 14 * 7  # at least a quarter of the 14x14 square is inside
+
+
+def test_diff_augment_passes_gradients():
+    import tensorflow as tf
+
+    from runegen.gan import diff_augment
+
+    images = tf.Variable(tf.random.stateless_uniform((4, 28, 28, 1), (1, 2), -1, 1))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(diff_augment(images, tf.random.Generator.from_seed(2)) ** 2)
+    gradient = tape.gradient(loss, images).numpy()
+    assert np.count_nonzero(gradient) > 0.5 * gradient.size
+
+
+def test_evaluate_bad_input(tmp_path, trained_generator):
+    assert_usage_error(run_cli("evaluate", tmp_path / "none.onnx"), "no such file")
+    assert_usage_error(run_cli("evaluate", trained_generator, "--classifier", tmp_path / "c.keras"),
+                       "no such file")
+    assert_usage_error(run_cli("evaluate", trained_generator, "--json", tmp_path / "no" / "x.json"),
+                       "cannot write")
