@@ -21,6 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+# Every run starts from the tutorial's setup, spelled out so a change of runegen's defaults does not
+# move the baseline; then the setting's own arguments (the last value of an option wins).
+BASELINE = ["--ema", "0", "--no-diffaugment", "--label-smoothing", "0", "--lr-g", "2e-4",
+            "--lr-d", "2e-4", "--beta-1", "0.5"]
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
@@ -50,7 +54,7 @@ def main() -> None:
     for name in args.only or SETTINGS:
         run = args.out / name
         command = [sys.executable, "-m", "runegen", "train", "--epochs", str(args.epochs), "--seed",
-                   str(args.seed), "--eval-every", "10", "--out", str(run), *SETTINGS[name]]
+                   str(args.seed), "--eval-every", "10", "--out", str(run), *BASELINE, *SETTINGS[name]]
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         summary[name] = {"args": SETTINGS[name], **last_evaluated(run / "metrics.csv"),

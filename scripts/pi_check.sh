@@ -4,10 +4,11 @@
 #
 # Usage (as root, on a Debian/Ubuntu x86_64 host with apt and PyPI reachable):
 #
-#     scripts/pi_check.sh EXPORT_DIR [WORK_DIR]
+#     scripts/pi_check.sh [EXPORT_DIR [WORK_DIR]]
 #
-#   EXPORT_DIR  a `runegen export` folder holding generator_f32.onnx, generator_int8.onnx,
-#               generator_int8.tflite and generator_int8.tflite.json (other files are ignored)
+#   EXPORT_DIR  a folder holding generator_f32.onnx, generator_int8.tflite and its .json sidecar,
+#               and optionally generator_int8.onnx (other files are ignored): a `runegen export`
+#               folder or a shipped model (default: models/runes-s1, the shipped rune generator)
 #   WORK_DIR    where the arm64 root, the wheels, the outputs (.npy, .png) and the log go
 #               (default /tmp/runegen-pi). Re-running reuses the root and the venv: idempotent.
 #
@@ -31,14 +32,14 @@
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-if [[ $# -lt 1 || $# -gt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
+if [[ $# -gt 2 || "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
     usage >&2
     exit 2
 fi
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-EXPORT_DIR="$(cd "$1" && pwd)"
+EXPORT_DIR="$(cd "${1:-$REPO/models/runes-s1}" && pwd)"
 WORK="${2:-/tmp/runegen-pi}"
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
@@ -48,7 +49,8 @@ export QEMU_CPU="${QEMU_CPU:-cortex-a72}"
 HOST_PYTHON="${HOST_PYTHON:-python3}"
 PI_CPUINFO="${PI_CPUINFO:-/work/shared/pi/cpuinfo-raspberry-pi-4.txt}"
 [[ -f "$PI_CPUINFO" ]] || PI_CPUINFO="$SCRIPT_DIR/cpuinfo-raspberry-pi-4.txt"
-MODELS=(generator_f32.onnx generator_int8.onnx generator_int8.tflite)
+MODELS=(generator_f32.onnx generator_int8.tflite)
+[[ -s "$EXPORT_DIR/generator_int8.onnx" ]] && MODELS=(generator_f32.onnx generator_int8.onnx generator_int8.tflite)
 
 # Tolerances, max abs difference between the x86 and the arm64 output, images in [-1, 1]:
 # - f32 ONNX: 1e-5. Both are float32 kernels on the same graph; only the order of the sums
@@ -235,17 +237,16 @@ RUN_MODELS=$(cat <<'PY'
 import platform, sys, time
 from pathlib import Path
 import numpy as np
-from runegen.runtime import latents, load_generator
+from runegen.runtime import load_generator
 print("python", sys.version.split()[0], platform.machine(), "numpy", np.__version__)
 import onnxruntime, ai_edge_litert
 print("onnxruntime", onnxruntime.__version__, "| ai-edge-litert",
       getattr(ai_edge_litert, "__version__", "?"))
-z = latents(16, 100, seed=0)
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 for path in sys.argv[2:]:
     t = time.perf_counter()
     g = load_generator(path)
-    images = g.generate(z)
+    images = g.generate(g.inputs(16, seed=0))  # conditional models: classes from the seed too
     assert images.shape == (16, 28, 28, 1) and np.isfinite(images).all(), images.shape
     np.save(out / (Path(path).name + ".npy"), images)
     print(f"{Path(path).name}: {g.format}, {g.threads} threads, range [{images.min():.4f}, "
@@ -261,6 +262,10 @@ cp "$CHECK"/out/*.npy "$WORK/aarch64/"
 step "runegen generate on aarch64"
 in_root runegen generate /opt/check/export/generator_int8.tflite -n 64 --out /opt/check/out/runes_aarch64.png
 cp "$CHECK/out/runes_aarch64.png" "$WORK/"
+echo "and with no model argument: the generator shipped inside the installed wheel"
+in_root runegen generate -n 16 --out /opt/check/out/shipped_aarch64.png
+in_root runegen generate --rune ᚠ -n 8 --out /opt/check/out/shipped_fehu_aarch64.png
+cp "$CHECK/out/shipped_aarch64.png" "$CHECK/out/shipped_fehu_aarch64.png" "$WORK/"
 
 step "runegen bench on aarch64 (1 thread, batches 1,4)"
 echo "NOTE: speed under emulation means nothing (qemu-user is 100-300x slower than a real Pi);"

@@ -123,7 +123,7 @@ def generate(
     preset = generator.metadata.get("preset")
     what = f"{count} {generator.classes[labels[0]]}" if rune or class_name else f"{count} images"
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
-               f"({generator.format}{f', {preset}' if preset else ''}, latent {generator.latent_dim}, "
+               f"({generator.format}{f', {preset}' if preset else ''}, latent {_latent_text(generator)}, "
                f"{generator.device})")
 
 
@@ -154,3 +154,8 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
         raise UsageError(f"{flag} {asked}: not a class of {generator.path.name} "
                          f"(known: {', '.join(classes)})")
     return np.full(count, index)
+
+
+def _latent_text(generator) -> str:
+    classes = generator.num_classes
+    return f"{generator.latent_dim - classes} + {classes} classes" if classes else str(generator.latent_dim)

@@ -1,0 +1,105 @@
+"""Turn finished training runs into the shipped models (runegen/models/, linked as models/) and
+write their model card from measured figures only.
+
+    python scripts/build_models.py runs/ship/runes-s1 runs/ship/runes-s1-conditional \
+        [--seeds runs/seeds/seed0 runs/seeds/seed1 runs/seeds/seed2]
+
+For each run folder (named like its target: runes-s1, runes-s1-conditional): export the float32
+ONNX and full-int8 TFLite files through runegen's exporter (each checked against Keras), copy
+generator.keras + config.json + classes.json + the exports + a sample grid, score the .keras,
+.onnx and .tflite files with `runegen evaluate`'s Scorer, and read the training time from the run's
+metrics.csv. `--seeds` adds a mean ± std table of the last evaluation of default runs.
+Everything measured goes to runegen/models/scores.json, which runegen/models/MODEL_CARD.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "runegen" / "models"
+SHIPPED_VARIANTS = ("onnx", "f32"), ("tflite", "int8")
+CARD_METRICS = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
+
+
+def build(run: Path) -> dict:
+    from runegen import images
+    from runegen.data import load_dataset
+    from runegen.evaluate import Scorer
+    from runegen.export import export, load_keras_generator
+    from runegen.formats import FORMATS
+    from runegen.runtime import load_generator
+
+    target = MODELS / run.name
+    config = json.loads((run / "config.json").read_text())
+    with tempfile.TemporaryDirectory() as scratch:
+        variants = [v for f, name in SHIPPED_VARIANTS for v in FORMATS[f].variants if v.name == name]
+        results = export(load_keras_generator(run / "generator.keras"), variants, Path(scratch))
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise SystemExit(f"{run}: export failed: {failed[0].error}")
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for name in ("generator.keras", "config.json", "classes.json"):
+            shutil.copy2(run / name, target / name)
+        for result in results:
+            for file in [result.path, result.path.with_name(result.path.name + ".json")]:
+                if file.exists():
+                    shutil.copy2(file, target / file.name)
+
+    dataset = load_dataset(config["data"], config["samples_per_class"], config["seed"])
+    scorer = Scorer.for_dataset(dataset, 1000)
+    scores, generators = {}, {}
+    for file in ["generator.keras", *(r.path.name for r in results)]:
+        generator = generators[file] = load_generator(target / file)
+        scores[file] = scorer.score(generator.generate, generator.latent_dim, generator.num_classes)
+    keras_generator = generators["generator.keras"]
+    labels = np.repeat(np.arange(keras_generator.num_classes), 4) if keras_generator.num_classes else None
+    grid = keras_generator.generate(keras_generator.inputs(len(labels) if labels is not None else 64, 0, labels))
+    columns = 12 if labels is not None else 8
+    images.save_png(images.grid(images.to_uint8(grid), columns=columns), target / "samples.png")
+
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {"name": run.name, "config": config, "epochs": len(rows),
+            "train_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+            "parity": {r.path.name: r.parity.as_dict() for r in results},
+            "sizes": {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()},
+            "scores": scores,
+            "progress": [{k: r[k] for k in ("epoch", *CARD_METRICS) if r.get(k)} for r in rows if r.get("fd")]}
+
+
+def seed_table(runs: list[Path]) -> dict:
+    finals = []
+    for run in runs:
+        with open(run / "metrics.csv", newline="") as f:
+            evaluated = [r for r in csv.DictReader(f) if r.get("fd")]
+        finals.append({k: float(evaluated[-1][k]) for k in CARD_METRICS if evaluated[-1].get(k)})
+    return {k: {"values": [f[k] for f in finals], "mean": statistics.mean(f[k] for f in finals),
+                "std": statistics.stdev(f[k] for f in finals) if len(finals) > 1 else 0.0}
+            for k in finals[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--seeds", nargs="*", type=Path, default=[])
+    args = parser.parse_args()
+    record = {"models": [build(run) for run in args.runs]}
+    if args.seeds:
+        record["seeds"] = {"runs": [str(p) for p in args.seeds], "final": seed_table(args.seeds)}
+    (MODELS / "scores.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(json.dumps(record, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

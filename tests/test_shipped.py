@@ -1,0 +1,59 @@
+"""The shipped models (runegen/models/, linked as models/): they load, generate, and score as their
+model card says."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli, run_cli_without_tensorflow
+
+MODELS = ROOT / "runegen" / "models"
+GENERATORS = ["runes-s1", "runes-s1-conditional"]
+FILES = ["generator.keras", "generator_f32.onnx", "generator_int8.tflite"]
+SCORES = json.loads((MODELS / "scores.json").read_text())
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+@pytest.mark.parametrize("file", FILES)
+def test_shipped_file_loads_and_generates(name, file):
+    from runegen.runtime import load_generator
+
+    generator = load_generator(MODELS / name / file)
+    assert generator.num_classes == (24 if name.endswith("conditional") else 0)
+    assert len(generator.classes) == 24 and generator.metadata.get("preset") == "s1"
+    images = generator.generate(generator.inputs(8, seed=0))
+    assert images.shape == (8, 28, 28, 1) and np.isfinite(images).all()
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.1  # not blank
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_int8_file_matches_the_keras_generator(name):
+    from runegen.runtime import load_generator
+
+    keras_model = load_generator(MODELS / name / "generator.keras")
+    int8 = load_generator(MODELS / name / "generator_int8.tflite")
+    z = keras_model.inputs(64, seed=11)
+    assert np.abs(int8.generate(z) - keras_model.generate(z)).mean() < 0.02
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_evaluate_every_shipped_format_as_the_card_says(file, tmp_path):
+    """`runegen evaluate` on each shipped file gives the figures recorded in scores.json."""
+    out = tmp_path / "scores.json"
+    result = run_cli("evaluate", MODELS / "runes-s1" / file, "--json", out)
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(out.read_text())
+    recorded = next(m for m in SCORES["models"] if m["name"] == "runes-s1")["scores"][file]
+    assert measured["recognisability"] == pytest.approx(recorded["recognisability"], abs=0.02)
+    assert measured["fd"] == pytest.approx(recorded["fd"], rel=0.05)
+
+
+def test_generate_without_a_model_uses_the_shipped_one_without_tensorflow(tmp_path):
+    result = run_cli_without_tensorflow("generate", "-n", "4", "--out", tmp_path / "a.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "runes-s1" in result.stdout and (tmp_path / "a.png").is_file()
+    by_rune = run_cli_without_tensorflow("generate", "--rune", "ᚨ", "-n", "4", "--out", tmp_path / "b.png",
+                                         cwd=tmp_path)
+    assert by_rune.returncode == 0, by_rune.stderr
+    assert "4 ansuz" in by_rune.stdout and "runes-s1-conditional" in by_rune.stdout
