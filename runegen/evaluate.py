@@ -4,8 +4,10 @@ One `Scorer` holds what a score needs besides the generator: the classifier whos
 metrics use, and the real reference images. The same Scorer serves `runegen evaluate` (any
 exported format, through the runtime) and training's evaluation every `--eval-every` epochs.
 
-- Classifier: the shipped one for the built-in runes (runegen/models/classifier_runes.keras),
-  a file given with --classifier, or one trained on the spot (about 10 s for the runes).
+- Classifier: the shipped one for the built-in runes (runegen/models/classifier_runes.onnx, run
+  by onnxruntime: no TensorFlow needed; or its .keras original), a file given with --classifier,
+  or one trained on the spot (about 10 s for the runes). Every classifier runegen saves is written
+  twice, .keras and .onnx, the ONNX one checked against Keras.
 - Reference: for the runes, freshly drawn glyphs with a seed no default run trains on; for
   other data, a fixed random subset of the dataset.
 - Generated samples come from fixed latents (seed `EVAL_SEED`); a conditional generator is asked
@@ -24,7 +26,9 @@ from runegen.data import GlyphDataset
 from runegen.errors import UsageError
 
 MODELS_DIR = Path(__file__).parent / "models"
-SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}
+SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}  # and its .onnx beside it
+ONNX_TOLERANCE = 1e-4  # max abs difference of the ONNX classifier's outputs from Keras'
+OUTPUTS = ("features", "probabilities")
 REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
 EVAL_SEED = 7  # the generated samples' latents
 CHUNK = 256
@@ -48,12 +52,12 @@ class Scorer:
         if path is None or not path.exists():
             path = cache / "classifier.keras" if cache is not None else None
         if path is not None and path.exists():
-            classifier = load_classifier(path)
+            classifier = load_classifier(prefer_onnx(path))
         else:
             log(f"training a classifier on {dataset.name} for the metrics ...")
-            classifier = train_and_save(dataset, path)
-        if classifier.output_shape[-1] != len(dataset.class_names):
-            raise UsageError(f"the classifier knows {classifier.output_shape[-1]} classes, "
+            classifier = KerasClassifier(train_and_save(dataset, path))
+        if classifier.num_classes != len(dataset.class_names):
+            raise UsageError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
         return cls(classifier, reference_images(dataset, samples), dataset.class_names, samples)
 
@@ -72,13 +76,75 @@ class Scorer:
         return scores
 
 
+class KerasClassifier:
+    """The classifier's Keras model, with both outputs the metrics need."""
+
+    def __init__(self, model):
+        import keras
+
+        from runegen.metrics import FEATURES_LAYER
+
+        self.model = model
+        self.num_classes = int(model.output_shape[-1])
+        self._both = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self._both(images, training=False)
+        return np.asarray(features), np.asarray(probabilities)
+
+
+class OnnxClassifier:
+    """The classifier exported to ONNX (outputs `features`, `probabilities`), on onnxruntime."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
+            raise UsageError(f"{path} is not an ONNX classifier ({str(error).splitlines()[0][:120]})") from None
+        names = [o.name for o in self.session.get_outputs()]
+        if names != list(OUTPUTS):
+            raise UsageError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
+        self.input_name = self.session.get_inputs()[0].name
+        self.num_classes = int(self.session.get_outputs()[1].shape[-1])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self.session.run(None, {self.input_name: images})
+        return features, probabilities
+
+
+def prefer_onnx(path: Path) -> Path:
+    """The .onnx twin of a .keras classifier where it exists and onnxruntime is installed."""
+    import importlib.util
+
+    twin = path.with_suffix(".onnx")
+    if path.suffix == ".keras" and twin.exists() and importlib.util.find_spec("onnxruntime"):
+        return twin
+    return path
+
+
 def load_classifier(path: Path):
+    """A classifier file: .onnx (onnxruntime) or .keras (TensorFlow)."""
+    if path.suffix == ".onnx":
+        return OnnxClassifier(path)
+    return KerasClassifier(_load_keras_classifier(path))
+
+
+def _load_keras_classifier(path: Path):
     import zipfile
 
-    from runegen.quiet import import_tensorflow
+    try:
+        from runegen.quiet import import_tensorflow
 
-    import_tensorflow()
-    import keras
+        import_tensorflow()
+        import keras
+    except ImportError:
+        raise UsageError(f"{path}: a .keras classifier needs TensorFlow: pip install 'runegen[train]' "
+                         "(or use its .onnx twin)") from None
 
     from runegen.metrics import FEATURES_LAYER
 
@@ -105,7 +171,31 @@ def train_and_save(dataset: GlyphDataset, target: Path | None, seed: int = 0):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic.atomic_path(target) as tmp:
             bare.save(tmp)
+        with atomic.atomic_path(target.with_suffix(".onnx")) as tmp:
+            _write_onnx(bare, tmp, dataset.images[:256])
     return classifier
+
+
+def _write_onnx(model, target: Path, check_images: np.ndarray) -> None:
+    """tf2onnx on a traced function with both outputs, then checked against Keras."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    from runegen.export.onnx import OPSET, rename_outputs
+
+    keras_classifier = KerasClassifier(model)
+    signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name="image")]
+    function = tf.function(lambda x: keras_classifier._both(x, training=False))
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
+    rename_outputs(proto.graph, OUTPUTS)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, target)
+    expected = keras_classifier.features_and_probabilities(check_images)
+    got = OnnxClassifier(target).features_and_probabilities(check_images)
+    error = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
+    if error > ONNX_TOLERANCE:
+        raise RuntimeError(f"the ONNX classifier differs from Keras by {error:.2e}")
 
 
 def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:

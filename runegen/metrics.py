@@ -100,14 +100,21 @@ def outlier_images(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def classifier_outputs(classifier, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(features float64 (N, d), class probabilities float64 (N, classes)) in inference mode."""
-    import keras
+    """(features float64 (N, d), class probabilities float64 (N, classes)) in inference mode.
 
+    `classifier` is the keras.Model of `build_classifier`, or any object with a
+    `features_and_probabilities(images)` method (runegen.evaluate's ONNX classifier, no TensorFlow)."""
     _check_images(images, "images")
-    both = keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
+    if hasattr(classifier, "features_and_probabilities"):
+        run = classifier.features_and_probabilities
+    else:
+        import keras
+
+        both = keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
+        run = lambda batch: both(batch, training=False)  # noqa: E731
     features, probabilities = [], []
     for start in range(0, len(images), batch_size):
-        f, p = both(np.ascontiguousarray(images[start:start + batch_size], np.float32), training=False)
+        f, p = run(np.ascontiguousarray(images[start:start + batch_size], np.float32))
         features.append(np.asarray(f, np.float64))
         probabilities.append(np.asarray(p, np.float64))
     return np.concatenate(features), np.concatenate(probabilities)

@@ -57,6 +57,9 @@ def test_json_has_every_figure(bench_run):
         assert set(figures["throughput"]) == {"1", "4"} and figures["load_s"] >= 0
         assert figures["first_inference_s"] > 0 and {"max_abs", "mean_abs", "psnr"} <= set(figures["parity"])
         assert row["gflops"]["1"] > 0 and 0 < row["share_of_sgemm_peak"]["4"]
+        # Each row's own images scored by the shipped rune classifier (a barely trained generator:
+        # the value is low, but it is measured per format).
+        assert figures["quality"]["samples"] == 500 and 0 <= figures["quality"]["recognisability"] <= 1
     assert [t["target"] for t in report["targets"]] == [
         "best fp32 runtime vs SGEMM peak, batch 64", "best runtime vs Keras eager call, batch 1",
         "best full-int8 vs best fp32 throughput, batch 64", "best int8 batch-1 p50 latency, one thread"]

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "8", "--batch-size", "32",
                "--precision", "fp32", "--seed", "0")
@@ -100,3 +100,35 @@ def test_evaluate_bad_input(tmp_path, trained_generator):
                        "no such file")
     assert_usage_error(run_cli("evaluate", trained_generator, "--json", tmp_path / "no" / "x.json"),
                        "cannot write")
+
+
+def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path):
+    export_dir, _ = exported
+    scores = tmp_path / "s.json"
+    result = run_cli_without_tensorflow("evaluate", export_dir / "generator_int8.tflite", "--samples", "200",
+                                        "--json", scores, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(scores.read_text())
+    assert record["format"] == "tflite" and record["n_fake"] == 200 and record["fd"] > 0
+
+
+def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
+    from runegen.data import load_dataset
+    from runegen.evaluate import load_classifier
+    from runegen.metrics import classifier_outputs
+
+    out = tmp_path / "tiny.keras"
+    # A tiny folder dataset keeps this fast: 3 classes of flat frames at different brightness.
+    from PIL import Image
+    for c, level in enumerate((40, 120, 220)):
+        (tmp_path / "data" / f"c{c}").mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(np.full((28, 28), level + i, np.uint8)).save(tmp_path / "data" / f"c{c}" / f"{i}.png")
+    result = run_cli("classifier", "--data", tmp_path / "data", "--out", out)
+    assert result.returncode == 0, result.stderr
+    images = load_dataset(str(tmp_path / "data")).images
+    keras_outputs = classifier_outputs(load_classifier(out), images)
+    onnx_outputs = classifier_outputs(load_classifier(out.with_suffix(".onnx")), images)
+    for a, b in zip(keras_outputs, onnx_outputs):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert_usage_error(run_cli("classifier", "--data", tmp_path / "data", "--out", out), "exists")

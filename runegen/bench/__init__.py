@@ -25,6 +25,7 @@ from runegen.formats import FORMATS
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
+QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
 
 
 @dataclass
@@ -187,7 +188,8 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
         scratch = Path(folder)
         reference = scratch / "reference.npy"
         common = {"batches": batches, "min_seconds": min_seconds, "runs": runs,
-                  "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES}
+                  "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
+                  "classifier": _quality_classifier(), "quality_samples": QUALITY_SAMPLES}
         # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
         reference_row = rows[0]
         for count in threads:
@@ -216,6 +218,14 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
 
     report["targets"] = evaluate(report)
     return report
+
+
+def _quality_classifier() -> str | None:
+    """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
+    from runegen.evaluate import SHIPPED_CLASSIFIERS
+
+    path = SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")
+    return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
 
 
 def _flops_per_image(export_dir: Path) -> int | None:

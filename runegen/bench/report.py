@@ -12,14 +12,14 @@ def _number(value, fmt: str = "{:.3g}") -> str:
 
 
 COMPACT = ("status", "format", "variant", "runtime", "device", "thr", "MB", "mean err", "PSNR dB",
-           "p50 ms", "GFLOP/s b64", "% peak", "RSS MB")
+           "recog.", "p50 ms", "GFLOP/s b64", "% peak", "RSS MB")
 
 
 def columns(report: dict, compact: bool = False) -> list[str]:
     """Every figure for Markdown; the terminal keeps the ones that decide (COMPACT + img/s)."""
     batches = [f"img/s b{b}" for b in report["settings"]["batches"]]
     full = (["status", "format", "variant", "runtime", "device", "thr", "MB", "max err", "mean err",
-             "PSNR dB", "load s", "first s", "p50 ms", "p90 ms", "p99 ms", "max ms"] + batches
+             "PSNR dB", "recog.", "class acc", "load s", "first s", "p50 ms", "p90 ms", "p99 ms", "max ms"] + batches
             + ["GFLOP/s b64", "% peak", "RSS MB"])
     return [c for c in full if not compact or c in COMPACT or c.startswith("img/s")]
 
@@ -29,12 +29,15 @@ def cells(report: dict, row: dict, compact: bool = False) -> list[str]:
     latency = figures.get("latency_batch1") or {}
     throughput = figures.get("throughput") or {}
     share = row.get("share_of_sgemm_peak", {}).get("64")
+    scores = figures.get("quality") or {}
     values = {
         "status": row["status"], "format": row["format"], "variant": row["variant"],
         "runtime": row["runtime"], "device": row["device"], "thr": str(row["threads"]),
         "MB": _number(row.get("size_mb"), "{:.2f}"), "max err": _number(parity.get("max_abs"), "{:.1e}"),
         "mean err": _number(parity.get("mean_abs"), "{:.1e}"),
         "PSNR dB": _number(parity.get("psnr"), "{:.1f}"),
+        "recog.": _number(scores.get("recognisability"), "{:.3f}"),
+        "class acc": _number(scores.get("class_accuracy"), "{:.3f}"),
         "load s": _number(figures.get("load_s"), "{:.2f}"),
         "first s": _number(figures.get("first_inference_s"), "{:.3f}"),
         "GFLOP/s b64": _number(row.get("gflops", {}).get("64"), "{:.1f}"),

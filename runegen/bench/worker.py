@@ -49,7 +49,8 @@ def sgemm(spec: dict) -> dict:
 def model_row(spec: dict) -> dict:
     figures: dict = {}
     start = time.perf_counter()
-    generate, inputs = _load(spec)
+    generate, generator = _load(spec)
+    inputs = generator.inputs
     figures["load_s"] = time.perf_counter() - start
 
     one = inputs(1, seed=0)
@@ -74,6 +75,8 @@ def model_row(spec: dict) -> dict:
     if spec.get("reference"):
         figures["parity"] = Parity.between(np.load(spec["reference"]), outputs).as_dict()
     figures["finite"] = bool(np.isfinite(outputs).all())
+    if spec.get("classifier"):
+        figures["quality"] = quality(generate, generator, spec)
     # The machine's limit, measured now, on the same cores: this shared machine's speed drifts
     # (2x swings were seen), so a peak taken minutes earlier would not be comparable.
     figures["sgemm_gflops"] = sgemm(spec)["gflops"]
@@ -81,18 +84,42 @@ def model_row(spec: dict) -> dict:
 
 
 def _load(spec: dict):
-    """(generate function, inputs(n, seed) function) for the row's runtime."""
+    """(generate function, the loaded Generator) for the row's runtime."""
     from runegen.runtime import load_generator
 
     generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
                                xnnpack=spec.get("xnnpack") is not False)
     if spec["kind"] == "keras_eager":
         model = generator.model
-        return (lambda z: np.asarray(model(z, training=False))), generator.inputs
+        return (lambda z: np.asarray(model(z, training=False))), generator
     if spec["kind"] == "keras_predict":
         model = generator.model
-        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), generator.inputs
-    return generator.generate, generator.inputs
+        return (lambda z: model.predict(z, batch_size=len(z), verbose=0)), generator
+    return generator.generate, generator
+
+
+def quality(generate, generator, spec: dict) -> dict | None:
+    """Recognisability (and class accuracy if conditional) of this row's own images, by the
+    ONNX feature classifier (no TensorFlow): what int8 costs in quality, not only in error.
+    None when the generator's classes are not the classifier's (the built-in runes)."""
+    from pathlib import Path
+
+    from runegen.data.runes import CLASS_NAMES
+    from runegen.evaluate import OnnxClassifier
+    from runegen.metrics import classifier_outputs, recognisability
+
+    if generator.classes != list(CLASS_NAMES):
+        return None
+    n, classes = spec.get("quality_samples", 500), generator.num_classes
+    labels = np.arange(n) % classes if classes else None
+    images = np.concatenate([generate(z) for z in np.array_split(generator.inputs(n, 7, labels), max(1, n // 100))])
+    _, probabilities = classifier_outputs(OnnxClassifier(Path(spec["classifier"]), spec["threads"]),
+                                          images.reshape(-1, 28, 28, 1))
+    share, coverage = recognisability(probabilities)
+    result = {"samples": n, "recognisability": share, "class_coverage": coverage}
+    if classes:
+        result["class_accuracy"] = float(np.mean(probabilities.argmax(1) == labels))
+    return result
 
 
 def peak_rss_mb() -> float:

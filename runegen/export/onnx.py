@@ -23,17 +23,20 @@ def to_onnx(model, latent_dim: int, metadata: dict[str, str]):
     signature = [tf.TensorSpec([None, latent_dim], tf.float32, name=INPUT_NAME)]
     function = tf.function(lambda z: model(z, training=False))
     proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
-    _rename_output(proto.graph, OUTPUT_NAME)
+    rename_outputs(proto.graph, [OUTPUT_NAME])
     onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
-def _rename_output(graph, name: str) -> None:
-    old = graph.output[0].name
-    for node in graph.node:
-        node.output[:] = [name if output == old else output for output in node.output]
-    graph.output[0].name = name
+def rename_outputs(graph, names) -> None:
+    """Give the graph's outputs these names, in order (tf2onnx names them after TF tensors)."""
+    renames = {output.name: name for output, name in zip(graph.output, names)}
+    for node in graph.node:  # an output may also feed other nodes (the classifier's features do)
+        node.output[:] = [renames.get(output, output) for output in node.output]
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    for output in graph.output:
+        output.name = renames.get(output.name, output.name)
 
 
 def write_f32(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
