@@ -6,6 +6,8 @@ which weights are sampled, so each run with `--ema` also scores its live generat
 columns): the EMA row and its "without" come from the same run.
 
     python benchmarks/ablation.py --out runs/ablation [--only NAME ...] [--epochs 30]
+    python benchmarks/ablation.py --out runs/ablation-small --samples-per-class 100 --epochs 120 \
+        --eval-every 40 --only baseline+ema diffaugment    # small data, the same number of steps
 
 Writes <out>/<name>/ (a normal run folder each) and <out>/ablation.json: the last evaluated epoch's
 metrics per setting. A record, not a test: nothing asserts it. docs/ablation.md quotes one run.
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(SETTINGS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples-per-class", type=int, default=400, help="100: the small-data case")
+    parser.add_argument("--eval-every", type=int, default=10)
     args = parser.parse_args()
 
     summary_path = args.out / "ablation.json"
@@ -54,7 +58,8 @@ def main() -> None:
     for name in args.only or SETTINGS:
         run = args.out / name
         command = [sys.executable, "-m", "runegen", "train", "--epochs", str(args.epochs), "--seed",
-                   str(args.seed), "--eval-every", "10", "--out", str(run), *BASELINE, *SETTINGS[name]]
+                   str(args.seed), "--eval-every", str(args.eval_every), "--samples-per-class",
+                   str(args.samples_per_class), "--out", str(run), *BASELINE, *SETTINGS[name]]
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         summary[name] = {"args": SETTINGS[name], **last_evaluated(run / "metrics.csv"),

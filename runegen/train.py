@@ -55,10 +55,10 @@ class TrainConfig:
     samples_per_class: int = 400  # built-in runes only
     conditional: bool = False
     # The stabilisers of runegen/gan.py; defaults chosen by the ablation in docs/ablation.md.
-    ema: float = 0.0
+    ema: float = 0.999
     diffaugment: bool = False
     label_smoothing: float = 0.0
-    eval_every: int = 0  # epochs between quality evaluations (0: never); the last epoch always
+    eval_every: int = 10  # epochs between quality evaluations (0: never); the last epoch always
     eval_samples: int = 1000
 
     @property
