@@ -24,7 +24,8 @@ def test_shipped_file_loads_and_generates(name, file):
     assert len(generator.classes) == 24 and generator.metadata.get("preset") == "s1"
     images = generator.generate(generator.inputs(8, seed=0))
     assert images.shape == (8, 28, 28, 1) and np.isfinite(images).all()
-    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.1  # not blank
+    assert images.min() >= -1 - 1e-6 and images.max() <= 1 + 1e-6  # tanh, within float rounding
+    assert images.std() > 0.1  # not blank
 
 
 @pytest.mark.parametrize("name", GENERATORS)
