@@ -17,7 +17,7 @@ from runegen.errors import UsageError
 # metric -> how to read it, in the order printed
 READING = {
     "fd": "Fréchet distance on classifier features (lower is better)",
-    "kid": "kernel distance, x1000 below (lower is better)",
+    "kid": "kernel distance (lower is better; about 0 for real vs real)",
     "precision": "share of samples inside the real manifold",
     "recall": "share of real glyphs inside the samples' manifold",
     "recognisability": "share of samples labelled with confidence >= 0.9",
@@ -61,8 +61,8 @@ def evaluate_command(
     for key, reading in READING.items():
         if key in scores:
             value = scores[key]
-            text = (f"{value * 1000:.2f}" if key == "kid" else f"{value} / {scores['num_classes']}"
-                    if key == "class_coverage" else f"{value:.3f}" if key != "fd" else f"{value:.2f}")
+            text = (f"{value} / {scores['num_classes']}" if key == "class_coverage"
+                    else f"{value:.2f}" if key in ("fd", "kid") else f"{value:.3f}")
             table.add_row(key, text, reading)
     console.print(table)
     if json_out is not None:
