@@ -36,10 +36,15 @@ CHUNK = 256
 
 @dataclass
 class Scorer:
-    classifier: object  # keras.Model with a "features" layer (runegen.metrics.build_classifier)
+    classifier: object  # metrics.KerasClassifier or OnnxClassifier
     real_images: np.ndarray
-    class_names: tuple[str, ...]
     samples: int = 1000
+
+    def __post_init__(self):
+        from runegen.metrics import classifier_outputs
+
+        # The reference's features, once: training scores twice per evaluation (EMA and live).
+        self.real_features, _ = classifier_outputs(self.classifier, self.real_images)
 
     @classmethod
     def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
@@ -54,43 +59,33 @@ class Scorer:
         if path is not None and path.exists():
             classifier = load_classifier(prefer_onnx(path))
         else:
+            from runegen.metrics import KerasClassifier
+
             log(f"training a classifier on {dataset.name} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
         if classifier.num_classes != len(dataset.class_names):
             raise UsageError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
-        return cls(classifier, reference_images(dataset, samples), dataset.class_names, samples)
+        return cls(classifier, reference_images(dataset, samples), samples)
 
     def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0) -> dict:
         """Every metric of `generate` (model inputs of `width` -> images in [-1, 1])."""
         from runegen import metrics
-        from runegen.runtime import latents
 
-        labels = np.arange(self.samples) % num_classes if num_classes else None
-        z = latents(self.samples, width, EVAL_SEED, num_classes, labels)
-        fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
-        scores = metrics.evaluate(self.classifier, self.real_images, fakes.reshape(-1, 28, 28, 1))
-        if num_classes:
-            _, probabilities = metrics.classifier_outputs(self.classifier, fakes)
-            scores["class_accuracy"] = float(np.mean(probabilities.argmax(1) == labels))
-        return scores
+        fakes, labels = draw(generate, width, num_classes, self.samples)
+        fake_features, fake_probabilities = metrics.classifier_outputs(self.classifier, fakes)
+        return metrics.scores(self.real_features, fake_features, fake_probabilities, labels)
 
 
-class KerasClassifier:
-    """The classifier's Keras model, with both outputs the metrics need."""
+def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int, samples: int):
+    """(images (samples, 28, 28, 1), labels or None): `generate` on the fixed inputs of EVAL_SEED,
+    a conditional generator asked for every class in turn."""
+    from runegen.runtime import latents
 
-    def __init__(self, model):
-        import keras
-
-        from runegen.metrics import FEATURES_LAYER
-
-        self.model = model
-        self.num_classes = int(model.output_shape[-1])
-        self._both = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
-
-    def features_and_probabilities(self, images: np.ndarray):
-        features, probabilities = self._both(images, training=False)
-        return np.asarray(features), np.asarray(probabilities)
+    labels = np.arange(samples) % num_classes if num_classes else None
+    z = latents(samples, width, EVAL_SEED, num_classes, labels)
+    fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
+    return fakes.reshape(-1, 28, 28, 1), labels
 
 
 class OnnxClassifier:
@@ -129,6 +124,8 @@ def prefer_onnx(path: Path) -> Path:
 
 def load_classifier(path: Path):
     """A classifier file: .onnx (onnxruntime) or .keras (TensorFlow)."""
+    from runegen.metrics import KerasClassifier
+
     if path.suffix == ".onnx":
         return OnnxClassifier(path)
     return KerasClassifier(_load_keras_classifier(path))
@@ -183,10 +180,11 @@ def _write_onnx(model, target: Path, check_images: np.ndarray) -> None:
     import tf2onnx
 
     from runegen.export.onnx import OPSET, rename_outputs
+    from runegen.metrics import KerasClassifier
 
     keras_classifier = KerasClassifier(model)
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name="image")]
-    function = tf.function(lambda x: keras_classifier._both(x, training=False))
+    function = tf.function(lambda x: keras_classifier.both(x, training=False))
     proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
     rename_outputs(proto.graph, OUTPUTS)
     onnx.checker.check_model(proto, full_check=True)

@@ -94,14 +94,12 @@ class DCGAN(tf.Module):
         """The generator to draw samples from: the weight average when EMA is on."""
         return self.ema_generator if self.stabilisers.ema else self.generator
 
-    def generator_inputs(self, batch_size, labels=None):
-        """Latents, joined to the one-hot of `labels` (uniform random when None) if conditional.
-        Returns (inputs, labels)."""
+    def generator_inputs(self, batch_size):
+        """(inputs, labels): latents, joined to the one-hot of uniformly drawn labels if conditional."""
         z = self.noise.normal([batch_size, self.latent_dim])
         if not self.num_classes:
             return z, None
-        if labels is None:
-            labels = self.noise.uniform([batch_size], 0, self.num_classes, dtype=tf.int32)
+        labels = self.noise.uniform([batch_size], 0, self.num_classes, dtype=tf.int32)
         return tf.concat([z, tf.one_hot(labels, self.num_classes)], axis=1), labels
 
     def _discriminate(self, images, labels):

@@ -99,22 +99,33 @@ def outlier_images(n: int, rng: np.random.Generator) -> np.ndarray:
     return images[..., None]
 
 
+class KerasClassifier:
+    """A `build_classifier` keras.Model with both outputs the metrics need, in one model built once."""
+
+    def __init__(self, model):
+        import keras
+
+        self.model = model
+        self.num_classes = int(model.output_shape[-1])
+        self.both = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self.both(images, training=False)
+        return np.asarray(features), np.asarray(probabilities)
+
+
 def classifier_outputs(classifier, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """(features float64 (N, d), class probabilities float64 (N, classes)) in inference mode.
 
     `classifier` is the keras.Model of `build_classifier`, or any object with a
-    `features_and_probabilities(images)` method (runegen.evaluate's ONNX classifier, no TensorFlow)."""
+    `features_and_probabilities(images)` method (KerasClassifier, runegen.evaluate's ONNX one)."""
     _check_images(images, "images")
-    if hasattr(classifier, "features_and_probabilities"):
-        run = classifier.features_and_probabilities
-    else:
-        import keras
-
-        both = keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]])
-        run = lambda batch: both(batch, training=False)  # noqa: E731
+    if not hasattr(classifier, "features_and_probabilities"):
+        classifier = KerasClassifier(classifier)
     features, probabilities = [], []
     for start in range(0, len(images), batch_size):
-        f, p = run(np.ascontiguousarray(images[start:start + batch_size], np.float32))
+        f, p = classifier.features_and_probabilities(
+            np.ascontiguousarray(images[start:start + batch_size], np.float32))
         features.append(np.asarray(f, np.float64))
         probabilities.append(np.asarray(p, np.float64))
     return np.concatenate(features), np.concatenate(probabilities)
@@ -238,22 +249,35 @@ def recognisability(probabilities: np.ndarray, threshold: float = 0.9) -> tuple[
     return float(confident.mean()), int(coverage)
 
 
+def class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Share of samples whose top class is the one they were generated as (conditional models)."""
+    return float(np.mean(np.asarray(probabilities).argmax(1) == np.asarray(labels)))
+
+
 # --- All of them ------------------------------------------------------------------------------
 
-def evaluate(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, k: int = 3,
-             threshold: float = 0.9, kid_subsets: int = 100, kid_subset_size: int = 1000,
-             seed: int = 0) -> dict:
+def evaluate(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, labels=None,
+             **options) -> dict:
     """Every metric of generated vs real images, from the classifier's "features" layer.
 
     Returns {"fd", "kid", "kid_std", "precision", "recall", "recognisability", "class_coverage",
-    "num_classes", "n_real", "n_fake"}; lower fd/kid and higher everything else is better.
+    "num_classes", "n_real", "n_fake"}, and "class_accuracy" when the fakes' `labels` (the classes
+    they were asked for) are given; lower fd/kid and higher everything else is better.
+    `options`: those of `scores`.
     """
     real_features, _ = classifier_outputs(classifier, real_images)
     fake_features, fake_probabilities = classifier_outputs(classifier, fake_images)
+    return scores(real_features, fake_features, fake_probabilities, labels, **options)
+
+
+def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilities: np.ndarray,
+           labels=None, *, k: int = 3, threshold: float = 0.9, kid_subsets: int = 100,
+           kid_subset_size: int = 1000, seed: int = 0) -> dict:
+    """`evaluate` from classifier outputs already computed (the real ones can then be reused)."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size, seed)
     precision, recall = precision_recall(real_features, fake_features, k)
     recognisable, coverage = recognisability(fake_probabilities, threshold)
-    return {
+    result = {
         "fd": frechet_distance(real_features, fake_features),
         "kid": kid,
         "kid_std": kid_std,
@@ -262,9 +286,12 @@ def evaluate(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, k:
         "recognisability": recognisable,
         "class_coverage": coverage,
         "num_classes": int(fake_probabilities.shape[1]),
-        "n_real": len(real_images),
-        "n_fake": len(fake_images),
+        "n_real": len(real_features),
+        "n_fake": len(fake_features),
     }
+    if labels is not None:
+        result["class_accuracy"] = class_accuracy(fake_probabilities, labels)
+    return result
 
 
 def _check_images(images: np.ndarray, what: str) -> None:

@@ -105,20 +105,18 @@ def quality(generate, generator, spec: dict) -> dict | None:
     from pathlib import Path
 
     from runegen.data.runes import CLASS_NAMES
-    from runegen.evaluate import OnnxClassifier
-    from runegen.metrics import classifier_outputs, recognisability
+    from runegen.evaluate import OnnxClassifier, draw
+    from runegen.metrics import class_accuracy, classifier_outputs, recognisability
 
     if generator.classes != list(CLASS_NAMES):
         return None
-    n, classes = spec.get("quality_samples", 500), generator.num_classes
-    labels = np.arange(n) % classes if classes else None
-    images = np.concatenate([generate(z) for z in np.array_split(generator.inputs(n, 7, labels), max(1, n // 100))])
-    _, probabilities = classifier_outputs(OnnxClassifier(Path(spec["classifier"]), spec["threads"]),
-                                          images.reshape(-1, 28, 28, 1))
+    n = spec.get("quality_samples", 500)
+    images, labels = draw(generate, generator.latent_dim, generator.num_classes, n)
+    _, probabilities = classifier_outputs(OnnxClassifier(Path(spec["classifier"]), spec["threads"]), images)
     share, coverage = recognisability(probabilities)
     result = {"samples": n, "recognisability": share, "class_coverage": coverage}
-    if classes:
-        result["class_accuracy"] = float(np.mean(probabilities.argmax(1) == labels))
+    if labels is not None:
+        result["class_accuracy"] = class_accuracy(probabilities, labels)
     return result
 
 
