@@ -1,18 +1,30 @@
-"""Training speed: runegen's training loop against the TensorFlow DCGAN tutorial's, in one run.
+"""Training speed and time-to-quality: runegen's default loop against the TensorFlow DCGAN tutorial's.
 
-Same model (s1), same data (the built-in runes), same batch size, same machine. The tutorial loop
-is copied from tensorflow.org/tutorials/generative/dcgan (a tf.function step with two tapes,
-Adam(1e-4), `for image_batch in dataset: train_step(image_batch)`). runegen is timed through its
-real `Run.train` (per-step NaN check and progress included), fp32 and bf16.
+Same model (s1), same data (the built-in runes), same machine, one process, two parts:
 
-    python benchmarks/train_speed.py [--batch-size 256] [--rounds 4] [--json out.json]
+1. Throughput: images/s of each loop at its own settings, in interleaved epochs (the shared
+   machine's speed drifts; interleaving exposes every loop to the same drift). The tutorial loop
+   is copied from tensorflow.org/tutorials/generative/dcgan (a tf.function step with two tapes,
+   Adam(1e-4) with Keras' default beta_1 0.9, batch 256, `for image_batch in dataset:
+   train_step(image_batch)`); runegen is timed through its real `Run.train` (per-step NaN check,
+   progress, sample grids included), fp32, and bf16 where the CPU has native bf16.
+2. Time-to-quality: each loop trains from scratch and is scored by `runegen evaluate`'s metrics
+   (the shipped rune classifier, 1,000 samples) after every epoch; the clock counts training only,
+   not the scoring. runegen trains its default number of epochs; the tutorial trains until
+   `--budget-factor` times the time runegen took to first reach `--target` recognisability (or
+   runegen's whole run, if it never did). The first time each curve reaches the target is the
+   figure; a loop that never reaches it within its budget is reported as "not within N s".
 
-Prints images/s for each and the ratio to the tutorial. A figure, not a test: nothing asserts it.
+    python benchmarks/train_speed.py [--rounds 3] [--json docs/train_speed.json] \
+        [--plot docs/images/time_to_quality.png] [--skip-race | --skip-throughput]
+
+Prints each figure as it lands. A record, not a test: nothing asserts it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -24,45 +36,71 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+TUTORIAL_BATCH = 256
 
-def tutorial_epoch(images: np.ndarray, batch_size: int):
-    """The tutorial's own loop, unchanged but for timing; returns a function that runs one epoch
-    and reports its images/s."""
-    import tensorflow as tf
 
-    from runegen.nets import s1_discriminator, s1_generator
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
-    generator, discriminator = s1_generator(), s1_discriminator()
-    cross_entropy = tf.keras.losses.BinaryCrossentropy(from_logits=True)
-    generator_optimizer = tf.keras.optimizers.Adam(1e-4)
-    discriminator_optimizer = tf.keras.optimizers.Adam(1e-4)
-    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images)).batch(batch_size)
 
-    @tf.function
-    def train_step(images):
-        noise = tf.random.normal([batch_size, 100])
-        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-            generated_images = generator(noise, training=True)
-            real_output = discriminator(images, training=True)
-            fake_output = discriminator(generated_images, training=True)
-            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
-            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
-                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
-        gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
-        gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
-        generator_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
-        discriminator_optimizer.apply_gradients(
-            zip(gradients_of_discriminator, discriminator.trainable_variables))
+def say(line: str) -> None:
+    print(line, flush=True)
 
-    def one_epoch() -> float:
+
+class TutorialLoop:
+    """The tutorial's own loop, unchanged but for timing and a fixed seed."""
+
+    def __init__(self, images: np.ndarray, seed: int = 0):
+        import keras
+        import tensorflow as tf
+
+        from runegen.nets import s1_discriminator, s1_generator
+
+        keras.utils.set_random_seed(seed)
+        self.generator, discriminator = s1_generator(), s1_discriminator()
+        generator = self.generator
+        cross_entropy = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+        self.generator_optimizer = generator_optimizer = tf.keras.optimizers.Adam(1e-4)
+        discriminator_optimizer = tf.keras.optimizers.Adam(1e-4)
+        self.dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).batch(TUTORIAL_BATCH)
+
+        @tf.function
+        def train_step(images):
+            noise = tf.random.normal([TUTORIAL_BATCH, 100])
+            with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+                generated_images = generator(noise, training=True)
+                real_output = discriminator(images, training=True)
+                fake_output = discriminator(generated_images, training=True)
+                gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+                disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                             + cross_entropy(tf.zeros_like(fake_output), fake_output))
+            gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+            gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+            generator_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
+            discriminator_optimizer.apply_gradients(
+                zip(gradients_of_discriminator, discriminator.trainable_variables))
+
+        self.train_step = train_step
+        self.codes = 0
+
+    def one_epoch(self) -> float:
+        """Train one epoch; its images/s."""
         start, seen = time.perf_counter(), 0
-        for image_batch in dataset:
-            train_step(image_batch)
+        for image_batch in self.dataset:
+            self.train_step(image_batch)
             seen += int(image_batch.shape[0])
-        generator_optimizer.iterations.numpy()  # wait for the last step
+        self.generator_optimizer.iterations.numpy()  # wait for the last step
         return seen / (time.perf_counter() - start)
 
-    return one_epoch
+    @property
+    def sampler(self):
+        return self.generator
 
 
 class _NoProgress:
@@ -73,62 +111,158 @@ class _NoProgress:
         pass
 
 
-def runegen_epoch(dataset, batch_size: int, precision: str, folder: Path):
-    """runegen's real loop (per-step NaN check and progress included), one epoch per call."""
-    from runegen.train import Run, TrainConfig
+class RunegenLoop:
+    """runegen's real loop with its default config (one epoch per call)."""
 
-    run = Run(TrainConfig(batch_size=batch_size, epochs=0, precision=precision,
-                          checkpoint_every=10_000), folder, dataset)
-    (folder / "samples").mkdir(parents=True)
+    def __init__(self, dataset, folder: Path, **changes):
+        from runegen.train import Run, TrainConfig
 
-    def one_epoch() -> float:
-        run.config.epochs += 1
-        run.train(_NoProgress())
-        last_row = (folder / "metrics.csv").read_text().splitlines()[-1]
-        return float(last_row.split(",")[5])
+        config = TrainConfig(eval_every=0, checkpoint_every=10_000, **changes)
+        self.epochs = config.epochs
+        self.run = Run(TrainConfig(**{**config.__dict__, "epochs": 0}), folder, dataset)
+        (folder / "samples").mkdir(parents=True)
+        self.codes = self.run.codes
+        self.batch_size = config.batch_size
 
-    return one_epoch
+    def one_epoch(self) -> float:
+        self.run.config.epochs += 1
+        self.run.train(_NoProgress())
+        with open(self.run.out / "metrics.csv", newline="") as f:
+            return float(list(csv.DictReader(f))[-1]["images_per_s"])
+
+    @property
+    def sampler(self):
+        return self.run.gan.sampler
+
+
+def throughput(loops: dict, rounds: int) -> dict:
+    """Interleaved epochs; round 0 (tracing) is not kept."""
+    rates = {name: [] for name in loops}
+    for round_index in range(rounds + 1):
+        for name, loop in loops.items():
+            rate = loop.one_epoch()
+            if round_index:
+                rates[name].append(rate)
+                say(f"  {name:<16} round {round_index}: {rate:8.1f} img/s")
+    return rates
+
+
+def race(name: str, loop, scorer, target: float, max_epochs: int | None, budget_s: float | None) -> dict:
+    """Train `loop` epoch by epoch, scoring after each; the clock counts training only."""
+    clock, curve, reached = 0.0, [], None
+    epoch = 0
+    while (max_epochs is None or epoch < max_epochs) and (budget_s is None or clock < budget_s):
+        started = time.perf_counter()
+        loop.one_epoch()
+        clock += time.perf_counter() - started
+        epoch += 1
+        sampler = loop.sampler
+        scores = scorer.score(lambda z: np.asarray(sampler(z, training=False), np.float32), 100, 0, loop.codes)
+        point = {"epoch": epoch, "seconds": round(clock, 1), **{k: round(float(scores[k]), 4) for k in
+                 ("fd", "recognisability", "precision", "recall")}}
+        curve.append(point)
+        if reached is None and point["recognisability"] >= target:
+            reached = point["seconds"]
+        say(f"  {name:<9} epoch {epoch:3d}  {clock:7.1f} s  FD {point['fd']:7.2f}  "
+            f"recognisability {point['recognisability']:.3f}  precision {point['precision']:.3f}  "
+            f"recall {point['recall']:.3f}" + (f"   <- {target} reached" if reached == point["seconds"] else ""))
+    return {"curve": curve, "seconds_to_target": reached, "trained_s": round(clock, 1)}
+
+
+def plot(races: dict, target: float, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from runegen import atomic
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, result in races.items():
+        seconds = [p["seconds"] for p in result["curve"]]
+        left.plot(seconds, [p["recognisability"] for p in result["curve"]], marker=".", label=name)
+        right.plot(seconds, [p["fd"] for p in result["curve"]], marker=".", label=name)
+        if result["seconds_to_target"] is not None:
+            left.axvline(result["seconds_to_target"], linestyle=":", color=left.lines[-1].get_color())
+    left.axhline(target, color="grey", linewidth=0.8)
+    left.set(xlabel="training wall-clock seconds", ylabel="recognisability", ylim=(0, 1))
+    right.set(xlabel="training wall-clock seconds", ylabel="FD (classifier features, lower is better)",
+              yscale="log")
+    left.legend()
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+
+
+def has_bf16() -> bool:
+    from runegen.train import resolve_precision
+
+    return resolve_precision("auto") == "bf16"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="timed epochs per loop, interleaved across loops; one untimed warm-up")
+    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per loop for throughput")
+    parser.add_argument("--target", type=float, default=0.80, help="recognisability to reach")
+    parser.add_argument("--budget-factor", type=float, default=3.0,
+                        help="the tutorial trains up to this times runegen's time to the target")
     parser.add_argument("--samples-per-class", type=int, default=400)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-race", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
 
-    import tensorflow as tf
+    from runegen.quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     from runegen.data import load_dataset
+    from runegen.evaluate import Scorer
 
     dataset = load_dataset("runes", args.samples_per_class, seed=0)
+    record = {"cpu": cpu_name(), "cores": os.cpu_count(), "tensorflow": tf.__version__,
+              "images": len(dataset), "target_recognisability": args.target}
+    say(f"{record['cpu']}, {record['cores']} cores, TensorFlow {tf.__version__}, {len(dataset)} rune images")
     with tempfile.TemporaryDirectory() as scratch:
-        loops = {"tutorial_fp32": tutorial_epoch(dataset.images, args.batch_size)}
-        for precision in ("fp32", "bf16"):
-            loops[f"runegen_{precision}"] = runegen_epoch(dataset, args.batch_size, precision,
-                                                          Path(scratch) / precision)
-        # Interleaved rounds: the shared machine's speed drifts (2x swings were seen), and
-        # interleaving exposes every loop to the same drift. Round 0 (tracing) is not kept.
-        rates = {name: [] for name in loops}
-        for round_index in range(args.rounds + 1):
-            for name, one_epoch in loops.items():
-                rate = one_epoch()
-                if round_index:
-                    rates[name].append(rate)
-
-    baseline = float(np.median(rates["tutorial_fp32"]))
-    print(f"training images/s, s1, batch {args.batch_size}, {len(dataset)} rune images, "
-          f"{os.cpu_count()} cores, TensorFlow {tf.__version__}, median of {args.rounds} interleaved epochs")
-    for name, values in rates.items():
-        median = float(np.median(values))
-        print(f"  {name:<16} {median:8.1f} img/s   {median / baseline:5.2f}x tutorial   "
-              f"(epochs: {', '.join(f'{v:.0f}' for v in values)})")
+        if not args.skip_throughput:
+            loops = {"tutorial": TutorialLoop(dataset.images),
+                     "runegen_fp32": RunegenLoop(dataset, Path(scratch) / "fp32", precision="fp32")}
+            if has_bf16():
+                loops["runegen_bf16"] = RunegenLoop(dataset, Path(scratch) / "bf16", precision="bf16")
+            else:
+                say("  (no bf16 row: this CPU has no native bf16, where runegen's bf16 would be emulated)")
+            say(f"throughput, interleaved epochs (tutorial batch {TUTORIAL_BATCH}, runegen batch "
+                f"{loops['runegen_fp32'].batch_size}):")
+            rates = throughput(loops, args.rounds)
+            baseline = float(np.median(rates["tutorial"]))
+            for name, values in rates.items():
+                median = float(np.median(values))
+                say(f"  {name:<16} median {median:8.1f} img/s  {median / baseline:5.2f}x tutorial")
+            record["images_per_s"] = rates
+        if not args.skip_race:
+            scorer = Scorer.for_dataset(dataset, 1000)
+            say(f"time to recognisability {args.target} (training seconds, scoring excluded):")
+            loop = RunegenLoop(dataset, Path(scratch) / "race")
+            runegen = race("runegen", loop, scorer, args.target, max_epochs=loop.epochs, budget_s=None)
+            budget = args.budget_factor * (runegen["seconds_to_target"] or runegen["trained_s"])
+            tutorial = race("tutorial", TutorialLoop(dataset.images), scorer, args.target,
+                            max_epochs=None, budget_s=budget)
+            record["race"] = {"runegen": runegen, "tutorial": tutorial, "tutorial_budget_s": round(budget, 1)}
+            mine, theirs = runegen["seconds_to_target"], tutorial["seconds_to_target"]
+            if mine is None:
+                say(f"runegen did not reach {args.target} in {runegen['trained_s']} s")
+            elif theirs is None:
+                say(f"runegen reached {args.target} in {mine} s; the tutorial not within {tutorial['trained_s']} s "
+                    f"(> {tutorial['trained_s'] / mine:.1f}x)")
+            else:
+                say(f"runegen reached {args.target} in {mine} s, the tutorial in {theirs} s: {theirs / mine:.1f}x sooner")
+            if args.plot:
+                plot({"runegen default": runegen, "TF tutorial loop": tutorial}, args.target, args.plot,
+                     f"s1 on {len(dataset)} runes, {record['cpu']}, {record['cores']} cores, one run")
     if args.json:
-        args.json.write_text(json.dumps({"batch_size": args.batch_size, "images": len(dataset),
-                                         "cpu": platform.processor() or platform.machine(),
-                                         "cores": os.cpu_count(), "images_per_s": rates}, indent=2))
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -68,24 +68,28 @@ class Scorer:
                              f"the data {dataset.name} has {len(dataset.class_names)}")
         return cls(classifier, reference_images(dataset, samples), samples)
 
-    def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0) -> dict:
+    def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,
+              codes: int = 0) -> dict:
         """Every metric of `generate` (model inputs of `width` -> images in [-1, 1])."""
         from runegen import metrics
 
-        fakes, labels = draw(generate, width, num_classes, self.samples)
+        fakes, labels = draw(generate, width, num_classes, self.samples, codes)
         fake_features, fake_probabilities = metrics.classifier_outputs(self.classifier, fakes)
         return metrics.scores(self.real_features, fake_features, fake_probabilities, labels)
 
 
-def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int, samples: int):
+def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int, samples: int,
+         codes: int = 0):
     """(images (samples, 28, 28, 1), labels or None): `generate` on the fixed inputs of EVAL_SEED,
-    a conditional generator asked for every class in turn."""
+    a conditional generator asked for every class in turn (the labels), a generator with latent
+    codes for every code in turn (codes are no classes: no labels)."""
     from runegen.runtime import latents
 
-    labels = np.arange(samples) % num_classes if num_classes else None
-    z = latents(samples, width, EVAL_SEED, num_classes, labels)
+    one_hot = num_classes or codes
+    labels = np.arange(samples) % one_hot if one_hot else None
+    z = latents(samples, width, EVAL_SEED, one_hot, labels)
     fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
-    return fakes.reshape(-1, 28, 28, 1), labels
+    return fakes.reshape(-1, 28, 28, 1), labels if num_classes else None
 
 
 class OnnxClassifier:

@@ -1,4 +1,9 @@
-"""The DCGAN algorithm in one place: binary cross-entropy, real = 1, fake = 0, Adam.
+"""The GAN algorithm in one place: the objective, the update, the stabilisers, the latent codes.
+
+Two objectives (`objective`):
+- "bce": the DCGAN tutorial's binary cross-entropy, real = 1, fake = 0 (non-saturating for G).
+- "hinge": D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G maximises D(G(z)) (Lim & Ye 2017;
+  SN-GAN and BigGAN's choice), used with a spectrally normalised D (runegen/spectral.py).
 
 Two update schemes, as the seeds describe them:
 - simultaneous (seed 000 = TensorFlow's DCGAN tutorial): one generator pass feeds both losses,
@@ -6,14 +11,21 @@ Two update schemes, as the seeds describe them:
 - alternating (seed 001, section 1-4): a discriminator step with G fixed, then fresh fakes for a
   generator step with D fixed.
 
-Stabilisers for small data, each a switch in `Stabilisers` (their measured effect is in
-docs/ablation.md):
+Latent codes (`codes` > 0, InfoGAN, Chen et al. 2016): the last `codes` columns of G's input are
+the one-hot of a uniformly drawn code instead of Gaussian noise, and a Q head on D's features must
+read the code back from the fake image (cross-entropy, weight `info_weight`, minimised by G and D).
+A single Gaussian blob mapped onto 24 disconnected glyph shapes makes blends between them; a
+categorical part that must stay recognisable in the image lets G split its output into modes, with
+no labels used. G's architecture and input width do not change: only how latents are drawn, which
+the export metadata records ("codes") so every runtime draws them the same way.
+
+Stabilisers, each a config switch (their measured effect is in docs/ablation.md):
 - `ema`: an exponential moving average of G's weights, the generator used for samples and saving
   (Karras et al. 2018); 0 turns it off.
 - `diffaugment`: the same random translation and cutout on real and fake images before D, with
   gradients flowing through it into G (Zhao et al. 2020). No flips: a mirrored rune is another rune
   or none.
-- `label_smoothing`: D's target for real images is 1 - s (one-sided, Salimans et al. 2016).
+- `label_smoothing`: D's target for real images is 1 - s (one-sided, Salimans et al. 2016; "bce").
 
 Class-conditional (`num_classes` > 0): G's input is the latent joined to the class one-hot, so the
 first Dense layer's rows for the one-hot are a learned class embedding; D is a projection
@@ -22,20 +34,12 @@ discriminator (Miyato & Koyama 2018). Fake labels are drawn uniformly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import tensorflow as tf
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
+OBJECTIVES = ("hinge", "bce")
 TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
-
-
-@dataclass(frozen=True)
-class Stabilisers:
-    ema: float = 0.0  # decay of the generator's weight average; 0 = off
-    diffaugment: bool = False
-    label_smoothing: float = 0.0
 
 
 def diff_augment(images, rng: tf.random.Generator):
@@ -61,59 +65,79 @@ def diff_augment(images, rng: tf.random.Generator):
 
 
 class DCGAN(tf.Module):
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int,
-                 lr_g: float, lr_d: float, beta_1: float, seed: int, update: str,
-                 stabilisers: Stabilisers = Stabilisers(), num_classes: int = 0,
-                 ema_generator: keras.Model | None = None):
+    """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/train.py).
+
+    `codes` is the number of latent codes (0: none; always 0 for a conditional pair)."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
+                 codes: int = 0, ema_generator: keras.Model | None = None):
         super().__init__(name="dcgan")
         self.generator = generator
         self.discriminator = discriminator
-        self.latent_dim = latent_dim
+        self.config = config
         self.num_classes = num_classes
-        self.stabilisers = stabilisers
-        self.g_optimizer = keras.optimizers.Adam(lr_g, beta_1=beta_1)
-        self.d_optimizer = keras.optimizers.Adam(lr_d, beta_1=beta_1)
+        self.codes = codes
+        self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1, beta_2=config.beta_2)
+        self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1, beta_2=config.beta_2)
         # Built now so a checkpoint can restore their slots before the first step.
         self.g_optimizer.build(generator.trainable_variables)
         self.d_optimizer.build(discriminator.trainable_variables)
         # A stateful generator (not tf.random.normal) so its state is checkpointed: a resumed run
         # draws exactly the noise (and augmentations, and fake labels) the uninterrupted run would.
-        self.noise = tf.random.Generator.from_seed(seed)
+        self.noise = tf.random.Generator.from_seed(config.seed)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.code_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.ema_generator = ema_generator
-        if stabilisers.ema:
+        if config.ema:
             if ema_generator is None:
-                raise ValueError("Stabilisers.ema needs an ema_generator of the same architecture")
+                raise ValueError("config.ema needs an ema_generator of the same architecture")
             ema_generator.set_weights(generator.get_weights())
         steps = {"simultaneous": self._simultaneous_step, "alternating": self._alternating_step}
-        self._step = steps[update]
+        self._step = steps[config.update]
         self.train_step = tf.function(self._train_step)
 
     @property
     def sampler(self) -> keras.Model:
         """The generator to draw samples from: the weight average when EMA is on."""
-        return self.ema_generator if self.stabilisers.ema else self.generator
+        return self.ema_generator if self.config.ema else self.generator
 
     def generator_inputs(self, batch_size):
-        """(inputs, labels): latents, joined to the one-hot of uniformly drawn labels if conditional."""
-        z = self.noise.normal([batch_size, self.latent_dim])
-        if not self.num_classes:
+        """(inputs, labels): Gaussian noise, then the one-hot of uniformly drawn labels: the class
+        (conditional, joined after latent_dim) or the latent code (its last `codes` columns)."""
+        one_hot = self.num_classes or self.codes
+        z = self.noise.normal([batch_size, self.config.latent_dim - self.codes])
+        if not one_hot:
             return z, None
-        labels = self.noise.uniform([batch_size], 0, self.num_classes, dtype=tf.int32)
-        return tf.concat([z, tf.one_hot(labels, self.num_classes)], axis=1), labels
+        labels = self.noise.uniform([batch_size], 0, one_hot, dtype=tf.int32)
+        return tf.concat([z, tf.one_hot(labels, one_hot)], axis=1), labels
 
     def _discriminate(self, images, labels):
-        if self.stabilisers.diffaugment:
+        """(logits, code logits or None) of D on `images`; `labels` are classes when conditional."""
+        if self.config.diffaugment:
             images = diff_augment(images, self.noise)
-        inputs = images if not self.num_classes else [images, labels]
-        return self.discriminator(inputs, training=True)
+        if self.num_classes:
+            return self.discriminator([images, labels], training=True), None
+        if self.codes:
+            logits, code_logits = self.discriminator(images, training=True)
+            return logits, code_logits
+        return self.discriminator(images, training=True), None
 
     def _generator_loss(self, fake_logits):
+        if self.config.objective == "hinge":
+            return -tf.reduce_mean(fake_logits)
         return self.bce(tf.ones_like(fake_logits), fake_logits)
 
     def _discriminator_loss(self, real_logits, fake_logits):
-        real_target = tf.fill(tf.shape(real_logits), 1.0 - self.stabilisers.label_smoothing)
+        if self.config.objective == "hinge":
+            return tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+        real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.label_smoothing)
         return self.bce(real_target, real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits)
+
+    def _info_loss(self, code_logits, codes):
+        """Q's cross-entropy on the fakes' codes (0 without codes); G and D both minimise it."""
+        if code_logits is None:
+            return tf.constant(0.0)
+        return self.config.info_weight * self.code_loss(codes, code_logits)
 
     @staticmethod
     def _apply(optimizer, tape, loss, model):
@@ -122,7 +146,7 @@ class DCGAN(tf.Module):
 
     def _train_step(self, real_images, real_labels):
         report = self._step(real_images, tf.cast(real_labels, tf.int32))
-        if self.stabilisers.ema:
+        if self.config.ema:
             self._update_ema()
         return report
 
@@ -130,7 +154,7 @@ class DCGAN(tf.Module):
         # The decay warms up with the step count (as tf.train.ExponentialMovingAverage's
         # num_updates does), so the average does not drag the random initialisation along.
         step = tf.cast(self.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.stabilisers.ema, (1.0 + step) / (10.0 + step))
+        decay = tf.minimum(self.config.ema, (1.0 + step) / (10.0 + step))
         for average, weight in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
             average.assign(decay * average + (1.0 - decay) * weight)
         for average, weight in zip(self.ema_generator.non_trainable_variables,
@@ -141,33 +165,42 @@ class DCGAN(tf.Module):
         inputs, fake_labels = self.generator_inputs(tf.shape(real_images)[0])
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator(inputs, training=True)
-            real_logits = self._discriminate(real_images, real_labels)
-            fake_logits = self._discriminate(fake_images, fake_labels)
-            g_loss = self._generator_loss(fake_logits)
-            d_loss = self._discriminator_loss(real_logits, fake_logits)
+            real_logits, _ = self._discriminate(real_images, real_labels)
+            fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
+            info_loss = self._info_loss(code_logits, fake_labels)
+            g_loss = self._generator_loss(fake_logits) + info_loss
+            d_loss = self._discriminator_loss(real_logits, fake_logits) + info_loss
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
-        return self._report(g_loss, d_loss, real_logits, fake_logits)
+        return self._report(g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
     def _alternating_step(self, real_images, real_labels):
         batch_size = tf.shape(real_images)[0]
         inputs, fake_labels = self.generator_inputs(batch_size)
         fake_images = self.generator(inputs, training=True)
         with tf.GradientTape() as d_tape:
-            real_logits = self._discriminate(real_images, real_labels)
-            fake_logits = self._discriminate(fake_images, fake_labels)
-            d_loss = self._discriminator_loss(real_logits, fake_logits)
+            real_logits, _ = self._discriminate(real_images, real_labels)
+            fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
+            d_loss = (self._discriminator_loss(real_logits, fake_logits)
+                      + self._info_loss(code_logits, fake_labels))
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
         with tf.GradientTape() as g_tape:
-            inputs, fake_labels = self.generator_inputs(batch_size)
-            fresh_fakes = self.generator(inputs, training=True)
-            g_loss = self._generator_loss(self._discriminate(fresh_fakes, fake_labels))
+            inputs, fresh_labels = self.generator_inputs(batch_size)
+            fresh_logits, fresh_code_logits = self._discriminate(
+                self.generator(inputs, training=True), fresh_labels)
+            g_loss = self._generator_loss(fresh_logits) + self._info_loss(fresh_code_logits, fresh_labels)
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
-        return self._report(g_loss, d_loss, real_logits, fake_logits)
+        return self._report(g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
-    @staticmethod
-    def _report(g_loss, d_loss, real_logits, fake_logits):
-        """Losses plus D(x) and D(G(z)): the discriminator's mean belief that each batch is real."""
+    def _report(self, g_loss, d_loss, real_logits, fake_logits, code_logits, codes):
+        """Losses, D(x) and D(G(z)) (sigmoid of the logits: the discriminator's mean belief that
+        each batch is real), and how often Q reads the fakes' code back (0 without codes)."""
+        if code_logits is None or not self.codes:
+            code_accuracy = tf.constant(0.0)
+        else:
+            hits = tf.equal(tf.argmax(code_logits, axis=1, output_type=tf.int32), codes)
+            code_accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
         return {"g_loss": g_loss, "d_loss": d_loss,
                 "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
+                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
+                "code_accuracy": code_accuracy}

@@ -7,6 +7,10 @@ Both discriminators return logits; the loss applies the sigmoid (from_logits=Tru
 numerically stable form of seed 001's sigmoid output. `dtype` is a Keras dtype policy such as
 "mixed_bfloat16"; the discriminator's last layer always computes in float32 so the loss does.
 
+The discriminator's shape is a preset detail, the generator's is the seed's promise: with
+`spectral_norm=True` every convolution and dense layer of D is spectrally normalised (Miyato et al.
+2018, runegen/spectral.py) and Dropout is left out, as in SN-GAN's own recipe. `info_discriminator` adds the InfoGAN Q head (runegen/gan.py says why).
+
 Class-conditional pairs (`num_classes` > 0, see runegen/gan.py) come from the same presets:
 `generator(latent_dim, dtype, num_classes)` widens the input to latent + one-hot, and
 `conditional_discriminator` turns a preset's discriminator into a projection discriminator.
@@ -23,6 +27,8 @@ import_tensorflow()
 
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
+
+from runegen.spectral import MinibatchStd, SpectralConv2D, SpectralDense  # noqa: E402
 
 LATENT_DIM = 100
 
@@ -46,17 +52,27 @@ def s1_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
     ], name="generator_s1")
 
 
-def s1_discriminator(dtype: str | None = None) -> keras.Model:
+def _d_layers(spectral_norm: bool):
+    """(Conv2D, Dense, dropout list maker) for a discriminator, spectrally normalised or not."""
+    if spectral_norm:
+        return SpectralConv2D, SpectralDense, lambda rate, dtype: []
+    return layers.Conv2D, layers.Dense, lambda rate, dtype: [layers.Dropout(rate, dtype=dtype)]
+
+
+def s1_discriminator(dtype: str | None = None, spectral_norm: bool = False,
+                     minibatch_std: bool = False) -> keras.Model:
+    conv, dense, dropout = _d_layers(spectral_norm)
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(64, 5, strides=2, padding="same", dtype=dtype),
+        conv(64, 5, strides=2, padding="same", dtype=dtype),
         layers.LeakyReLU(dtype=dtype),
-        layers.Dropout(0.3, dtype=dtype),
-        layers.Conv2D(128, 5, strides=2, padding="same", dtype=dtype),
+        *dropout(0.3, dtype),
+        conv(128, 5, strides=2, padding="same", dtype=dtype),
         layers.LeakyReLU(dtype=dtype),
-        layers.Dropout(0.3, dtype=dtype),
+        *dropout(0.3, dtype),
+        *([MinibatchStd(dtype=dtype)] if minibatch_std else []),
         layers.Flatten(dtype=dtype),
-        layers.Dense(1, dtype="float32"),
+        dense(1, dtype="float32"),
     ], name="discriminator_s1")
 
 
@@ -76,20 +92,31 @@ def s2_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
     ], name="generator_s2")
 
 
-def s2_discriminator(dtype: str | None = None) -> keras.Model:
+def s2_discriminator(dtype: str | None = None, spectral_norm: bool = False,
+                     minibatch_std: bool = False) -> keras.Model:
+    conv, dense, _ = _d_layers(spectral_norm)
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, strides=2, padding="same", dtype=dtype),  # 14x14x32
+        conv(32, 3, strides=2, padding="same", dtype=dtype),  # 14x14x32
         layers.LeakyReLU(0.01, dtype=dtype),
-        layers.Conv2D(64, 3, strides=2, padding="same", dtype=dtype),  # 7x7x64
+        conv(64, 3, strides=2, padding="same", dtype=dtype),  # 7x7x64
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
-        layers.Conv2D(128, 3, strides=2, padding="valid", dtype=dtype),  # 3x3x128, as the seed says
+        conv(128, 3, strides=2, padding="valid", dtype=dtype),  # 3x3x128, as the seed says
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
+        *([MinibatchStd(dtype=dtype)] if minibatch_std else []),
         layers.Flatten(dtype=dtype),
-        layers.Dense(1, dtype="float32"),
+        dense(1, dtype="float32"),
     ], name="discriminator_s2")
+
+
+def _features(base: keras.Model, image):
+    """phi(x): `image` through every layer of `base` but its last (the Dense 1 that gives the logit)."""
+    features = image
+    for layer in base.layers[:-1]:
+        features = layer(features)
+    return features
 
 
 def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | None = None) -> keras.Model:
@@ -97,14 +124,21 @@ def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | 
     phi(x) is the input of base's last (Dense 1) layer. Inputs: [image, integer label]."""
     image = keras.Input(base.input_shape[1:], name="image")
     label = keras.Input((), dtype="int32", name="label")
-    features = image
-    for layer in base.layers[:-1]:
-        features = layer(features)
+    features = _features(base, image)
     logit = base.layers[-1](features)
     embedded = layers.Embedding(num_classes, features.shape[-1], dtype=dtype, name="class_embedding")(label)
     projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
     return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
                        name=f"{base.name}_projection")
+
+
+def info_discriminator(base: keras.Model, codes: int) -> keras.Model:
+    """`base` with an InfoGAN Q head: outputs [logit, code logits], the code logits a Dense layer on
+    the same features phi(x) that give the logit, so Q costs D almost nothing."""
+    image = keras.Input(base.input_shape[1:], name="image")
+    features = _features(base, image)
+    code_logits = layers.Dense(codes, dtype="float32", name="q_head")(features)
+    return keras.Model(image, [base.layers[-1](features), code_logits], name=f"{base.name}_info")
 
 
 @dataclass(frozen=True)
@@ -114,12 +148,16 @@ class Preset:
     generator: Callable[..., keras.Model]
     discriminator: Callable[..., keras.Model]
 
-    def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None):
-        """(generator, discriminator), class-conditional when num_classes > 0."""
+    def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None,
+             spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False):
+        """(generator, discriminator): class-conditional when num_classes > 0, else with a Q head
+        for `codes` latent codes when codes > 0 (the generator's input width stays latent_dim)."""
         generator = self.generator(latent_dim, dtype=dtype, num_classes=num_classes)
-        discriminator = self.discriminator(dtype=dtype)
+        discriminator = self.discriminator(dtype=dtype, spectral_norm=spectral_norm, minibatch_std=minibatch_std)
         if num_classes:
             discriminator = conditional_discriminator(discriminator, num_classes, dtype)
+        elif codes:
+            discriminator = info_discriminator(discriminator, codes)
         return generator, discriminator
 
 

@@ -32,7 +32,7 @@ from runegen.errors import UsageError
 
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}  # name -> Keras dtype policy
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
-METRICS = ("g_loss", "d_loss", "d_real", "d_fake")
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
 RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 GRID_SAMPLES = 64
@@ -44,9 +44,17 @@ class TrainConfig:
     preset: str = "s1"
     epochs: int = 30
     batch_size: int = 64
+    # The objective and D of runegen/gan.py: hinge loss, spectrally normalised D, and 24 InfoGAN
+    # latent codes; chosen by the ablation in docs/ablation.md, like the optimiser settings below.
+    objective: str = "hinge"
+    spectral_norm: bool = True
+    minibatch_std: bool = False
+    codes: int = 24  # one-hot latent codes in G's input (unconditional runs only); 0 = none
+    info_weight: float = 1.0
     lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta_1: float = 0.5
+    lr_d: float = 4e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
     seed: int = 0
     latent_dim: int = 100
     update: str = "simultaneous"
@@ -54,7 +62,7 @@ class TrainConfig:
     checkpoint_every: int = 5
     samples_per_class: int = 400  # built-in runes only
     conditional: bool = False
-    # The stabilisers of runegen/gan.py; defaults chosen by the ablation in docs/ablation.md.
+    # The stabilisers of runegen/gan.py.
     ema: float = 0.999
     diffaugment: bool = False
     label_smoothing: float = 0.0
@@ -62,10 +70,9 @@ class TrainConfig:
     eval_samples: int = 1000
 
     @property
-    def stabilisers(self):
-        from runegen.gan import Stabilisers
-
-        return Stabilisers(self.ema, self.diffaugment, self.label_smoothing)
+    def latent_codes(self) -> int:
+        """Latent codes actually used: none for a class-conditional run (the class takes their place)."""
+        return 0 if self.conditional else self.codes
 
 
 def resolve_precision(precision: str) -> str:
@@ -112,12 +119,12 @@ class Run:
         tf.config.experimental.enable_op_determinism()
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
-        generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype)
+        self.codes = config.latent_codes
+        generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
+                                               config.spectral_norm, self.codes, config.minibatch_std)
         ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
                          if config.ema else None)
-        self.gan = DCGAN(generator, discriminator, config.latent_dim, config.lr_g, config.lr_d,
-                         config.beta_1, config.seed, config.update, config.stabilisers,
-                         self.num_classes, ema_generator)
+        self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
@@ -135,12 +142,12 @@ class Run:
         self.checkpoints = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
         from runegen.runtime import latents
 
-        # The grid: 64 fixed latents, or for a conditional run 4 per class, one class per column.
-        self.grid_columns = self.num_classes or 8
-        grid_labels = np.tile(np.arange(self.num_classes), 4) if self.num_classes else None
-        self.fixed_latents = latents(len(grid_labels) if self.num_classes else GRID_SAMPLES,
-                                     config.latent_dim + self.num_classes, config.seed,
-                                     self.num_classes, grid_labels)
+        # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
+        one_hot = self.num_classes or self.codes
+        self.grid_columns = one_hot or 8
+        grid_labels = np.tile(np.arange(one_hot), 4) if one_hot else None
+        self.fixed_latents = latents(len(grid_labels) if one_hot else GRID_SAMPLES,
+                                     config.latent_dim + self.num_classes, config.seed, one_hot, grid_labels)
         self.real_images = tf.data.Dataset.from_tensor_slices(
             (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
         self.scorer = None  # built at the first evaluation: it loads or trains a classifier
@@ -244,7 +251,7 @@ class Run:
 
         def score(model):
             return self.scorer.score(lambda z: np.asarray(model(z, training=False), np.float32),
-                                     width, self.num_classes)
+                                     width, self.num_classes, self.codes)
 
         scores = score(self.gan.sampler)
         if self.config.ema:  # the live generator too: what EMA adds, measured in the same run

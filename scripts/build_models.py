@@ -8,8 +8,9 @@ For each run folder (named like its target: runes-s1, runes-s1-conditional): exp
 ONNX and full-int8 TFLite files through runegen's exporter (each checked against Keras), copy
 generator.keras + config.json + classes.json + the exports + a sample grid, score the .keras,
 .onnx and .tflite files with `runegen evaluate`'s Scorer, and read the training time from the run's
-metrics.csv. `--seeds` adds a mean ± std table of the last evaluation of default runs.
-Everything measured goes to runegen/models/scores.json, which runegen/models/MODEL_CARD.md quotes.
+metrics.csv. `--seeds` adds a mean ± std table of the last evaluation of default runs. A model not
+rebuilt keeps its entry. Everything measured goes to runegen/models/scores.json, which
+runegen/models/MODEL_CARD.md quotes.
 """
 
 from __future__ import annotations
@@ -61,11 +62,17 @@ def build(run: Path) -> dict:
     scores, generators = {}, {}
     for file in ["generator.keras", *(r.path.name for r in results)]:
         generator = generators[file] = load_generator(target / file)
-        scores[file] = scorer.score(generator.generate, generator.latent_dim, generator.num_classes)
+        scores[file] = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
+                                    generator.codes)
     keras_generator = generators["generator.keras"]
-    labels = np.repeat(np.arange(keras_generator.num_classes), 4) if keras_generator.num_classes else None
+    # A conditional model: 4 of each class, 3 classes a row; with latent codes: one code a column.
+    if keras_generator.num_classes:
+        labels, columns = np.repeat(np.arange(keras_generator.num_classes), 4), 12
+    elif keras_generator.codes:
+        labels, columns = np.tile(np.arange(keras_generator.codes), 4), keras_generator.codes
+    else:
+        labels, columns = None, 8
     grid = keras_generator.generate(keras_generator.inputs(len(labels) if labels is not None else 64, 0, labels))
-    columns = 12 if labels is not None else 8
     images.save_png(images.grid(images.to_uint8(grid), columns=columns), target / "samples.png")
 
     with open(run / "metrics.csv", newline="") as f:
@@ -94,10 +101,14 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--seeds", nargs="*", type=Path, default=[])
     args = parser.parse_args()
-    record = {"models": [build(run) for run in args.runs]}
+    path = MODELS / "scores.json"
+    record = json.loads(path.read_text()) if path.exists() else {"models": []}
+    built = [build(run) for run in args.runs]
+    names = [m["name"] for m in built]
+    record["models"] = built + [m for m in record["models"] if m["name"] not in names]
     if args.seeds:
         record["seeds"] = {"runs": [str(p) for p in args.seeds], "final": seed_table(args.seeds)}
-    (MODELS / "scores.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     print(json.dumps(record, indent=2, default=float))
 
 

@@ -40,6 +40,7 @@ def test_generate_by_rune_and_by_class(conditional_run, tmp_path):
     assert_usage_error(run_cli("generate", model, "--class", "alpha", "--out", tmp_path / "c.png"),
                        "not a class")
     assert_usage_error(run_cli("generate", model, "--rune", "ᚠ", "--class", "fehu"), "give one")
+    assert_usage_error(run_cli("generate", model, "--code", "1"), "no latent codes")
     assert not (tmp_path / "c.png").exists()
 
 

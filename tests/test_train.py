@@ -100,11 +100,13 @@ def train_in_process(out, config, progress, resume=False):
 
 
 @pytest.mark.parametrize("changes", [
-    {},
+    {},  # the default: hinge, spectral norm (its power-iteration vectors), latent codes, EMA
+    # The tutorial's recipe: BCE, D with Dropout, whose seed generators must be checkpointed too.
+    {"objective": "bce", "spectral_norm": False, "codes": 0, "beta_1": 0.5, "beta_2": 0.999},
     # Every stabiliser and the conditional pair: the weight average, the augmentation draws and
     # the fake labels must all resume where they stopped.
-    {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1},
-], ids=["plain", "conditional+stabilisers"])
+    {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1, "objective": "bce"},
+], ids=["default", "tutorial", "conditional+stabilisers"])
 def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
     config = tiny_config(**changes)
     reference = train_in_process(tmp_path / "ref", config, InterruptAt())

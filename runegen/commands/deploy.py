@@ -95,6 +95,7 @@ def generate(
     model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras [default: the shipped rune generator]."),
     rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
     class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index [default: every class in turn]."),
+    code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code in turn, one per column [default: drawn at random, as in training]."),
     count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
@@ -114,14 +115,19 @@ def generate(
         raise UsageError("--rune and --class name the same thing: give one")
     model = model or shipped_generator(conditional=rune is not None or class_name is not None)
     generator = load_generator(model, threads=threads, device=device)
-    labels = _labels(generator, rune, class_name, count)
+    if code is not None and (rune is not None or class_name is not None):
+        raise UsageError("--code is for models trained with latent codes, --rune/--class for conditional ones: give one")
+    labels = _code_labels(generator, code, count) if code is not None else _labels(generator, rune, class_name, count)
+    if code == "all" and columns is None:
+        columns = generator.codes
     glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     preset = generator.metadata.get("preset")
-    what = f"{count} {generator.classes[labels[0]]}" if rune or class_name else f"{count} images"
+    what = (f"{count} {generator.classes[labels[0]]}" if rune or class_name
+            else f"{count} images of code {code}" if code is not None else f"{count} images")
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
                f"({generator.format}{f', {preset}' if preset else ''}, latent {_latent_text(generator)}, "
                f"{generator.device})")
@@ -156,6 +162,22 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
     return np.full(count, index)
 
 
+def _code_labels(generator, code: str, count: int):
+    """The latent code of each image: the one asked for, or with 'all' every code in turn."""
+    import numpy as np
+
+    codes = generator.codes
+    if not codes:
+        raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
+    if code.strip().lower() == "all":
+        return np.arange(count) % codes
+    if not code.strip().isdigit() or int(code) >= codes:
+        raise UsageError(f"--code {code}: expected a code in 0..{codes - 1} or 'all'")
+    return np.full(count, int(code))
+
+
 def _latent_text(generator) -> str:
-    classes = generator.num_classes
-    return f"{generator.latent_dim - classes} + {classes} classes" if classes else str(generator.latent_dim)
+    classes, codes = generator.num_classes, generator.codes
+    if classes:
+        return f"{generator.latent_dim - classes} + {classes} classes"
+    return f"{generator.latent_dim - codes} + {codes} codes" if codes else str(generator.latent_dim)

@@ -56,7 +56,8 @@ def evaluate_command(
     console = table_console()
     scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
     with console.status(f"scoring {samples} samples of {model} ..."):
-        scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes)
+        scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
+                              generator.codes)
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
     for key, reading in READING.items():
         if key in scores:

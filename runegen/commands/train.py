@@ -13,6 +13,9 @@ import typer
 
 from runegen.commands.options import check_writable, is_default, positive
 from runegen.errors import UsageError
+from runegen.train import TrainConfig
+
+DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
 
 # Settings a resumed run may change; all others must stay as the run began.
@@ -29,6 +32,11 @@ class Update(str, Enum):
     alternating = "alternating"
 
 
+class Objective(str, Enum):
+    hinge = "hinge"
+    bce = "bce"
+
+
 class Precision(str, Enum):
     auto = "auto"
     fp32 = "fp32"
@@ -40,36 +48,46 @@ def train(
     data: str = typer.Option("runes", help="'runes' (built-in), 'mnist' (local files) or a path: "
                              "mnist.npz, a folder of idx files, or an image folder."),
     preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
-    epochs: int = typer.Option(30, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
-    batch_size: int = typer.Option(64, callback=positive("--batch-size")),
-    lr_g: float = typer.Option(2e-4, callback=positive("--lr-g"), help="Generator Adam learning rate."),
-    lr_d: float = typer.Option(2e-4, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
-    beta_1: float = typer.Option(0.5, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
-    seed: int = typer.Option(0, min=0, help="Seed for data, weights, noise and shuffling."),
-    latent_dim: int = typer.Option(100, callback=positive("--latent-dim")),
-    update: Update = typer.Option(Update.simultaneous, help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
-    precision: Precision = typer.Option(Precision.auto, help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
-    checkpoint_every: int = typer.Option(5, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
-    samples_per_class: int = typer.Option(400, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
-    conditional: bool = typer.Option(False, "--conditional", help="Class-conditional: generate asks for a rune/class."),
-    ema: float = typer.Option(0.999, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), sampled and saved; 0 = off."),
-    diffaugment: bool = typer.Option(False, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs."),
-    label_smoothing: float = typer.Option(0.0, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this."),
-    eval_every: int = typer.Option(10, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
-    eval_samples: int = typer.Option(1000, min=10, help="Generated (and real) images per evaluation."),
+    epochs: int = typer.Option(DEFAULT.epochs, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
+    batch_size: int = typer.Option(DEFAULT.batch_size, callback=positive("--batch-size")),
+    objective: Objective = typer.Option(Objective(DEFAULT.objective), help="hinge (with spectral norm) or bce (the tutorial's cross-entropy)."),
+    spectral_norm: bool = typer.Option(DEFAULT.spectral_norm, "--spectral-norm/--no-spectral-norm", help="Spectrally normalised discriminator (no dropout); off: the preset's own D with dropout."),
+    minibatch_std: bool = typer.Option(DEFAULT.minibatch_std, "--minibatch-std/--no-minibatch-std", help="Minibatch standard deviation channel in D (rewards varied batches)."),
+    codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
+    info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
+    lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
+    lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
+    beta_1: float = typer.Option(DEFAULT.beta_1, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
+    beta_2: float = typer.Option(DEFAULT.beta_2, min=0.0, max=0.9999, help="Adam beta_2 for both networks."),
+    seed: int = typer.Option(DEFAULT.seed, min=0, help="Seed for data, weights, noise and shuffling."),
+    latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim")),
+    update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
+    precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
+    checkpoint_every: int = typer.Option(DEFAULT.checkpoint_every, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
+    samples_per_class: int = typer.Option(DEFAULT.samples_per_class, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
+    conditional: bool = typer.Option(DEFAULT.conditional, "--conditional", help="Class-conditional: generate asks for a rune/class."),
+    ema: float = typer.Option(DEFAULT.ema, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), sampled and saved; 0 = off."),
+    diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs."),
+    label_smoothing: float = typer.Option(DEFAULT.label_smoothing, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this (bce only)."),
+    eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
+    eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, help="Generated (and real) images per evaluation."),
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     from runegen.data import load_dataset
-    from runegen.train import TrainConfig, load_config
+    from runegen.train import load_config
 
     given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
-                        lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, seed=seed, latent_dim=latent_dim,
-                        update=update.value, precision=precision.value,
+                        objective=objective.value, spectral_norm=spectral_norm,
+                        minibatch_std=minibatch_std, codes=codes,
+                        info_weight=info_weight, lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, beta_2=beta_2,
+                        seed=seed, latent_dim=latent_dim, update=update.value, precision=precision.value,
                         checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
                         conditional=conditional, ema=ema, diffaugment=diffaugment,
                         label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples)
+    if given.latent_codes >= latent_dim:
+        raise UsageError(f"--codes {codes}: must be smaller than --latent-dim {latent_dim} (the codes are part of it)")
     if resume:
         out = out or _latest_run()
         config = load_config(out)

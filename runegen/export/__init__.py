@@ -65,6 +65,7 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
             "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
             "conditional": "true" if generator.num_classes else "false",
+            "codes": str(generator.codes),
             "runegen_version": runegen.__version__}
 
 

@@ -31,9 +31,10 @@ IMAGE_SHAPE = (28, 28, 1)
 def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) -> np.ndarray:
     """A generator's input, float32 (n, width); the same for the same seed.
 
-    Unconditional: n standard-normal latent vectors. Class-conditional (num_classes > 0): the last
-    num_classes columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when
-    None), the others standard-normal noise."""
+    Plain: n standard-normal latent vectors. With a one-hot part (num_classes > 0: the classes of a
+    conditional generator, or the latent codes of one trained with codes): the last num_classes
+    columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when None), the
+    others standard-normal noise."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, width)).astype(np.float32)
     if num_classes:
@@ -80,9 +81,20 @@ class Generator:
         conditional = str(self.metadata.get("conditional", "")).lower() in ("true", "1")
         return len(self.classes) if conditional else 0
 
+    @property
+    def codes(self) -> int:
+        """Latent codes: the last `codes` columns of an unconditional generator's input are the
+        one-hot of a code drawn uniformly (InfoGAN, see runegen/gan.py); 0 = plain Gaussian input."""
+        try:
+            codes = int(self.metadata.get("codes", 0) or 0)
+        except (TypeError, ValueError):
+            return 0
+        return codes if 0 < codes < self.latent_dim and not self.num_classes else 0
+
     def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
-        """n model inputs from `seed`: latents, plus the one-hot of `labels` if conditional."""
-        return latents(n, self.latent_dim, seed, self.num_classes, labels)
+        """n model inputs from `seed`, drawn as the model was trained: latents, plus the one-hot of
+        `labels` (classes if conditional, codes if it has codes; uniform when None)."""
+        return latents(n, self.latent_dim, seed, self.num_classes or self.codes, labels)
 
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
