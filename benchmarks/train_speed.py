@@ -208,6 +208,8 @@ def main() -> None:
     parser.add_argument("--budget-factor", type=float, default=3.0,
                         help="the tutorial trains up to this times runegen's time to the target")
     parser.add_argument("--samples-per-class", type=int, default=400)
+    parser.add_argument("--race-precision", default="auto",
+                        help="runegen's precision in the race (fp32: the same arithmetic as the tutorial's)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-race", action="store_true")
     parser.add_argument("--json", type=Path)
@@ -243,8 +245,10 @@ def main() -> None:
             record["images_per_s"] = rates
         if not args.skip_race:
             scorer = Scorer.for_dataset(dataset, 1000)
-            say(f"time to recognisability {args.target} (training seconds, scoring excluded):")
-            loop = RunegenLoop(dataset, Path(scratch) / "race")
+            say(f"time to recognisability {args.target} (training seconds, scoring excluded; "
+                f"runegen --precision {args.race_precision}):")
+            loop = RunegenLoop(dataset, Path(scratch) / "race", precision=args.race_precision)
+            record["race_precision"] = loop.run.config.precision
             runegen = race("runegen", loop, scorer, args.target, max_epochs=loop.epochs, budget_s=None)
             budget = args.budget_factor * (runegen["seconds_to_target"] or runegen["trained_s"])
             tutorial = race("tutorial", TutorialLoop(dataset.images), scorer, args.target,

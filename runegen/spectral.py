@@ -15,11 +15,12 @@ from keras import layers, ops
 
 
 class _SpectralNorm:
-    """Mixin: adds `u` in build and gives `normalized_kernel(training)`."""
+    """Mixin for a Keras layer with a `_kernel`: adds `u` and uses W / sigma(W) in the forward pass."""
 
-    def _build_u(self, units: int) -> None:
-        self.u = self.add_weight(shape=(1, units), initializer=keras.initializers.RandomNormal(0.0, 1.0),
-                                 trainable=False, name="sn_u")
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.u = self.add_weight(shape=(1, self._kernel.shape[-1]), trainable=False, name="sn_u",
+                                 initializer=keras.initializers.RandomNormal(0.0, 1.0))
 
     def normalized_kernel(self, training):
         kernel = ops.convert_to_tensor(self._kernel)
@@ -33,6 +34,12 @@ class _SpectralNorm:
         sigma = ops.sum(ops.matmul(v, matrix) * u)
         return kernel / sigma
 
+    def call(self, inputs, training=None):
+        outputs = self.linear(inputs, self.normalized_kernel(training))
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs) if self.activation is not None else outputs
+
 
 def _unit(vector, epsilon=1e-12):
     return vector / (ops.sqrt(ops.sum(vector * vector)) + epsilon)
@@ -40,28 +47,14 @@ def _unit(vector, epsilon=1e-12):
 
 @keras.saving.register_keras_serializable("runegen")
 class SpectralConv2D(_SpectralNorm, layers.Conv2D):
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_u(self.filters)
-
-    def call(self, inputs, training=None):
-        outputs = self.convolution_op(inputs, self.normalized_kernel(training))
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs) if self.activation is not None else outputs
+    def linear(self, inputs, kernel):
+        return self.convolution_op(inputs, kernel)
 
 
 @keras.saving.register_keras_serializable("runegen")
 class SpectralDense(_SpectralNorm, layers.Dense):
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_u(self.units)
-
-    def call(self, inputs, training=None):
-        outputs = ops.matmul(inputs, self.normalized_kernel(training))
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs) if self.activation is not None else outputs
+    def linear(self, inputs, kernel):
+        return ops.matmul(inputs, kernel)
 
 
 @keras.saving.register_keras_serializable("runegen")
