@@ -42,7 +42,7 @@ GRID_SAMPLES = 64
 class TrainConfig:
     data: str = "runes"
     preset: str = "s1"
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 64
     # The objective and D of runegen/gan.py: hinge loss, spectrally normalised D, and 24 InfoGAN
     # latent codes; chosen by the ablation in docs/ablation.md, like the optimiser settings below.
