@@ -1,0 +1,94 @@
+"""What the process-wide TensorFlow settings cost runegen's default training step, on this CPU.
+
+Each setting runs in its own process (op determinism and oneDNN are process-wide), the default
+config's GAN step on the built-in runes through the same tf.data pipeline as training, and the
+settings take turns for `--rounds` rounds so that the shared machine's drift hits them alike:
+
+- default: what `runegen train` does (op determinism on, oneDNN on, no XLA, `--precision`);
+- no-determinism: without `tf.config.experimental.enable_op_determinism()`;
+- xla: the step compiled with `jit_compile=True`;
+- no-onednn: `TF_ENABLE_ONEDNN_OPTS=0`;
+- tutorial-recipe: the default's settings with BCE, the preset's D with Dropout, no latent codes.
+
+    python benchmarks/step_settings.py [--rounds 3] [--steps 150]
+
+Prints images/s per setting and round, then the medians as ratios to the default. A record, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+SETTINGS = {
+    "default": {},
+    "no-determinism": {"determinism": False},
+    "xla": {"jit": True},
+    "no-onednn": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
+    # The tutorial's recipe on the same loop: what SN, the hinge loss and the Q head cost.
+    "tutorial-recipe": {"config": {"objective": "bce", "spectral_norm": False, "codes": 0}},
+}
+
+WORKER = r"""
+import json, os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+spec = json.loads(sys.argv[1])
+from runegen.quiet import import_tensorflow
+tf = import_tensorflow()
+import keras
+from runegen.data import load_dataset
+from runegen.gan import DCGAN
+from runegen.nets import PRESETS
+from runegen.train import PRECISIONS, TrainConfig, resolve_precision
+
+config = TrainConfig(**spec.get("config", {}))
+dtype = PRECISIONS[resolve_precision(spec["precision"])]
+keras.utils.set_random_seed(0)
+if spec.get("determinism", True):
+    tf.config.experimental.enable_op_determinism()
+dataset = load_dataset("runes", config.samples_per_class, 0)
+generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
+                                              config.codes, config.minibatch_std)
+ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
+gan = DCGAN(generator, discriminator, config, 0, config.codes, ema)
+if spec.get("jit"):
+    gan.train_step = tf.function(gan._train_step, jit_compile=True)
+batches = (tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels.astype("int32"))).cache()
+           .shuffle(len(dataset), seed=0).repeat().batch(config.batch_size, drop_remainder=True)
+           .prefetch(tf.data.AUTOTUNE))
+iterator = iter(batches)
+for _ in range(5):  # tracing and warm-up
+    float(gan.train_step(*next(iterator))["g_loss"])
+started = time.perf_counter()
+for _ in range(spec["steps"]):
+    float(gan.train_step(*next(iterator))["g_loss"])  # the loop reads every step's losses too
+print(json.dumps(spec["steps"] * config.batch_size / (time.perf_counter() - started)))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--precision", default="auto", help="as runegen train --precision")
+    args = parser.parse_args()
+    rates = {name: [] for name in SETTINGS}
+    for round_index in range(args.rounds):
+        for name, setting in SETTINGS.items():
+            spec = {k: v for k, v in setting.items() if k != "env"} | {"steps": args.steps, "precision": args.precision}
+            env = {**os.environ, **setting.get("env", {})}
+            result = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env,
+                                    capture_output=True, text=True, check=True)
+            rates[name].append(float(result.stdout.strip().splitlines()[-1]))
+            print(f"round {round_index + 1}  {name:<15} {rates[name][-1]:7.1f} img/s", flush=True)
+    baseline = sorted(rates["default"])[len(rates["default"]) // 2]
+    for name, values in rates.items():
+        median = sorted(values)[len(values) // 2]
+        print(f"{name:<15} median {median:7.1f} img/s  {median / baseline:5.2f}x default", flush=True)
+
+
+if __name__ == "__main__":
+    main()
