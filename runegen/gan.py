@@ -19,6 +19,12 @@ categorical part that must stay recognisable in the image lets G split its outpu
 no labels used. G's architecture and input width do not change: only how latents are drawn, which
 the export metadata records ("codes") so every runtime draws them the same way.
 
+Continuous codes (`continuous_codes` = K > 0): the K Gaussian columns just before the one-hot are
+also read back by Q (a regression: half the squared error, the Gaussian log-likelihood with unit
+variance). A categorical code alone lets G ignore the Gaussian part and draw one glyph per code;
+codes that must stay readable make G spend them on visible variation (InfoGAN's rotation and
+width). They are drawn N(0, 1) like the rest of the noise, so runtimes need not know of them.
+
 Stabilisers, each a config switch (their measured effect is in docs/ablation.md):
 - `ema`: an exponential moving average of G's weights, the generator used for samples and saving
   (Karras et al. 2018); 0 turns it off.
@@ -67,16 +73,18 @@ def diff_augment(images, rng: tf.random.Generator):
 class DCGAN(tf.Module):
     """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/train.py).
 
-    `codes` is the number of latent codes (0: none; always 0 for a conditional pair)."""
+    `codes` is the number of categorical latent codes, `continuous` of continuous ones (0: none;
+    always 0 for a conditional pair)."""
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
-                 codes: int = 0, ema_generator: keras.Model | None = None):
+                 codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0):
         super().__init__(name="dcgan")
         self.generator = generator
         self.discriminator = discriminator
         self.config = config
         self.num_classes = num_classes
         self.codes = codes
+        self.continuous = continuous
         self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1, beta_2=config.beta_2)
         self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1, beta_2=config.beta_2)
         # Built now so a checkpoint can restore their slots before the first step.
@@ -117,9 +125,9 @@ class DCGAN(tf.Module):
             images = diff_augment(images, self.noise)
         if self.num_classes:
             return self.discriminator([images, labels], training=True), None
-        if self.codes:
-            logits, code_logits = self.discriminator(images, training=True)
-            return logits, code_logits
+        if self.codes or self.continuous:
+            logits, q = self.discriminator(images, training=True)
+            return logits, q
         return self.discriminator(images, training=True), None
 
     def _generator_loss(self, fake_logits):
@@ -133,11 +141,17 @@ class DCGAN(tf.Module):
         real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.label_smoothing)
         return self.bce(real_target, real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits)
 
-    def _info_loss(self, code_logits, codes):
-        """Q's cross-entropy on the fakes' codes (0 without codes); G and D both minimise it."""
-        if code_logits is None:
+    def _info_loss(self, q, inputs, codes):
+        """Q's error on the fakes' codes (0 without codes): cross-entropy on the categorical code,
+        half the squared error on the continuous ones; G and D both minimise it."""
+        if q is None:
             return tf.constant(0.0)
-        return self.config.info_weight * self.code_loss(codes, code_logits)
+        loss = self.code_loss(codes, q[:, :self.codes]) if self.codes else 0.0
+        if self.continuous:
+            start = self.config.latent_dim - self.codes - self.continuous
+            targets = inputs[:, start:start + self.continuous]
+            loss += 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(q[:, self.codes:] - targets), axis=1))
+        return self.config.info_weight * loss
 
     @staticmethod
     def _apply(optimizer, tape, loss, model):
@@ -167,7 +181,7 @@ class DCGAN(tf.Module):
             fake_images = self.generator(inputs, training=True)
             real_logits, _ = self._discriminate(real_images, real_labels)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
-            info_loss = self._info_loss(code_logits, fake_labels)
+            info_loss = self._info_loss(code_logits, inputs, fake_labels)
             g_loss = self._generator_loss(fake_logits) + info_loss
             d_loss = self._discriminator_loss(real_logits, fake_logits) + info_loss
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
@@ -182,13 +196,14 @@ class DCGAN(tf.Module):
             real_logits, _ = self._discriminate(real_images, real_labels)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = (self._discriminator_loss(real_logits, fake_logits)
-                      + self._info_loss(code_logits, fake_labels))
+                      + self._info_loss(code_logits, inputs, fake_labels))
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
         with tf.GradientTape() as g_tape:
-            inputs, fresh_labels = self.generator_inputs(batch_size)
+            fresh_inputs, fresh_labels = self.generator_inputs(batch_size)
             fresh_logits, fresh_code_logits = self._discriminate(
-                self.generator(inputs, training=True), fresh_labels)
-            g_loss = self._generator_loss(fresh_logits) + self._info_loss(fresh_code_logits, fresh_labels)
+                self.generator(fresh_inputs, training=True), fresh_labels)
+            g_loss = (self._generator_loss(fresh_logits)
+                      + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
         return self._report(g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
@@ -198,7 +213,7 @@ class DCGAN(tf.Module):
         if code_logits is None or not self.codes:
             code_accuracy = tf.constant(0.0)
         else:
-            hits = tf.equal(tf.argmax(code_logits, axis=1, output_type=tf.int32), codes)
+            hits = tf.equal(tf.argmax(code_logits[:, :self.codes], axis=1, output_type=tf.int32), codes)
             code_accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
         return {"g_loss": g_loss, "d_loss": d_loss,
                 "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),

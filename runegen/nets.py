@@ -132,13 +132,14 @@ def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | 
                        name=f"{base.name}_projection")
 
 
-def info_discriminator(base: keras.Model, codes: int) -> keras.Model:
-    """`base` with an InfoGAN Q head: outputs [logit, code logits], the code logits a Dense layer on
-    the same features phi(x) that give the logit, so Q costs D almost nothing."""
+def info_discriminator(base: keras.Model, codes: int, continuous: int = 0) -> keras.Model:
+    """`base` with an InfoGAN Q head: outputs [logit, Q], Q a Dense layer on the same features
+    phi(x) that give the logit (so Q costs D almost nothing): `codes` logits of the categorical code,
+    then `continuous` estimates of the continuous codes."""
     image = keras.Input(base.input_shape[1:], name="image")
     features = _features(base, image)
-    code_logits = layers.Dense(codes, dtype="float32", name="q_head")(features)
-    return keras.Model(image, [base.layers[-1](features), code_logits], name=f"{base.name}_info")
+    q = layers.Dense(codes + continuous, dtype="float32", name="q_head")(features)
+    return keras.Model(image, [base.layers[-1](features), q], name=f"{base.name}_info")
 
 
 @dataclass(frozen=True)
@@ -149,15 +150,17 @@ class Preset:
     discriminator: Callable[..., keras.Model]
 
     def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None,
-             spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False):
+             spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False,
+             continuous: int = 0):
         """(generator, discriminator): class-conditional when num_classes > 0, else with a Q head
-        for `codes` latent codes when codes > 0 (the generator's input width stays latent_dim)."""
+        for `codes` categorical and `continuous` continuous latent codes when there are any (the
+        generator's input width stays latent_dim)."""
         generator = self.generator(latent_dim, dtype=dtype, num_classes=num_classes)
         discriminator = self.discriminator(dtype=dtype, spectral_norm=spectral_norm, minibatch_std=minibatch_std)
         if num_classes:
             discriminator = conditional_discriminator(discriminator, num_classes, dtype)
-        elif codes:
-            discriminator = info_discriminator(discriminator, codes)
+        elif codes or continuous:
+            discriminator = info_discriminator(discriminator, codes, continuous)
         return generator, discriminator
 
 

@@ -50,6 +50,7 @@ class TrainConfig:
     spectral_norm: bool = True
     minibatch_std: bool = False
     codes: int = 24  # one-hot latent codes in G's input (unconditional runs only); 0 = none
+    continuous_codes: int = 0  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0
     lr_g: float = 2e-4
     lr_d: float = 4e-4
@@ -120,11 +121,14 @@ class Run:
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
+        continuous = 0 if config.conditional else config.continuous_codes
         generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
-                                               config.spectral_norm, self.codes, config.minibatch_std)
+                                               config.spectral_norm, self.codes, config.minibatch_std,
+                                               continuous)
         ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
                          if config.ema else None)
-        self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator)
+        self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator,
+                         continuous)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)

@@ -120,3 +120,26 @@ def test_spectral_norm_bounds_the_kernel_and_passes_gradients():
         assert abs(sigma - 1.0) < 1e-3, sigma
         gradient = tape.gradient(loss, layer.kernel)
         assert gradient is not None and np.abs(np.asarray(gradient)).sum() > 0
+
+
+def test_continuous_codes_are_read_back_by_q():
+    """Q's last outputs estimate the Gaussian columns just before the one-hot: the info loss is
+    their half squared error, so a Q that reads them back exactly pays only the cross-entropy."""
+    import tensorflow as tf
+
+    from runegen.gan import DCGAN
+    from runegen.nets import PRESETS
+    from runegen.train import TrainConfig
+
+    config = TrainConfig(continuous_codes=4, ema=0)
+    generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24, continuous=4)
+    gan = DCGAN(generator, discriminator, config, 0, 24, continuous=4)
+    inputs, codes = gan.generator_inputs(8)
+    _, q = gan._discriminate(generator(inputs), codes)
+    assert q.shape == (8, 28)
+    exact = tf.concat([q[:, :24], inputs[:, 72:76]], axis=1)  # columns 72..75: before the one-hot
+    cross_entropy = gan.code_loss(codes, q[:, :24])
+    np.testing.assert_allclose(float(gan._info_loss(exact, inputs, codes)), float(cross_entropy), rtol=1e-6)
+    assert float(gan._info_loss(q, inputs, codes)) > float(cross_entropy)
+    report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
+    assert all(np.isfinite(float(v)) for v in report.values())

@@ -54,6 +54,7 @@ def train(
     spectral_norm: bool = typer.Option(DEFAULT.spectral_norm, "--spectral-norm/--no-spectral-norm", help="Spectrally normalised discriminator (no dropout); off: the preset's own D with dropout."),
     minibatch_std: bool = typer.Option(DEFAULT.minibatch_std, "--minibatch-std/--no-minibatch-std", help="Minibatch standard deviation channel in D (rewards varied batches)."),
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
+    continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
     lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
@@ -80,14 +81,15 @@ def train(
 
     given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
                         objective=objective.value, spectral_norm=spectral_norm,
-                        minibatch_std=minibatch_std, codes=codes,
+                        minibatch_std=minibatch_std, codes=codes, continuous_codes=continuous_codes,
                         info_weight=info_weight, lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, beta_2=beta_2,
                         seed=seed, latent_dim=latent_dim, update=update.value, precision=precision.value,
                         checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
                         conditional=conditional, ema=ema, diffaugment=diffaugment,
                         label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples)
-    if given.latent_codes >= latent_dim:
-        raise UsageError(f"--codes {codes}: must be smaller than --latent-dim {latent_dim} (the codes are part of it)")
+    if given.latent_codes + continuous_codes >= latent_dim:
+        raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
+                         f"--latent-dim {latent_dim} (the codes are part of it)")
     if resume:
         out = out or _latest_run()
         config = load_config(out)
