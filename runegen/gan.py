@@ -44,7 +44,6 @@ import keras
 import tensorflow as tf
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
-OBJECTIVES = ("hinge", "bce")
 TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
 
 
