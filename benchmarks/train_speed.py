@@ -149,8 +149,9 @@ def throughput(loops: dict, rounds: int) -> dict:
 
 
 def race(name: str, loop, scorer, target: float, max_epochs: int | None, budget_s: float | None,
-         stop_at_target: bool = False) -> dict:
-    """Train `loop` epoch by epoch, scoring after each; the clock counts training only."""
+         stop_at_target: bool = False, on_point=lambda result: None) -> dict:
+    """Train `loop` epoch by epoch, scoring after each; the clock counts training only.
+    `on_point` gets the result so far after every epoch (so a stopped run keeps its curve)."""
     clock, curve, reached = 0.0, [], None
     epoch = 0
     while (max_epochs is None or epoch < max_epochs) and (budget_s is None or clock < budget_s):
@@ -168,6 +169,7 @@ def race(name: str, loop, scorer, target: float, max_epochs: int | None, budget_
         say(f"  {name:<9} epoch {epoch:3d}  {clock:7.1f} s  FD {point['fd']:7.2f}  "
             f"recognisability {point['recognisability']:.3f}  precision {point['precision']:.3f}  "
             f"recall {point['recall']:.3f}" + (f"   <- {target} reached" if reached == point["seconds"] else ""))
+        on_point({"curve": curve, "seconds_to_target": reached, "trained_s": round(clock, 1)})
         if stop_at_target and reached is not None:
             break
     return {"curve": curve, "seconds_to_target": reached, "trained_s": round(clock, 1)}
@@ -220,7 +222,16 @@ def main() -> None:
     parser.add_argument("--skip-race", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--plot-from", type=Path, metavar="JSON",
+                        help="only draw --plot from an earlier --json (also one a stopped run left)")
     args = parser.parse_args()
+    if args.plot_from:
+        record = json.loads(args.plot_from.read_text())
+        races = {label: record["race"][name] for label, name in
+                 (("runegen default", "runegen"), ("TF tutorial loop", "tutorial")) if name in record["race"]}
+        plot(races, record["target_recognisability"], args.plot,
+             f"s1 on {record['images']} runes, {record['cpu']}, {record['cores']} cores, one run")
+        return
 
     from runegen.quiet import import_tensorflow
 
@@ -249,18 +260,29 @@ def main() -> None:
                 median = float(np.median(values))
                 say(f"  {name:<16} median {median:8.1f} img/s  {median / baseline:5.2f}x tutorial")
             record["images_per_s"] = rates
+            if args.json:
+                args.json.write_text(json.dumps(record, indent=2) + "\n")
         if not args.skip_race:
             scorer = Scorer.for_dataset(dataset, 1000)
             say(f"time to recognisability {args.target} (training seconds, scoring excluded; "
                 f"runegen --precision {args.race_precision}):")
             loop = RunegenLoop(dataset, Path(scratch) / "race", precision=args.race_precision)
             record["race_precision"] = loop.run.config.precision
+            record["race"] = {}
+
+            def keep(name):  # the record so far, rewritten after every scored epoch
+                def save(result):
+                    record["race"][name] = result
+                    if args.json:
+                        args.json.write_text(json.dumps(record, indent=2) + "\n")
+                return save
+
             runegen = race("runegen", loop, scorer, args.target, max_epochs=loop.epochs, budget_s=None,
-                           stop_at_target=not args.full_runegen_curve)
+                           stop_at_target=not args.full_runegen_curve, on_point=keep("runegen"))
             budget = args.budget_factor * (runegen["seconds_to_target"] or runegen["trained_s"])
+            record["race"]["tutorial_budget_s"] = round(budget, 1)
             tutorial = race("tutorial", TutorialLoop(dataset.images), scorer, args.target,
-                            max_epochs=None, budget_s=budget)
-            record["race"] = {"runegen": runegen, "tutorial": tutorial, "tutorial_budget_s": round(budget, 1)}
+                            max_epochs=None, budget_s=budget, on_point=keep("tutorial"))
             mine, theirs = runegen["seconds_to_target"], tutorial["seconds_to_target"]
             if mine is None:
                 say(f"runegen did not reach {args.target} in {runegen['trained_s']} s")
