@@ -75,6 +75,11 @@ class TrainConfig:
         """Latent codes actually used: none for a class-conditional run (the class takes their place)."""
         return 0 if self.conditional else self.codes
 
+    @property
+    def latent_continuous_codes(self) -> int:
+        """Continuous codes actually used: none for a class-conditional run, like `latent_codes`."""
+        return 0 if self.conditional else self.continuous_codes
+
 
 def resolve_precision(precision: str) -> str:
     """"auto" is bf16 on CPUs with native bfloat16 arithmetic (AVX512-BF16, AMX), where it trains
@@ -121,7 +126,7 @@ class Run:
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
-        continuous = 0 if config.conditional else config.continuous_codes
+        continuous = config.latent_continuous_codes
         generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
                                                config.spectral_norm, self.codes, config.minibatch_std,
                                                continuous)

@@ -87,7 +87,7 @@ def train(
                         checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
                         conditional=conditional, ema=ema, diffaugment=diffaugment,
                         label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples)
-    if given.latent_codes + continuous_codes >= latent_dim:
+    if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
     if resume:
