@@ -41,6 +41,7 @@ FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", ".onnx", "onnxruntime", _variants(
         "onnx",
         ("f32", "float32", 1e-4, "runegen.export.onnx:write_f32"),
+        ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "runegen.export.onnx:write_f16"),
         ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "runegen.export.onnx:write_int8"),
     )),
     "tflite": Format("tflite", ".tflite", "LiteRT", _variants(

@@ -32,7 +32,8 @@ def bench_run(trained_generator, exported, tmp_path_factory):
     shutil.copy(impostor_folder / "generator_f32.tflite", run / "export" / "generator_f32.tflite")
 
     report_path, markdown_path = run.parent / "bench.json", run.parent / "bench.md"
-    result = run_cli("bench", run, *QUICK, "--json", report_path, "--markdown", markdown_path)
+    result = run_cli("bench", run, *QUICK, "--json", report_path, "--markdown", markdown_path,
+                     "--profile", run.parent / "profiles")
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(report_path.read_text()), markdown_path.read_text(), result, report_path
 
@@ -43,11 +44,16 @@ def statuses(report):
 
 def test_json_has_every_figure(bench_run):
     report, _, result, _ = bench_run
-    assert report["environment"]["cores"] >= 1 and report["environment"]["versions"]["onnxruntime"]
+    import onnxruntime
+
+    versions = report["environment"]["versions"]
+    assert report["environment"]["cores"] >= 1
+    # as imported, with the distribution that provides the module (onnxruntime or onnxruntime-gpu)
+    assert versions["onnxruntime"].split()[1] == onnxruntime.__version__
     assert report["flops_per_image"] == 103_488_000  # s1: 51.7 M multiply-adds per image
-    assert report["sgemm_gflops"]["1"] > 0
+    assert report["limits"]["numpy SGEMM fp32, 1 thr"] > 0
     assert report["reference"] == "keras eager"
-    assert len(report["rows"]) == 2 + 2 + 2 * 5  # Keras call/predict, 2 ONNX, 5 TFLite x (XNNPACK or not)
+    assert len(report["rows"]) == 2 + 3 + 2 * 5  # Keras call/predict, 3 ONNX, 5 TFLite x (XNNPACK or not)
     for row in report["rows"]:
         figures = row["figures"]
         assert figures["peak_rss_mb"] > 0
@@ -56,7 +62,10 @@ def test_json_has_every_figure(bench_run):
         assert set(figures["latency_batch1"]) == {"runs", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}
         assert set(figures["throughput"]) == {"1", "4"} and figures["load_s"] >= 0
         assert figures["first_inference_s"] > 0 and {"max_abs", "mean_abs", "psnr"} <= set(figures["parity"])
-        assert row["gflops"]["1"] > 0 and 0 < row["share_of_sgemm_peak"]["4"]
+        assert row["gflops"]["1"] > 0 and 0 < row["share_of_limit"]["4"]
+        assert figures["limit"]["name"] == "numpy SGEMM fp32"  # the CPU's own limit, in the row's process
+        if row["format"] == "onnx":  # every node on the row's own provider, from the profiler
+            assert set(figures["placement"]) == {"CPUExecutionProvider"}
         # Each row's own images scored by the shipped rune classifier (a barely trained generator:
         # the value is low, but it is measured per format).
         assert figures["quality"]["samples"] == 500 and 0 <= figures["quality"]["recognisability"] <= 1
@@ -64,6 +73,8 @@ def test_json_has_every_figure(bench_run):
         "best fp32 runtime vs SGEMM peak, batch 64", "best runtime vs Keras eager call, batch 1",
         "best full-int8 vs best fp32 throughput, batch 64", "best int8 batch-1 p50 latency, one thread"]
     assert "runegen bench" in result.stdout and "target best" in result.stdout
+    profiles = sorted(p.name for p in (bench_run[3].parent / "profiles").iterdir())
+    assert profiles == ["onnx_f16_cpu_1thr.json", "onnx_f32_cpu_1thr.json"]  # int8 is the corrupted one
 
 
 def test_statuses(bench_run):

@@ -37,8 +37,9 @@ def test_folded_generator_equals_the_original(preset):
 def test_variant_selection():
     assert len(select_variants(["all"], None)) == sum(len(f.variants) for f in FORMATS.values())
     assert [v.name for v in select_variants(["tflite"], ["int8", "f16"])] == ["f16", "int8"]
-    with pytest.raises(ValueError, match="unknown variant 'f16' for onnx"):
-        select_variants(["onnx"], ["f16"])
+    assert [v.name for v in select_variants(["onnx"], ["f16"])] == ["f16"]
+    with pytest.raises(ValueError, match="unknown variant 'dynamic' for onnx"):
+        select_variants(["onnx"], ["dynamic"])
     with pytest.raises(ValueError, match="unknown format"):
         select_variants(["caffe"], None)
 
@@ -53,8 +54,8 @@ def test_every_variant_is_written_and_within_its_threshold(exported):
     assert "FAIL" not in result.stdout
     assert not list(out.glob(".*"))  # no temporary files left
     from PIL import Image
-    with Image.open(out / "generator_parity.png") as side_by_side:  # Keras row + 7 variant rows
-        assert side_by_side.height > side_by_side.width / 12 * 7
+    with Image.open(out / "generator_parity.png") as side_by_side:  # Keras row + 8 variant rows
+        assert side_by_side.height > side_by_side.width / 12 * 8
 
 
 def plain_outputs(path, latents):
@@ -113,6 +114,21 @@ def test_metadata_in_onnx_and_tflite_sidecars(exported):
     assert sidecar["variant"] == "int8" and sidecar["latent_dim"] == "100"
 
 
+def test_onnx_f16_is_float16_inside_with_float32_io(exported):
+    """What GPUs run on their fp16 units, fed and read as the f32 file is (Casts at both ends)."""
+    import onnx
+
+    out, _ = exported
+    half, full = onnx.load(out / "generator_f16.onnx"), onnx.load(out / "generator_f32.onnx")
+    for value in [*half.graph.input, *half.graph.output]:
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    weights = [t for t in half.graph.initializer if len(t.dims) >= 2]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    assert (out / "generator_f16.onnx").stat().st_size < 0.6 * (out / "generator_f32.onnx").stat().st_size
+    assert {p.key: p.value for p in half.metadata_props}["variant"] == "f16"
+    assert len(full.graph.node) < len(half.graph.node)
+
+
 def test_a_variant_that_fails_parity_leaves_no_file(trained_generator, tmp_path):
     impossible = Variant("onnx", "f32", "float32", -1.0, "runegen.export.onnx:write_f32")
     [result] = export(load_keras_generator(trained_generator), [impossible], tmp_path)
@@ -132,7 +148,7 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((garbage, "--format", "onnx"), "not a valid"),
         ((discriminator, "--format", "onnx"), "not a runegen generator"),
         ((trained_generator, "--format", "caffe"), "unknown format"),
-        ((trained_generator, "--format", "onnx", "--quantize", "f16"), "unknown variant"),
+        ((trained_generator, "--format", "onnx", "--quantize", "dynamic"), "unknown variant"),
         ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
     ]
     for args, fragment in cases:

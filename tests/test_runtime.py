@@ -250,6 +250,56 @@ def test_devices(models):
     assert load_generator(models["onnx"], device="CPUExecutionProvider").format == "onnx"
 
 
+def test_io_binding_path_matches_session_run(models):
+    """The path an accelerator takes (buffers bound per batch size, one call = copy in, run, copy
+    out) runs on onnxruntime's CPU provider too: same images as session.run, for every batch size,
+    and each call's result is its own array (not a view of the reused output buffer)."""
+    plain = load_generator(models["onnx"], threads=1)
+    bound = load_generator(models["onnx"], threads=1, io_binding=True)
+    assert (plain.execution, bound.execution) == ("session.run", "IO binding")
+    assert plain.resident is None
+    first, second = latents(8, LATENT, seed=1), latents(3, LATENT, seed=2)
+    kept = bound.generate(first)
+    for z in (second, first, latents(1, LATENT, seed=3)):
+        np.testing.assert_array_equal(bound.generate(z), plain.generate(z))
+    np.testing.assert_array_equal(kept, plain.generate(first))  # not overwritten by later calls
+    bound.resident(8)()  # runs one bound batch without copies
+
+
+def test_placement_counts_every_node_on_its_provider(models, tmp_path):
+    import onnx
+
+    from runegen.runtime.onnx import placement
+
+    nodes = len(onnx.load(models["onnx"]).graph.node)
+    profile = tmp_path / "profile" / "cpu.json"
+    counts = placement(models["onnx"], "cpu", profile_to=profile)
+    assert counts == {"CPUExecutionProvider": counts["CPUExecutionProvider"]}
+    assert 0 < counts["CPUExecutionProvider"] <= nodes  # the optimiser may fuse nodes
+    assert any(event.get("cat") == "Node" for event in json.loads(profile.read_text()))
+
+
+def test_a_provider_that_cannot_load_names_what_is_missing(models, monkeypatch, tmp_path):
+    """Where a provider's library is there but a system library is not (TensorRT without
+    libnvinfer), the error is the loader's own line, before onnxruntime tries and prints."""
+    import onnxruntime
+
+    from runegen.runtime import onnx as onnx_runtime
+
+    broken = tmp_path / "capi" / "libonnxruntime_providers_cuda.so"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\x7fELF not really")
+    fake = type("ort", (), {"__file__": str(tmp_path / "__init__.py")})
+    # the dynamic loader's own reason ("file too short" here; "libnvinfer.so.10: cannot open ..." on a GPU box)
+    assert "providers_cuda.so: file too short" in onnx_runtime.missing_library(fake, "CUDAExecutionProvider")
+    assert onnx_runtime.missing_library(fake, "TensorrtExecutionProvider").startswith("this onnxruntime has no")
+    assert onnx_runtime.missing_library(onnxruntime, "CPUExecutionProvider") is None
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnx_runtime, "missing_library", lambda ort, provider: "libcudnn.so.9: cannot open shared object file")
+    with pytest.raises(UsageError, match="cannot start CUDAExecutionProvider: libcudnn.so.9"):
+        load_generator(models["onnx"], device="cuda")
+
+
 # --- the command --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["onnx", "int8io", "keras"])

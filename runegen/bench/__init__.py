@@ -1,5 +1,5 @@
-"""`runegen bench`: parity and speed of every exported variant, with the peers (Keras) and the
-machine's own limit (numpy SGEMM at the same thread count) measured in the same run.
+"""`runegen bench`: parity and speed of every exported variant, with the peers (Keras) and each
+device's own limit (runegen.bench.limits) measured in the same run, in the same process as the row.
 
 Rows come from the format registry; each (format, variant, runtime, device, threads) row is
 measured by `runegen.bench.worker` in a process of its own. Nothing here imports TensorFlow:
@@ -25,6 +25,8 @@ from runegen.formats import FORMATS
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
+# Keras against itself: one oneDNN thread and two round differently (~1e-7), so not exactly 0.
+KERAS_TOLERANCE = 1e-5
 QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
 
 
@@ -111,8 +113,8 @@ def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
 def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str]) -> list[Row]:
     rows: list[Row] = []
     if keras_path is not None and has_tensorflow():
-        rows += [Row("keras", "eager", "Keras call", "cpu", str(keras_path), "keras_eager", 0.0),
-                 Row("keras", "predict", "Keras predict", "cpu", str(keras_path), "keras_predict", 0.0)]
+        rows += [Row("keras", "eager", "Keras call", "cpu", str(keras_path), "keras_eager", KERAS_TOLERANCE),
+                 Row("keras", "predict", "Keras predict", "cpu", str(keras_path), "keras_predict", KERAS_TOLERANCE)]
     stem = keras_path.stem if keras_path else _export_stem(export_dir)
     for fmt in FORMATS.values():
         for variant in fmt.variants:
@@ -153,10 +155,38 @@ def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) ->
         return {"ok": False, "error": f"worker died ({reason[:200]})"}
 
 
+def imported_version(module_name: str, distribution: str) -> str | None:
+    """'<distribution> <version>' of the module this Python imports. onnxruntime is provided by
+    several distributions (onnxruntime, onnxruntime-gpu, ...): the one named is the one whose files
+    hold the imported module, and two of them in one environment overwrite each other's files."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # noqa: BLE001 - absent, or broken (tflite-runtime with NumPy 2)
+        return None
+    location = Path(module.__file__).resolve().parent
+    names = importlib.metadata.packages_distributions().get(module_name, [distribution])
+    owners = [name for name in dict.fromkeys(names)
+              if _distribution_holds(name, module_name, location)]
+    name = owners[0] if owners else distribution
+    version = getattr(module, "__version__", None) or importlib.metadata.version(name)
+    clash = f" (also installed: {', '.join(n for n in dict.fromkeys(names) if n != name)})" if len(set(names)) > 1 else ""
+    return f"{name} {version}{clash}"
+
+
+def _distribution_holds(name: str, module_name: str, location: Path) -> bool:
+    try:
+        files = importlib.metadata.distribution(name).locate_file(module_name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return Path(files).resolve() == location
+
+
 def environment() -> dict:
     def version(package: str) -> str | None:
         try:
-            return importlib.metadata.version(package)
+            return f"{package} {importlib.metadata.version(package)}"
         except importlib.metadata.PackageNotFoundError:
             return None
 
@@ -166,14 +196,20 @@ def environment() -> dict:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    # Each entry is "<distribution> <version>"; onnxruntime and LiteRT as imported, the others from
+    # their metadata (importing TensorFlow here would cost seconds).
     return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
             "system": platform.platform(), "python": platform.python_version(),
-            "versions": {p: version(p) for p in ("runegen", "numpy", "onnxruntime", "ai-edge-litert",
-                                                 "tflite-runtime", "tensorflow", "keras")}}
+            "versions": {"runegen": version("runegen"), "numpy": imported_version("numpy", "numpy"),
+                         "onnxruntime": imported_version("onnxruntime", "onnxruntime"),
+                         "LiteRT": imported_version("ai_edge_litert", "ai-edge-litert"),
+                         "tflite-runtime": version("tflite-runtime"),
+                         "tensorflow": version("tensorflow"), "keras": version("keras")}}
 
 
 def bench(model: Path, devices: list[str], threads: list[int], batches: list[int],
-          min_seconds: float, runs: int, progress=lambda message: None) -> dict:
+          min_seconds: float, runs: int, progress=lambda message: None, profile: Path | None = None) -> dict:
+    """profile: a folder for each ONNX row's onnxruntime profile (per-op times, JSON)."""
     keras_path, export_dir = locate(model)
     export_errors = []
     if keras_path is not None and has_tensorflow():
@@ -197,8 +233,11 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
                 row = Row(**{**asdict(template), "threads": count, "figures": {}})
                 progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
                 first = template is reference_row and not reference.exists()
+                profile_path = (profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
+                                if profile is not None and row.format == "onnx" else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
-                                          "device": row.device, "xnnpack": row.xnnpack,
+                                          "device": row.device, "xnnpack": row.xnnpack, "variant": row.variant,
+                                          "profile": str(profile_path) if profile_path else None,
                                           "save_outputs": str(reference) if first else None,
                                           "reference": None if first else str(reference)},
                                          count, scratch)
@@ -206,7 +245,7 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
                     row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
                 results.append(row)
 
-    flops = _flops_per_image(export_dir)
+    flops = _flops_per_image(results)
     report = {"environment": environment(), "reference": f"{reference_row.format} {reference_row.variant}",
               "flops_per_image": flops, "export_errors": export_errors,
               "settings": {"devices": devices, "threads": threads, "batches": batches,
@@ -228,26 +267,31 @@ def _quality_classifier() -> str | None:
     return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
 
 
-def _flops_per_image(export_dir: Path) -> int | None:
-    """From an export's metadata (written by `runegen export` from the Keras layers)."""
-    for sidecar in sorted(export_dir.glob("*.tflite.json")):
-        try:
-            return int(json.loads(sidecar.read_text())["flops_per_image"])
-        except (OSError, ValueError, KeyError):
-            continue
+def _flops_per_image(rows: list[Row]) -> int | None:
+    """From the exported files' metadata (written by `runegen export` from the Keras layers), as
+    each row's worker read it."""
+    for row in rows:
+        value = str(row.figures.get("flops_per_image") or "")
+        if value.isdigit():
+            return int(value)
     return None
 
 
 def _add_gflops(report: dict) -> None:
-    """Achieved GFLOP/s per batch and its share of the SGEMM peak measured in the row's own worker;
-    the report's `sgemm_gflops` is the best peak seen per thread count."""
+    """Achieved GFLOP/s per batch and its share of the limit measured in the row's own worker (its
+    device's: numpy SGEMM on the CPU, onnxruntime's MatMul on an accelerator); `limits` is the
+    best of each limit seen, per thread count."""
     flops = report["flops_per_image"]
-    peaks: dict[str, float] = {}
+    limits: dict[str, float] = {}
     for row in report["rows"]:
-        throughput = row["figures"].get("throughput") or {}
-        peak = row["figures"].get("sgemm_gflops")
-        if peak:
-            peaks[str(row["threads"])] = max(peak, peaks.get(str(row["threads"]), 0.0))
-        row["gflops"] = {b: rate * flops / 1e9 for b, rate in throughput.items()} if flops else {}
-        row["share_of_sgemm_peak"] = ({b: g / peak for b, g in row["gflops"].items()} if peak else {})
-    report["sgemm_gflops"] = peaks
+        limit = row["figures"].get("limit") or {}
+        gflops = limit.get("gflops")
+        if gflops:
+            key = f"{limit['name']}, {row['threads']} thr"
+            limits[key] = max(gflops, limits.get(key, 0.0))
+        for prefix in ("", "resident_"):
+            rates = row["figures"].get(f"{prefix}throughput") or {}
+            row[f"{prefix}gflops"] = {b: rate * flops / 1e9 for b, rate in rates.items()} if flops else {}
+            row[f"{prefix}share_of_limit"] = ({b: g / gflops for b, g in row[f"{prefix}gflops"].items()}
+                                              if gflops else {})
+    report["limits"] = limits

@@ -12,27 +12,52 @@ def _number(value, fmt: str = "{:.3g}") -> str:
 
 
 COMPACT = ("status", "format", "variant", "runtime", "device", "thr", "MB", "mean err", "PSNR dB",
-           "recog.", "p50 ms", "GFLOP/s b64", "% peak", "RSS MB")
+           "recog.", "p50 ms", "on device", "RSS MB")
+COMPACT_PREFIXES = ("img/s", "resident", "GFLOP/s", "% limit")
 
 
 def columns(report: dict, compact: bool = False) -> list[str]:
     """Every figure for Markdown; the terminal keeps the ones that decide (COMPACT + img/s)."""
     batches = [f"img/s b{b}" for b in report["settings"]["batches"]]
+    resident = ([f"resident img/s b{b}" for b in report["settings"]["batches"]]
+                if any(r["figures"].get("resident_throughput") for r in report["rows"]) else [])
     full = (["status", "format", "variant", "runtime", "device", "thr", "MB", "max err", "mean err",
-             "PSNR dB", "recog.", "class acc", "load s", "first s", "p50 ms", "p90 ms", "p99 ms", "max ms"] + batches
-            + ["GFLOP/s b64", "% peak", "RSS MB"])
-    return [c for c in full if not compact or c in COMPACT or c.startswith("img/s")]
+             "PSNR dB", "recog.", "class acc", "load s", "first s", "p50 ms", "p90 ms", "p99 ms", "max ms"]
+            + batches + resident + [f"GFLOP/s b{largest_batch(report)}", f"% limit b{largest_batch(report)}"]
+            + ([f"resident % limit b{largest_batch(report)}", "resident p50 ms"] if resident else [])
+            + ["limit", "on device", "RSS MB"])
+    return [c for c in full if not compact or c in COMPACT or c.startswith(COMPACT_PREFIXES)]
+
+
+def largest_batch(report: dict) -> str:
+    """The batch that the GFLOP/s and % limit columns are read at: the largest measured."""
+    return str(max(report["settings"]["batches"]))
+
+
+def _placement(row: dict) -> str:
+    """Nodes run by the row's own provider, of all nodes (ONNX rows; from onnxruntime's profiler)."""
+    from runegen.runtime.onnx import ONNX_PROVIDERS
+
+    placement = row["figures"].get("placement")
+    if not placement:
+        return "-"
+    own = ONNX_PROVIDERS.get(row["device"], row["device"])
+    return f"{placement.get(own, 0)}/{sum(placement.values())}"
 
 
 def cells(report: dict, row: dict, compact: bool = False) -> list[str]:
     figures, parity = row["figures"], row["figures"].get("parity") or {}
     latency = figures.get("latency_batch1") or {}
     throughput = figures.get("throughput") or {}
-    share = row.get("share_of_sgemm_peak", {}).get("64")
+    batch = largest_batch(report)
+    share = row.get("share_of_limit", {}).get(batch)
+    resident = figures.get("resident_throughput") or {}
+    execution = figures.get("execution")
     scores = figures.get("quality") or {}
     values = {
         "status": row["status"], "format": row["format"], "variant": row["variant"],
-        "runtime": row["runtime"], "device": row["device"], "thr": str(row["threads"]),
+        "runtime": row["runtime"] + (f" ({execution})" if execution and execution != "session.run" else ""),
+        "device": row["device"], "thr": str(row["threads"]),
         "MB": _number(row.get("size_mb"), "{:.2f}"), "max err": _number(parity.get("max_abs"), "{:.1e}"),
         "mean err": _number(parity.get("mean_abs"), "{:.1e}"),
         "PSNR dB": _number(parity.get("psnr"), "{:.1f}"),
@@ -40,11 +65,16 @@ def cells(report: dict, row: dict, compact: bool = False) -> list[str]:
         "class acc": _number(scores.get("class_accuracy"), "{:.3f}"),
         "load s": _number(figures.get("load_s"), "{:.2f}"),
         "first s": _number(figures.get("first_inference_s"), "{:.3f}"),
-        "GFLOP/s b64": _number(row.get("gflops", {}).get("64"), "{:.1f}"),
-        "% peak": _number(share * 100 if share is not None else None, "{:.0f}%"),
+        f"GFLOP/s b{batch}": _number(row.get("gflops", {}).get(batch), "{:,.1f}"),
+        f"% limit b{batch}": _number(share * 100 if share is not None else None, "{:.0f}%"),
+        f"resident % limit b{batch}": _number(row.get("resident_share_of_limit", {}).get(batch, math.nan) * 100,
+                                              "{:.0f}%"),
+        "resident p50 ms": _number((figures.get("resident_latency_batch1") or {}).get("p50_ms"), "{:.3f}"),
+        "limit": (figures.get("limit") or {}).get("name", "-"), "on device": _placement(row),
         "RSS MB": _number(figures.get("peak_rss_mb"), "{:.0f}"),
         **{f"{k} ms": _number(latency.get(f"{k}_ms"), "{:.3f}") for k in ("p50", "p90", "p99", "max")},
         **{f"img/s b{b}": _number(throughput.get(str(b)), "{:,.0f}") for b in report["settings"]["batches"]},
+        **{f"resident img/s b{b}": _number(resident.get(str(b)), "{:,.0f}") for b in report["settings"]["batches"]},
     }
     return [values[c] for c in columns(report, compact)]
 
@@ -53,12 +83,12 @@ def summary_lines(report: dict) -> list[str]:
     env = report["environment"]
     flops = report["flops_per_image"]
     lines = [f"{env['cpu']}, {env['cores']} cores, Python {env['python']}; "
-             + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v),
+             + ", ".join(v for v in env["versions"].values() if v),
              f"parity reference: {report['reference']}; "
              f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
              f"parity reference: {report['reference']}; FLOPs per image unknown (export without metadata)",
-             "numpy SGEMM peak (measured in each row's process; best shown): "
-             + ", ".join(f"{g:.1f} GFLOP/s on {t} thread(s)" for t, g in report["sgemm_gflops"].items())]
+             "each device's limit, measured in each row's process (best shown): " + "; ".join(f"{name}: {g:,.1f} GFLOP/s"
+                                                          for name, g in report["limits"].items())]
     lines += [f"export failed: {e}" for e in report.get("export_errors", [])]
     lines += [f"❌ {r['format']} {r['variant']} {r['runtime']} {r['device']} {r['threads']} thr: "
               f"{r['figures'].get('error')}" for r in report["rows"] if not r["figures"].get("ok")]
@@ -67,8 +97,9 @@ def summary_lines(report: dict) -> list[str]:
         if value is None:
             lines.append(f"target {target['target']} {target['goal']}: not measured in this run")
             continue
-        shown = (f"{value * 100:.0f}%" if "%" in target["goal"]
-                 else f"{value:.3f} ms" if "ms" in target["goal"] else f"{value:.2f}x")
+        goal = target["goal"]
+        shown = (f"{value * 100:.0f}%" if "%" in goal else f"{value:.3f} ms" if "ms" in goal
+                 else f"{value:,.0f} img/s" if "img/s" in goal else f"{value:.2f}x")
         verdict = "met" if target["met"] else "MISSED"
         lines.append(f"target {target['target']} {target['goal']}: {shown} - {verdict}"
                      + (f" ({target['detail']})" if target["detail"] else ""))

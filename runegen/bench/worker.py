@@ -12,21 +12,12 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np  # the parent set the thread variables in this process's environment
 
+from runegen.bench.limits import measure, timed
 from runegen.parity import Parity
-
-
-def timed_calls(call, min_seconds: float, min_runs: int) -> list[float]:
-    """Seconds per call, repeated for at least min_seconds and at least min_runs calls."""
-    durations: list[float] = []
-    deadline = time.perf_counter() + min_seconds
-    while len(durations) < min_runs or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        call()
-        durations.append(time.perf_counter() - start)
-    return durations
 
 
 def latency_summary(durations: list[float]) -> dict:
@@ -34,16 +25,6 @@ def latency_summary(durations: list[float]) -> dict:
     return {"runs": len(ms), "mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
             "p90_ms": float(np.percentile(ms, 90)), "p99_ms": float(np.percentile(ms, 99)),
             "max_ms": float(ms.max())}
-
-
-def sgemm(spec: dict) -> dict:
-    """The machine's own limit at this thread count: float32 matrix multiply through numpy's BLAS."""
-    size = spec.get("sgemm_size", 1024)
-    rng = np.random.default_rng(0)
-    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    a @ b  # warm-up: thread pool start, page faults
-    durations = timed_calls(lambda: a @ b, max(0.3, spec["min_seconds"] / 2), spec["runs"])
-    return {"gflops": 2 * size**3 / min(durations) / 1e9}
 
 
 def model_row(spec: dict) -> dict:
@@ -60,14 +41,23 @@ def model_row(spec: dict) -> dict:
     for _ in range(spec.get("warmup", 3)):
         generate(one)
 
-    figures["latency_batch1"] = latency_summary(timed_calls(lambda: generate(one), spec["min_seconds"],
+    figures["latency_batch1"] = latency_summary(timed(lambda: generate(one), spec["min_seconds"],
                                                             spec["runs"]))
     figures["throughput"] = {}
     for batch in spec["batches"]:
         z = inputs(batch, seed=batch)
         generate(z)  # warm-up at this shape (TFLite reallocates on resize)
-        durations = timed_calls(lambda: generate(z), spec["min_seconds"], spec["runs"])
+        durations = timed(lambda: generate(z), spec["min_seconds"], spec["runs"])
         figures["throughput"][str(batch)] = batch * len(durations) / sum(durations)
+    if generator.resident is not None:  # the same calls with latents and images left on the device
+        figures["resident_latency_batch1"] = latency_summary(timed(generator.resident(1), spec["min_seconds"],
+                                                                   spec["runs"]))
+        figures["resident_throughput"] = {}
+        for batch in spec["batches"]:
+            durations = timed(generator.resident(batch), spec["min_seconds"], spec["runs"])
+            figures["resident_throughput"][str(batch)] = batch * len(durations) / sum(durations)
+    figures["execution"] = generator.execution
+    figures["flops_per_image"] = generator.metadata.get("flops_per_image")
 
     outputs = generate(inputs(spec["parity_samples"], seed=spec["parity_seed"]))
     if spec.get("save_outputs"):
@@ -77,9 +67,14 @@ def model_row(spec: dict) -> dict:
     figures["finite"] = bool(np.isfinite(outputs).all())
     if spec.get("classifier"):
         figures["quality"] = quality(generate, generator, spec)
-    # The machine's limit, measured now, on the same cores: this shared machine's speed drifts
-    # (2x swings were seen), so a peak taken minutes earlier would not be comparable.
-    figures["sgemm_gflops"] = sgemm(spec)["gflops"]
+    if generator.format == "onnx":
+        from runegen.runtime.onnx import placement
+
+        figures["placement"] = placement(generator.path, spec["device"], spec["threads"],
+                                         Path(spec["profile"]) if spec.get("profile") else None)
+    # The device's limit, measured now, on the same cores: this shared machine's speed drifts
+    # (2x swings were seen), so a limit taken minutes earlier would not be comparable.
+    figures["limit"] = measure(spec)
     return figures
 
 
@@ -102,8 +97,6 @@ def quality(generate, generator, spec: dict) -> dict | None:
     """Recognisability (and class accuracy if conditional) of this row's own images, by the
     ONNX feature classifier (no TensorFlow): what int8 costs in quality, not only in error.
     None when the generator's classes are not the classifier's (the built-in runes)."""
-    from pathlib import Path
-
     from runegen.data.runes import CLASS_NAMES
     from runegen.evaluate import OnnxClassifier, draw
     from runegen.metrics import class_accuracy, classifier_outputs, recognisability

@@ -63,6 +63,7 @@ def bench_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
+    profile: Optional[Path] = typer.Option(None, help="Folder for each ONNX row's onnxruntime profile (per-op times; open in chrome://tracing or Perfetto)."),
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
@@ -77,10 +78,12 @@ def bench_command(
     for target in (json_out, markdown_out):
         if target is not None and not target.parent.is_dir():
             raise UsageError(f"{target}: cannot write (no folder {target.parent})")
+    if profile is not None and profile.exists() and not profile.is_dir():
+        raise UsageError(f"--profile {profile}: not a folder")
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
         results = bench(model, devices, thread_counts, batch_sizes, min_seconds, runs,
-                        progress=lambda message: spinner.update(f"benchmarking: {message}"))
+                        progress=lambda message: spinner.update(f"benchmarking: {message}"), profile=profile)
     report.print_table(results, table_console())
     if old is not None:
         for line in report.compare(results, old):
@@ -101,7 +104,7 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the runtime (default: all cores)."),
-    device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda, tensorrt, openvino, coreml, dml."),
+    device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     from runegen import images

@@ -45,6 +45,15 @@ def write_f32(model, target: Path, calibration: np.ndarray, metadata: dict[str, 
     onnx.save(to_onnx(model, calibration.shape[1], metadata), target)
 
 
+def write_f16(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
+    """Weights and arithmetic in float16, the input and output kept float32 (a Cast at each end),
+    so callers feed and read the same arrays as the f32 file: GPUs run it on their fp16 units."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx.save(convert_float_to_float16(to_onnx(model, calibration.shape[1], metadata), keep_io_types=True), target)
+
+
 def write_int8(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
     """Static int8 in QDQ format (the QOperator format has no ConvTranspose), calibrated on
     latent draws: the generator's real inputs, not images."""

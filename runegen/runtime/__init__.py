@@ -51,11 +51,13 @@ class Generator:
     `model` is the runtime's own object: an onnxruntime InferenceSession, a LiteRT Interpreter, or
     the keras.Model (what the exporter converts). `latent_dim` is the width of the model's input;
     a class-conditional generator's input ends with the one-hot of `num_classes` classes
-    (`classes` names them), built by `inputs`."""
+    (`classes` names them), built by `inputs`. `execution` says how a call runs (e.g. "IO binding
+    + CUDA graph"); `resident(batch)`, where the runtime keeps buffers on a device, returns a call
+    that runs one batch without copying latents in or images out (None elsewhere)."""
 
     def __init__(self, path: Path, format: str, latent_dim: int, metadata: dict,
                  run: Callable[[np.ndarray], np.ndarray], device: str = "cpu", threads: int | None = None,
-                 model=None):
+                 model=None, execution: str = "", resident: Callable[[int], Callable[[], object]] | None = None):
         self.path = path
         self.model = model
         self.format = format
@@ -63,6 +65,8 @@ class Generator:
         self.metadata = metadata
         self.device = device
         self.threads = threads
+        self.execution = execution
+        self.resident = resident
         self._run = run
 
     @property
@@ -113,12 +117,13 @@ class Generator:
 
 
 def load_generator(path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
-                   xnnpack: bool = True) -> Generator:
+                   xnnpack: bool = True, **options) -> Generator:
     """Load a generator file; the suffix picks the runtime (see `LOADERS`).
 
     threads: CPU threads for the runtime (default: os.cpu_count()). device: "cpu", or for ONNX an
     onnxruntime accelerator ("cuda", "tensorrt", "openvino", "coreml", "dml", ... or a provider name).
     xnnpack: TFLite only; False runs LiteRT's built-in kernels without its default XNNPACK delegate.
+    options: for ONNX, `io_binding` and `cuda_graph` (see runegen.runtime.onnx.load).
     """
     path = Path(path)
     known = "known: " + ", ".join(LOADERS)
@@ -138,7 +143,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     if threads is not None and threads < 1:
         raise UsageError(f"threads must be >= 1, got {threads}")
     threads = threads or os.cpu_count() or 1
-    return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack)
+    return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
 
 
 # --- The shipped models ------------------------------------------------------------------------
