@@ -43,6 +43,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from runegen.distribute import replica_slice
+
 UPDATE_SCHEMES = ("simultaneous", "alternating")
 TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
 
@@ -76,7 +78,8 @@ class DCGAN(tf.Module):
     always 0 for a conditional pair)."""
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
-                 codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0):
+                 codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0,
+                 strategy: tf.distribute.Strategy | None = None):
         super().__init__(name="dcgan")
         self.generator = generator
         self.discriminator = discriminator
@@ -84,16 +87,21 @@ class DCGAN(tf.Module):
         self.num_classes = num_classes
         self.codes = codes
         self.continuous = continuous
-        self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1, beta_2=config.beta_2)
-        self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1, beta_2=config.beta_2)
-        # Built now so a checkpoint can restore their slots before the first step.
-        self.g_optimizer.build(generator.trainable_variables)
-        self.d_optimizer.build(discriminator.trainable_variables)
+        # The nets are built in the strategy's scope by the caller; so are the optimizers, here.
+        # See runegen/distribute.py for how a step with several replicas equals one device's.
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
+            raise ValueError("DiffAugment draws its randomness inside each replica: one device only")
+        with self.strategy.scope():
+            self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1, beta_2=config.beta_2)
+            self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1, beta_2=config.beta_2)
+            # Built now so a checkpoint can restore their slots before the first step.
+            self.g_optimizer.build(generator.trainable_variables)
+            self.d_optimizer.build(discriminator.trainable_variables)
         # A stateful generator (not tf.random.normal) so its state is checkpointed: a resumed run
         # draws exactly the noise (and augmentations, and fake labels) the uninterrupted run would.
+        # Made outside the strategy's scope: one stream, drawn once per step for the global batch.
         self.noise = tf.random.Generator.from_seed(config.seed)
-        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
-        self.code_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self.ema_generator = ema_generator
         if config.ema:
             if ema_generator is None:
@@ -130,26 +138,29 @@ class DCGAN(tf.Module):
         return self.discriminator(images, training=True), None
 
     def _generator_loss(self, fake_logits):
+        """Per example (the step averages over the global batch)."""
         if self.config.objective == "hinge":
-            return -tf.reduce_mean(fake_logits)
-        return self.bce(tf.ones_like(fake_logits), fake_logits)
+            return -fake_logits[:, 0]
+        return keras.losses.binary_crossentropy(tf.ones_like(fake_logits), fake_logits, from_logits=True)
 
     def _discriminator_loss(self, real_logits, fake_logits):
         if self.config.objective == "hinge":
-            return tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+            return tf.nn.relu(1.0 - real_logits[:, 0]) + tf.nn.relu(1.0 + fake_logits[:, 0])
         real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.label_smoothing)
-        return self.bce(real_target, real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits)
+        return (keras.losses.binary_crossentropy(real_target, real_logits, from_logits=True)
+                + keras.losses.binary_crossentropy(tf.zeros_like(fake_logits), fake_logits, from_logits=True))
 
     def _info_loss(self, q, inputs, codes):
-        """Q's error on the fakes' codes (0 without codes): cross-entropy on the categorical code,
-        half the squared error on the continuous ones; G and D both minimise it."""
+        """Q's error on the fakes' codes, per example (0 without codes): cross-entropy on the
+        categorical code, half the squared error on the continuous ones; G and D both minimise it."""
         if q is None:
-            return tf.constant(0.0)
-        loss = self.code_loss(codes, q[:, :self.codes]) if self.codes else 0.0
+            return tf.zeros([tf.shape(inputs)[0]])
+        loss = (keras.losses.sparse_categorical_crossentropy(codes, q[:, :self.codes], from_logits=True)
+                if self.codes else 0.0)
         if self.continuous:
             start = self.config.latent_dim - self.codes - self.continuous
             targets = inputs[:, start:start + self.continuous]
-            loss += 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(q[:, self.codes:] - targets), axis=1))
+            loss += 0.5 * tf.reduce_sum(tf.square(q[:, self.codes:] - targets), axis=1)
         return self.config.info_weight * loss
 
     @staticmethod
@@ -158,10 +169,28 @@ class DCGAN(tf.Module):
                                       model.trainable_variables))
 
     def _train_step(self, real_images, real_labels):
-        report = self._step(real_images, tf.cast(real_labels, tf.int32))
+        """One step on a global batch: the random draws for all of it, then each replica's share
+        (`strategy.run`; with one device, a plain call), then EMA in cross-replica context."""
+        batch = tf.shape(real_images)[0]
+        draws = [self.generator_inputs(batch) for _ in range(2 if self.config.update == "alternating" else 1)]
+        draws = [(inputs, batch_labels if batch_labels is not None else tf.zeros([batch], tf.int32))
+                 for inputs, batch_labels in draws]
+        per_replica = self.strategy.run(self._replica_step,
+                                        args=(real_images, tf.cast(real_labels, tf.int32), draws, batch))
+        report = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                  for key, value in per_replica.items()}
         if self.config.ema:
             self._update_ema()
         return report
+
+    def _replica_step(self, real_images, real_labels, draws, batch):
+        def mine(tensor):
+            return replica_slice(tensor, batch)
+
+        def mean(per_example):  # this replica's share of the global batch's mean
+            return tf.nn.compute_average_loss(tf.cast(per_example, tf.float32), global_batch_size=batch)
+
+        return self._step(mine(real_images), mine(real_labels), [(mine(z), mine(y)) for z, y in draws], mean)
 
     def _update_ema(self):
         # The decay warms up with the step count (as tf.train.ExponentialMovingAverage's
@@ -174,47 +203,46 @@ class DCGAN(tf.Module):
                                    self.generator.non_trainable_variables):
             average.assign(weight)  # BatchNorm's moving statistics follow the live generator
 
-    def _simultaneous_step(self, real_images, real_labels):
-        inputs, fake_labels = self.generator_inputs(tf.shape(real_images)[0])
+    def _simultaneous_step(self, real_images, real_labels, draws, mean):
+        [(inputs, fake_labels)] = draws
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator(inputs, training=True)
             real_logits, _ = self._discriminate(real_images, real_labels)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             info_loss = self._info_loss(code_logits, inputs, fake_labels)
-            g_loss = self._generator_loss(fake_logits) + info_loss
-            d_loss = self._discriminator_loss(real_logits, fake_logits) + info_loss
+            g_loss = mean(self._generator_loss(fake_logits) + info_loss)
+            d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss)
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
-        return self._report(g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
+        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
-    def _alternating_step(self, real_images, real_labels):
-        batch_size = tf.shape(real_images)[0]
-        inputs, fake_labels = self.generator_inputs(batch_size)
+    def _alternating_step(self, real_images, real_labels, draws, mean):
+        (inputs, fake_labels), (fresh_inputs, fresh_labels) = draws
         fake_images = self.generator(inputs, training=True)
         with tf.GradientTape() as d_tape:
             real_logits, _ = self._discriminate(real_images, real_labels)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
-            d_loss = (self._discriminator_loss(real_logits, fake_logits)
-                      + self._info_loss(code_logits, inputs, fake_labels))
+            d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
+                                + self._info_loss(code_logits, inputs, fake_labels))
         self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
         with tf.GradientTape() as g_tape:
-            fresh_inputs, fresh_labels = self.generator_inputs(batch_size)
             fresh_logits, fresh_code_logits = self._discriminate(
                 self.generator(fresh_inputs, training=True), fresh_labels)
-            g_loss = (self._generator_loss(fresh_logits)
-                      + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
+            g_loss = mean(self._generator_loss(fresh_logits)
+                                + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
         self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
-        return self._report(g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
+        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
-    def _report(self, g_loss, d_loss, real_logits, fake_logits, code_logits, codes):
+    def _report(self, mean, g_loss, d_loss, real_logits, fake_logits, code_logits, codes):
         """Losses, D(x) and D(G(z)) (sigmoid of the logits: the discriminator's mean belief that
-        each batch is real), and how often Q reads the fakes' code back (0 without codes)."""
+        each batch is real), and how often Q reads the fakes' code back (0 without codes); each
+        this replica's share of the global mean, summed over replicas by the step."""
         if code_logits is None or not self.codes:
             code_accuracy = tf.constant(0.0)
         else:
             hits = tf.equal(tf.argmax(code_logits[:, :self.codes], axis=1, output_type=tf.int32), codes)
-            code_accuracy = tf.reduce_mean(tf.cast(hits, tf.float32))
+            code_accuracy = mean(hits)
         return {"g_loss": g_loss, "d_loss": d_loss,
-                "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
+                "d_real": mean(tf.sigmoid(real_logits)),
+                "d_fake": mean(tf.sigmoid(fake_logits)),
                 "code_accuracy": code_accuracy}

@@ -19,7 +19,9 @@ import dataclasses
 import io
 import json
 import math
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +71,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     eval_every: int = 10  # epochs between quality evaluations (0: never); the last epoch always
     eval_samples: int = 1000
+    devices: str = "auto"  # tf.distribute: auto, or a device list (runegen/distribute.py)
 
     @property
     def latent_codes(self) -> int:
@@ -106,14 +109,21 @@ class TrainingDiverged(RuntimeError):
 class Run:
     """One training run in its folder, fresh or resumed."""
 
-    def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset):
+    def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset, strategy=None):
+        """strategy: from runegen.distribute.make_strategy(config.devices), made by the caller
+        before any other TensorFlow work when it may be a cluster's (made here when None)."""
         from runegen.nets import PRESETS  # first: it imports TensorFlow quietly
 
         import keras
         import tensorflow as tf
 
+        from runegen import distribute
         from runegen.gan import DCGAN
 
+        self.strategy = strategy or distribute.make_strategy(config.devices)
+        self.chief = distribute.is_chief()
+        if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
+            raise UsageError("--diffaugment runs on one device only (its draws are per replica)")
         config = dataclasses.replace(config, precision=resolve_precision(config.precision))
         self.config, self.out, self.dataset = config, out, dataset
         self.steps_per_epoch = len(self.dataset) // config.batch_size
@@ -127,13 +137,17 @@ class Run:
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
         continuous = config.latent_continuous_codes
-        generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
-                                               config.spectral_norm, self.codes, config.minibatch_std,
-                                               continuous)
-        ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
-                         if config.ema else None)
+        with self.strategy.scope():
+            generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
+                                                   config.spectral_norm, self.codes, config.minibatch_std,
+                                                   continuous)
+            ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
+                             if config.ema else None)
+        if self.strategy.num_replicas_in_sync > 1:
+            distribute.synchronize_batch_norm(generator)
+            distribute.synchronize_batch_norm(discriminator)
         self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator,
-                         continuous)
+                         continuous, self.strategy)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
@@ -147,8 +161,10 @@ class Run:
             g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
             noise=self.gan.noise, dropout_rng=dropout_rng, epoch=self.epoch,
             step_in_epoch=self.step_in_epoch, epoch_sums=self.epoch_sums, **optional)
-        # CheckpointManager writes the data files first and the index last, atomically.
-        self.checkpoints = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
+        # CheckpointManager writes the data files first and the index last, atomically. Every
+        # worker of a cluster saves (saving is collective); all but the chief into scratch.
+        folder = out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
+        self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
         from runegen.runtime import latents
 
         # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
@@ -160,7 +176,7 @@ class Run:
         self.real_images = tf.data.Dataset.from_tensor_slices(
             (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
         self.scorer = None  # built at the first evaluation: it loads or trains a classifier
-        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard"))
+        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard")) if self.chief else None
 
     # -- data -----------------------------------------------------------------------------
     def batches(self, epoch: int, skip: int):
@@ -177,9 +193,13 @@ class Run:
 
     # -- the loop -------------------------------------------------------------------------
     def restore(self) -> None:
-        if self.checkpoints.latest_checkpoint is None:
+        import tensorflow as tf
+
+        # Every worker restores the chief's checkpoint (a cluster resumes from a shared folder).
+        latest = tf.train.latest_checkpoint(self.out / "checkpoints")
+        if latest is None:
             raise UsageError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
-        self.checkpoints.checkpoint.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
+        self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
 
     def train(self, progress, log=lambda line: None) -> None:
         """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
@@ -222,18 +242,19 @@ class Run:
         row = {"epoch": epoch + 1, **dict(zip(METRICS, means.round(5).tolist())),
                "images_per_s": round(steps_run * self.config.batch_size / seconds, 1),
                "seconds": round(seconds, 2)}
-        grid = self.sample_grid()
-        images.save_png(grid, self.out / "samples" / f"epoch_{epoch + 1:03d}.png")
         last = epoch + 1 == self.config.epochs
         quality = {}
-        if self.config.eval_every and ((epoch + 1) % self.config.eval_every == 0 or last):
-            quality = self.evaluate()
-            row.update({k: round(v, 5) if isinstance(v, float) else v for k, v in quality.items()})
-        self._append_metrics(row)
-        with self.summary_writer.as_default(step=epoch + 1):
-            for key in (*METRICS, "images_per_s", *quality):
-                tf.summary.scalar(key, row[key])
-            tf.summary.image("samples", np.asarray(grid)[None, :, :, None], max_outputs=1)
+        if self.chief:  # samples, scores and logs: once, by the chief
+            grid = self.sample_grid()
+            images.save_png(grid, self.out / "samples" / f"epoch_{epoch + 1:03d}.png")
+            if self.config.eval_every and ((epoch + 1) % self.config.eval_every == 0 or last):
+                quality = self.evaluate()
+                row.update({k: round(v, 5) if isinstance(v, float) else v for k, v in quality.items()})
+            self._append_metrics(row)
+            with self.summary_writer.as_default(step=epoch + 1):
+                for key in (*METRICS, "images_per_s", *quality):
+                    tf.summary.scalar(key, row[key])
+                tf.summary.image("samples", np.asarray(grid)[None, :, :, None], max_outputs=1)
         self.epoch.assign(epoch + 1)
         self.step_in_epoch.assign(0)
         self.epoch_sums.assign(tf.zeros_like(self.epoch_sums))
@@ -282,10 +303,14 @@ class Run:
         writer.writerows(rows)
         atomic.write_text(path, text.getvalue())
 
-    def finish(self) -> Path:
-        """The progress GIF and the inference generator: float32, BN in inference mode."""
+    def finish(self) -> Path | None:
+        """The progress GIF and the inference generator: float32, BN in inference mode (the
+        chief's; other workers of a cluster write nothing and return None)."""
         from runegen.nets import PRESETS
 
+        if not self.chief:
+            shutil.rmtree(self.checkpoints.directory, ignore_errors=True)
+            return None
         frames = [_load(p) for p in sorted((self.out / "samples").glob("epoch_*.png"))]
         if frames:
             images.save_gif(frames, self.out / "progress.gif")

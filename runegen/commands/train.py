@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import check_writable, is_default, positive
+from runegen.distribute import describe, is_chief
 from runegen.errors import UsageError
 from runegen.train import TrainConfig
 
@@ -19,7 +20,7 @@ DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to 
 
 
 # Settings a resumed run may change; all others must stay as the run began.
-RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples")
+RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices")
 
 
 class PresetName(str, Enum):
@@ -72,6 +73,7 @@ def train(
     label_smoothing: float = typer.Option(DEFAULT.label_smoothing, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this (bce only)."),
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
     eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, help="Generated (and real) images per evaluation."),
+    devices: str = typer.Option(DEFAULT.devices, help="tf.distribute: auto = every GPU (MirroredStrategy) or the TF_CONFIG cluster (MultiWorkerMirroredStrategy), else one device; or a list such as /gpu:0,/gpu:1."),
     out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
@@ -86,7 +88,8 @@ def train(
                         seed=seed, latent_dim=latent_dim, update=update.value, precision=precision.value,
                         checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
                         conditional=conditional, ema=ema, diffaugment=diffaugment,
-                        label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples)
+                        label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples,
+                        devices=devices)
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
@@ -101,14 +104,18 @@ def train(
                                  f"(the run in {out} used {getattr(config, field.name)!r})")
         config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
                                                 if not is_default(ctx, name)})
-    else:
+    elif is_chief():
         config = given
         out = _fresh_run_folder(out)
+    else:  # another worker of a cluster: the chief owns the folder (it may be the same, shared)
+        config = given
+        out = out or Path("runs") / "train"
 
     dataset = load_dataset(config.data, config.samples_per_class, config.seed)
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
-    check_writable(out)
+    if is_chief():
+        check_writable(out)
     _train(config, out, dataset, resume)
 
 
@@ -119,15 +126,20 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from runegen import atomic
     from runegen.train import Run, TrainingDiverged, resolve_precision, save_config
 
-    console = Console(stderr=True)
+    from runegen.distribute import make_strategy
+
+    # First TensorFlow work: a cluster's collectives must be set up before anything else.
+    strategy = make_strategy(config.devices)
+    chief = is_chief()
+    console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
     config = dataclasses.replace(config, precision=resolve_precision(config.precision))
-    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}) on {dataset.name} "
-                  f"({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
-    run = Run(config, out, dataset)
+    run = Run(config, out, dataset, strategy)
+    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
+                  f"on {dataset.name} ({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
     if resume:
         run.restore()
         console.print(f"resumed at epoch {int(run.epoch.numpy()) + 1}, step {int(run.step_in_epoch.numpy())}")
-    else:
+    elif chief:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
@@ -147,6 +159,8 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
                       highlight=False)
         raise typer.Exit(130)
     generator = run.finish()
+    if generator is None:
+        return
     console.print(f"done in {time.perf_counter() - started:.0f} s: {generator}, "
                   f"samples in {out / 'samples'}, {out / 'progress.gif'}", highlight=False)
 

@@ -1,0 +1,90 @@
+"""Training on several devices and machines with TensorFlow's own tf.distribute.
+
+Which strategy a run uses (`--devices`):
+- "auto": `MultiWorkerMirroredStrategy` when `TF_CONFIG` names a cluster (one process per
+  machine, started by the user, Slurm or Kubernetes), `MirroredStrategy` over every GPU when there
+  are several, else the default strategy: one device, the code path every single-device run takes.
+- a comma-separated list of devices ("/gpu:0,/gpu:1", or logical CPUs "/cpu:0,/cpu:1"):
+  `MirroredStrategy` over those.
+
+How runegen's GAN step (runegen/gan.py) keeps a run with R replicas the run with one device, for
+the same global batch:
+- every random draw of a step (latents, codes) is made once, for the global batch, outside the
+  replicas, and each replica takes its own slice, as it does of the real batch: replicas get
+  different noise, and together exactly what one device would have drawn;
+- each replica's losses are sums over its slice divided by the global batch
+  (`tf.nn.compute_average_loss`); the optimizers sum the replicas' gradients, so the update is the
+  global mean's, and the reported losses are the sum over replicas;
+- BatchNormalization uses the global batch's statistics (`synchronized=True`, set here);
+- EMA is updated after the replicas, in cross-replica context.
+Only the chief (worker 0) writes samples, metrics, logs and the generator; other workers write
+their checkpoints to a scratch folder that is deleted (every worker must save: it is collective).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def make_strategy(devices: str = "auto"):
+    """The tf.distribute strategy for `--devices`. Call it before any other TensorFlow work:
+    MultiWorkerMirroredStrategy must set up its collectives before the runtime starts."""
+    import tensorflow as tf
+
+    if devices != "auto":
+        names = [name.strip() for name in devices.split(",") if name.strip()]
+        return tf.distribute.MirroredStrategy(names)
+    if cluster():
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+    return tf.distribute.get_strategy()
+
+
+def cluster() -> dict | None:
+    """TF_CONFIG's cluster spec, when it names more than one worker."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    except ValueError:
+        return None
+    workers = config.get("cluster", {}).get("worker", [])
+    return config if len(workers) > 1 else None
+
+
+def is_chief() -> bool:
+    """This process is the chief: worker 0 (or "chief") of the TF_CONFIG cluster, or the only
+    process. Read from TF_CONFIG alone, so the CLI knows before TensorFlow starts."""
+    config = cluster()
+    if config is None:
+        return True
+    task = config.get("task", {})
+    return task.get("type") == "chief" or (task.get("type") == "worker" and int(task.get("index", 0)) == 0)
+
+
+def describe(strategy) -> str:
+    name = type(strategy).__name__
+    replicas = strategy.num_replicas_in_sync
+    return "one device" if name == "_DefaultDistributionStrategy" else f"{name}, {replicas} replicas"
+
+
+def replica_slice(tensor, global_batch):
+    """This replica's rows of a global-batch tensor (all of it with one replica)."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    if replicas == 1:
+        return tensor
+    size = global_batch // replicas
+    return tensor[context.replica_id_in_sync_group * size:(context.replica_id_in_sync_group + 1) * size]
+
+
+def synchronize_batch_norm(model) -> None:
+    """BatchNormalization over the global batch: its statistics all-reduced across replicas."""
+    import keras
+
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True

@@ -1,0 +1,128 @@
+"""tf.distribute (runegen/distribute.py): two replicas train what one device trains.
+
+Each run is the real `runegen train` in its own process: one device; two logical CPU devices
+under MirroredStrategy (the logical split must happen before TensorFlow starts, so a small
+launcher does it and then calls the CLI); two worker processes on localhost under
+MultiWorkerMirroredStrategy, from TF_CONFIG. Same seed, same data, same global batch of 32, six
+steps: the epoch's mean losses agree to 1e-3 (relative) and the weights to 5e-3, the size of a
+few Adam steps at these learning rates: what two devices may change is the rounding of
+all-reduced sums, which Adam turns into lr-sized differences. Different noise per replica, or
+losses not averaged over the global batch, change the losses themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+TINY = ("train", "--epochs", "1", "--samples-per-class", "8", "--batch-size", "32", "--eval-every", "0",
+        "--precision", "fp32")
+LOSSES = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
+TWO_LOGICAL_CPUS = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from runegen.cli import main
+sys.argv[0] = "runegen"
+main()
+"""
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def on_two_logical_cpus(*args, timeout=300):
+    return subprocess.run([sys.executable, "-c", TWO_LOGICAL_CPUS, *map(str, args)], env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def epoch_losses(run) -> np.ndarray:
+    with open(run / "metrics.csv", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    return np.array([float(row[k]) for k in LOSSES])
+
+
+def weights(run) -> list[np.ndarray]:
+    import keras
+
+    return keras.saving.load_model(run / "generator.keras").get_weights()
+
+
+def assert_same_training(run, reference) -> None:
+    np.testing.assert_allclose(epoch_losses(run), epoch_losses(reference), rtol=1e-3, atol=1e-5)
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(weights(run), weights(reference)))
+    assert difference <= 5e-3, difference
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distribute") / "one"
+    result = run_cli(*TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_two_replicas_on_logical_cpus_match_one_device(one_device, tmp_path):
+    out = tmp_path / "two"
+    result = on_two_logical_cpus(*TINY, "--devices", "/cpu:0,/cpu:1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "MirroredStrategy, 2 replicas" in result.stderr
+    assert_same_training(out, one_device)
+
+
+def test_diffaugment_is_refused_with_two_replicas(tmp_path):
+    result = on_two_logical_cpus(*TINY, "--diffaugment", "--devices", "/cpu:0,/cpu:1", "--out", tmp_path / "x")
+    assert result.returncode == 2, result.stderr
+    assert "--diffaugment runs on one device only" in result.stderr.strip().splitlines()[-1]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_localhost_finish_and_match_one_device(one_device, tmp_path):
+    """Two processes, TF_CONFIG as a cluster manager would set it; bounded in time, and they stop
+    by themselves. Only the chief writes; the other worker's --out stays absent."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen([sys.executable, "-m", "runegen", *TINY, "--out", tmp_path / f"w{index}"],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        results = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, stderr) in zip(workers, results):
+        assert worker.returncode == 0, stderr
+    assert "2 replicas" in results[0][1]
+    assert (tmp_path / "w0" / "generator.keras").exists() and not (tmp_path / "w1").exists()
+    assert_same_training(tmp_path / "w0", one_device)
+
+
+def test_chief_from_tf_config(monkeypatch):
+    from runegen.distribute import cluster, is_chief
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert cluster() is None and is_chief()
+    two = {"worker": ["a:1", "b:2"]}
+    for task, chief in ((("worker", 0), True), (("worker", 1), False), (("chief", 0), True)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": task[0], "index": task[1]}}))
+        assert is_chief() is chief
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    assert cluster() is None and is_chief()
