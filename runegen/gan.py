@@ -93,8 +93,8 @@ class DCGAN(tf.Module):
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
             raise ValueError("DiffAugment draws its randomness inside each replica: one device only")
         with self.strategy.scope():
-            self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1, beta_2=config.beta_2)
-            self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1, beta_2=config.beta_2)
+            self.g_optimizer = self._optimizer(config.lr_g)
+            self.d_optimizer = self._optimizer(config.lr_d)
             # Built now so a checkpoint can restore their slots before the first step.
             self.g_optimizer.build(generator.trainable_variables)
             self.d_optimizer.build(discriminator.trainable_variables)
@@ -109,7 +109,15 @@ class DCGAN(tf.Module):
             ema_generator.set_weights(generator.get_weights())
         steps = {"simultaneous": self._simultaneous_step, "alternating": self._alternating_step}
         self._step = steps[config.update]
-        self.train_step = tf.function(self._train_step)
+        self.train_step = tf.function(self._train_step, jit_compile=config.jit or None)
+
+    def _optimizer(self, learning_rate):
+        """Adam; under mixed float16 wrapped in a LossScaleOptimizer: float16 gradients of
+        unscaled losses underflow (bfloat16 has float32's range and needs no scaling)."""
+        adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
+        if self.config.precision == "fp16":
+            return keras.optimizers.LossScaleOptimizer(adam)
+        return adam
 
     @property
     def sampler(self) -> keras.Model:
@@ -164,6 +172,12 @@ class DCGAN(tf.Module):
         return self.config.info_weight * loss
 
     @staticmethod
+    def _scaled(optimizer, loss):
+        """The loss to differentiate, inside the tape: scaled up under fp16 loss scaling (the
+        LossScaleOptimizer's apply_gradients scales the gradients back, and skips inf/NaN steps)."""
+        return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+    @staticmethod
     def _apply(optimizer, tape, loss, model):
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                       model.trainable_variables))
@@ -212,8 +226,9 @@ class DCGAN(tf.Module):
             info_loss = self._info_loss(code_logits, inputs, fake_labels)
             g_loss = mean(self._generator_loss(fake_logits) + info_loss)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss)
-        self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
-        self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
+            g_scaled, d_scaled = self._scaled(self.g_optimizer, g_loss), self._scaled(self.d_optimizer, d_loss)
+        self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
+        self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
         return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
     def _alternating_step(self, real_images, real_labels, draws, mean):
@@ -223,14 +238,16 @@ class DCGAN(tf.Module):
             real_logits, _ = self._discriminate(real_images, real_labels)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
-                                + self._info_loss(code_logits, inputs, fake_labels))
-        self._apply(self.d_optimizer, d_tape, d_loss, self.discriminator)
+                          + self._info_loss(code_logits, inputs, fake_labels))
+            d_scaled = self._scaled(self.d_optimizer, d_loss)
+        self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
         with tf.GradientTape() as g_tape:
             fresh_logits, fresh_code_logits = self._discriminate(
                 self.generator(fresh_inputs, training=True), fresh_labels)
             g_loss = mean(self._generator_loss(fresh_logits)
-                                + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
-        self._apply(self.g_optimizer, g_tape, g_loss, self.generator)
+                          + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
+            g_scaled = self._scaled(self.g_optimizer, g_loss)
+        self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
         return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
 
     def _report(self, mean, g_loss, d_loss, real_logits, fake_logits, code_logits, codes):

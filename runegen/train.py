@@ -32,7 +32,8 @@ from runegen import atomic, images
 from runegen.data import GlyphDataset
 from runegen.errors import UsageError
 
-PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16"}  # name -> Keras dtype policy
+# name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/gan.py)
+PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
@@ -61,7 +62,9 @@ class TrainConfig:
     seed: int = 0
     latent_dim: int = 100
     update: str = "simultaneous"
-    precision: str = "auto"  # resolved to fp32 or bf16 before the run starts
+    precision: str = "auto"  # resolved to fp32, bf16 or fp16 before the run starts
+    deterministic: bool | None = None  # op determinism; None: on without a GPU (resolved at start)
+    jit: bool = False  # the step compiled with XLA
     checkpoint_every: int = 5
     samples_per_class: int = 400  # built-in runes only
     conditional: bool = False
@@ -85,21 +88,41 @@ class TrainConfig:
 
 
 def resolve_precision(precision: str) -> str:
-    """"auto" is bf16 on CPUs with native bfloat16 arithmetic (AVX512-BF16, AMX), where it trains
-    ~1.5x faster with runes as good as fp32's (see README), and fp32 everywhere else, including
-    GPUs, where it has not been measured yet."""
+    """"auto": on GPUs, bf16 where every GPU has bfloat16 tensor cores (compute capability 8.0 and
+    up), fp16 with loss scaling on older ones with fp16 tensor cores (7.x), else fp32; on CPUs,
+    bf16 where they compute in bfloat16 natively (AVX512-BF16, AMX: ~1.5x faster with runes as
+    good as fp32's, see README), else fp32."""
     if precision != "auto":
         return precision
     from runegen.quiet import import_tensorflow
 
     tf = import_tensorflow()
-
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
+                    for gpu in tf.config.list_physical_devices("GPU")]
     try:
         flags = {flag for line in open("/proc/cpuinfo") if line.startswith("flags")
                  for flag in line.split(":", 1)[1].split()}
     except OSError:
         flags = set()
-    return "bf16" if BF16_CPU_FLAGS & flags and not tf.config.list_physical_devices("GPU") else "fp32"
+    return auto_precision(flags, capabilities)
+
+
+def auto_precision(cpu_flags: set[str], gpu_capabilities: list[tuple[int, int] | None]) -> str:
+    if gpu_capabilities:
+        lowest = min((c or (0, 0)) for c in gpu_capabilities)
+        return "bf16" if lowest >= (8, 0) else "fp16" if lowest >= (7, 0) else "fp32"
+    return "bf16" if BF16_CPU_FLAGS & cpu_flags else "fp32"
+
+
+def resolve_deterministic(deterministic: bool | None) -> bool:
+    """None: on where no GPU is visible. On this project's CPUs it costs ~1% of the step
+    (benchmarks/step_settings.py); on GPUs TensorFlow's deterministic kernels are slower and some
+    ops refuse to run, so there it is an opt-in (--deterministic)."""
+    if deterministic is not None:
+        return deterministic
+    from runegen.quiet import import_tensorflow
+
+    return not import_tensorflow().config.list_physical_devices("GPU")
 
 
 class TrainingDiverged(RuntimeError):
@@ -124,7 +147,8 @@ class Run:
         self.chief = distribute.is_chief()
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
             raise UsageError("--diffaugment runs on one device only (its draws are per replica)")
-        config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+        config = dataclasses.replace(config, precision=resolve_precision(config.precision),
+                                     deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset
         self.steps_per_epoch = len(self.dataset) // config.batch_size
 
@@ -132,7 +156,8 @@ class Run:
         # kernels may reduce in a thread-dependent order, and Adam turns rounding-level gradient
         # differences into lr-sized weight differences within a few steps (seen once in the suite).
         keras.utils.set_random_seed(config.seed)
-        tf.config.experimental.enable_op_determinism()
+        if resolve_deterministic(config.deterministic):
+            tf.config.experimental.enable_op_determinism()
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes

@@ -132,12 +132,29 @@ def test_same_seed_same_weights_and_another_seed_differs(tmp_path):
     assert not np.array_equal(first[0], other[0])
 
 
-@pytest.mark.parametrize("update, precision", [("alternating", "fp32"), ("simultaneous", "bf16")])
-def test_other_update_scheme_and_precision_train(tmp_path, update, precision):
+@pytest.mark.parametrize("update, precision, jit", [
+    ("alternating", "fp32", False), ("simultaneous", "bf16", False),
+    ("simultaneous", "fp16", True),  # mixed float16: loss scaling; and the step compiled by XLA
+])
+def test_other_update_scheme_and_precision_train(tmp_path, update, precision, jit):
     run = train_in_process(tmp_path / "r", tiny_config(epochs=1, update=update, precision=precision,
-                                                       preset="s2"), InterruptAt())
+                                                       preset="s2", jit=jit), InterruptAt())
     assert (tmp_path / "r" / "samples" / "epoch_001.png").exists()
     assert all(np.isfinite(w).all() for w in run.gan.generator.get_weights())
+    scaled = isinstance(run.gan.g_optimizer, __import__("keras").optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "fp16")
+
+
+def test_auto_precision_by_device():
+    from runegen.train import auto_precision
+
+    assert auto_precision({"avx2"}, []) == "fp32"
+    assert auto_precision({"avx2", "avx512_bf16"}, []) == "bf16"
+    assert auto_precision({"avx512_bf16"}, [(9, 0), (8, 0)]) == "bf16"  # A100/H100: bfloat16 cores
+    assert auto_precision({"avx512_bf16"}, [(9, 0), (7, 5)]) == "fp16"  # the weakest GPU decides
+    assert auto_precision(set(), [(7, 0)]) == "fp16"  # V100: fp16 tensor cores, loss scaling
+    assert auto_precision(set(), [(6, 1)]) == "fp32"
+    assert auto_precision(set(), [None]) == "fp32"  # capability unknown
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -20,7 +20,7 @@ DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to 
 
 
 # Settings a resumed run may change; all others must stay as the run began.
-RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices")
+RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices", "deterministic", "jit")
 
 
 class PresetName(str, Enum):
@@ -42,6 +42,7 @@ class Precision(str, Enum):
     auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
+    fp16 = "fp16"
 
 
 def train(
@@ -64,7 +65,9 @@ def train(
     seed: int = typer.Option(DEFAULT.seed, min=0, help="Seed for data, weights, noise and shuffling."),
     latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim")),
     update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
-    precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), or auto: bf16 on CPUs with AVX512-BF16/AMX, else fp32."),
+    precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), fp16 (mixed float16, loss scaling), or auto: bf16 on GPUs with compute capability >= 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs, else fp32."),
+    deterministic: Optional[bool] = typer.Option(DEFAULT.deterministic, "--deterministic/--no-deterministic", help="TensorFlow op determinism (same seed -> same weights) [default: on without a GPU, where it costs ~1%]."),
+    jit: bool = typer.Option(DEFAULT.jit, "--jit/--no-jit", help="Compile the step with XLA (0.9x on this project's CPUs)."),
     checkpoint_every: int = typer.Option(DEFAULT.checkpoint_every, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
     samples_per_class: int = typer.Option(DEFAULT.samples_per_class, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
     conditional: bool = typer.Option(DEFAULT.conditional, "--conditional", help="Class-conditional: generate asks for a rune/class."),
@@ -89,7 +92,7 @@ def train(
                         checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
                         conditional=conditional, ema=ema, diffaugment=diffaugment,
                         label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples,
-                        devices=devices)
+                        devices=devices, deterministic=deterministic, jit=jit)
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
@@ -124,7 +127,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from runegen import atomic
-    from runegen.train import Run, TrainingDiverged, resolve_precision, save_config
+    from runegen.train import Run, TrainingDiverged, resolve_deterministic, resolve_precision, save_config
 
     from runegen.distribute import make_strategy
 
@@ -132,7 +135,8 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     strategy = make_strategy(config.devices)
     chief = is_chief()
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
-    config = dataclasses.replace(config, precision=resolve_precision(config.precision))
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision),
+                                 deterministic=resolve_deterministic(config.deterministic))
     run = Run(config, out, dataset, strategy)
     console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
                   f"on {dataset.name} ({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
