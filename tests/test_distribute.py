@@ -78,6 +78,20 @@ def test_two_replicas_on_logical_cpus_match_one_device(one_device, tmp_path):
     assert_same_training(out, one_device)
 
 
+def test_resume_under_two_replicas_continues_the_run_exactly(tmp_path):
+    """Checkpoints of mirrored variables restore under the strategy: one epoch, then --resume to
+    two, gives the weights of two epochs in one go (same strategy, same process layout)."""
+    two = ("--devices", "/cpu:0,/cpu:1")
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    longer = [a if a != "1" else "2" for a in TINY]  # --epochs 2
+    assert on_two_logical_cpus(*longer, *two, "--out", straight).returncode == 0
+    assert on_two_logical_cpus(*TINY, *two, "--out", cut).returncode == 0
+    result = on_two_logical_cpus(*longer, *two, "--resume", "--out", cut)
+    assert result.returncode == 0, result.stderr
+    for a, b in zip(weights(straight), weights(cut)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_diffaugment_is_refused_with_two_replicas(tmp_path):
     result = on_two_logical_cpus(*TINY, "--diffaugment", "--devices", "/cpu:0,/cpu:1", "--out", tmp_path / "x")
     assert result.returncode == 2, result.stderr
