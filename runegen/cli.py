@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
 from runegen.commands import deploy, quality, train
-from runegen.errors import UsageError
+from runegen.errors import RunegenError
 
 app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the generator to the edge.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,12 +31,13 @@ app.command("classifier")(quality.classifier_command)
 
 
 def main() -> None:
-    """Console entry point: usage errors become one line on stderr and exit code 2."""
+    """Console entry point: runegen's errors (runegen/errors.py) become one line on stderr and
+    exit code 2."""
     try:
         code = app(standalone_mode=False)
     except typer.Abort:
         code = 130
-    except UsageError as error:
+    except RunegenError as error:
         print(f"runegen: error: {error}", file=sys.stderr)
         code = 2
     except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2

@@ -1,5 +1,45 @@
-"""One exception type for bad user input: the CLI turns it into one line on stderr and exit 2."""
+"""runegen's errors, and the one place an underlying error becomes a short reason.
+
+The library raises typed errors whose message says what is wrong with a file, a folder, a value
+or a device, without naming a command-line flag (a library caller has no flags); the commands
+add the flag the value came from where they know it (`--data ...: no images found`), and the
+CLI (runegen/cli.py) turns every `RunegenError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
 
 
-class UsageError(Exception):
-    """Input the user can fix (a missing file, a bad flag value, an unwritable folder)."""
+class RunegenError(Exception):
+    """Input the user can fix: the message says what, in one line."""
+
+
+class UsageError(RunegenError):
+    """A bad command-line value or combination (raised by the commands, which name the flag)."""
+
+
+class DataError(RunegenError):
+    """A dataset that cannot be found or read; the message starts with what was asked for."""
+
+
+class ModelFileError(RunegenError):
+    """A model or metadata file that is missing, unreadable, or not what it should be."""
+
+
+class DeviceError(RunegenError):
+    """A device or runtime that is not available here."""
+
+
+class RunStateError(RunegenError):
+    """A run folder that cannot be resumed, or a setting the run cannot use."""
+
+
+def reason(error: BaseException, limit: int = 160) -> str:
+    """An underlying library's exception as a short reason: its first line, without
+    onnxruntime's code prefix, cut to `limit` characters."""
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^Load model from .* failed:\s*", "", text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

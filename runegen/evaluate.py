@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from runegen.data import GlyphDataset
-from runegen.errors import UsageError
+from runegen.errors import DeviceError, ModelFileError, RunegenError, reason
 
 MODELS_DIR = Path(__file__).parent / "models"
 SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}  # and its .onnx beside it
@@ -52,7 +52,7 @@ class Scorer:
         """The classifier: `classifier_path`, else the shipped one for the data, else one cached
         in `cache` (a run folder), else one trained now (and saved to `cache` if given)."""
         if classifier_path is not None and not classifier_path.exists():
-            raise UsageError(f"--classifier {classifier_path}: no such file")
+            raise ModelFileError(f"{classifier_path}: no such file")
         path = classifier_path or SHIPPED_CLASSIFIERS.get(dataset.name)
         if path is None or not path.exists():
             path = cache / "classifier.keras" if cache is not None else None
@@ -64,7 +64,7 @@ class Scorer:
             log(f"training a classifier on {dataset.name} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
         if classifier.num_classes != len(dataset.class_names):
-            raise UsageError(f"the classifier knows {classifier.num_classes} classes, "
+            raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
         return cls(classifier, reference_images(dataset, samples), samples)
 
@@ -104,10 +104,10 @@ class OnnxClassifier:
         try:
             self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
-            raise UsageError(f"{path} is not an ONNX classifier ({str(error).splitlines()[0][:120]})") from None
+            raise ModelFileError(f"{path} is not an ONNX classifier ({reason(error, 120)})") from None
         names = [o.name for o in self.session.get_outputs()]
         if names != list(OUTPUTS):
-            raise UsageError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
+            raise ModelFileError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
         self.input_name = self.session.get_inputs()[0].name
         self.num_classes = int(self.session.get_outputs()[1].shape[-1])
 
@@ -144,18 +144,18 @@ def _load_keras_classifier(path: Path):
         import_tensorflow()
         import keras
     except ImportError:
-        raise UsageError(f"{path}: a .keras classifier needs TensorFlow: pip install 'runegen[train]' "
+        raise DeviceError(f"{path}: a .keras classifier needs TensorFlow: pip install 'runegen[train]' "
                          "(or use its .onnx twin)") from None
 
     from runegen.metrics import FEATURES_LAYER
 
     if not zipfile.is_zipfile(path):
-        raise UsageError(f"{path} is not a Keras classifier (not a .keras archive)")
+        raise ModelFileError(f"{path} is not a Keras classifier (not a .keras archive)")
     try:
         model = keras.saving.load_model(path, compile=False)
         model.get_layer(FEATURES_LAYER)
     except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
-        raise UsageError(f"{path} is not a runegen classifier ({str(error).splitlines()[0][:120]})") from None
+        raise ModelFileError(f"{path} is not a runegen classifier ({reason(error, 120)})") from None
     return model
 
 

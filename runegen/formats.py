@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runegen.errors import RunegenError
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -57,16 +59,17 @@ FORMATS: dict[str, Format] = {
 
 
 def select_variants(formats: list[str], variant_names: list[str] | None) -> list[Variant]:
-    """Variants for `--format`/`--quantize`; ValueError says what is known when a name is not."""
+    """The variants of these formats (all of them, or those named); the error for an unknown name
+    says which names are known."""
     if "all" in formats:
         formats = list(FORMATS)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ValueError(f"unknown format {unknown[0]!r} (known: {', '.join(FORMATS)}, all)")
+        raise RunegenError(f"unknown format {unknown[0]!r} (known: {', '.join(FORMATS)}, all)")
     chosen = [v for f in formats for v in FORMATS[f].variants
               if not variant_names or "all" in variant_names or v.name in variant_names]
     for name in variant_names or []:
         if name != "all" and not any(v.name == name for v in chosen):
             known = sorted({v.name for f in formats for v in FORMATS[f].variants})
-            raise ValueError(f"unknown variant {name!r} for {', '.join(formats)} (known: {', '.join(known)})")
+            raise RunegenError(f"unknown variant {name!r} for {', '.join(formats)} (known: {', '.join(known)})")
     return chosen

@@ -30,7 +30,7 @@ import numpy as np
 
 from runegen import atomic, images
 from runegen.data import GlyphDataset
-from runegen.errors import UsageError
+from runegen.errors import RunStateError
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -146,7 +146,7 @@ class Run:
         self.strategy = strategy or distribute.make_strategy(config.devices)
         self.chief = distribute.is_chief()
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
-            raise UsageError("--diffaugment runs on one device only (its draws are per replica)")
+            raise RunStateError("DiffAugment runs on one device only (its draws are per replica)")
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset
@@ -223,7 +223,7 @@ class Run:
         # Every worker restores the chief's checkpoint (a cluster resumes from a shared folder).
         latest = tf.train.latest_checkpoint(self.out / "checkpoints")
         if latest is None:
-            raise UsageError(f"--resume: no checkpoint in {self.out / 'checkpoints'}")
+            raise RunStateError(f"no checkpoint in {self.out / 'checkpoints'}")
         self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
 
     def train(self, progress, log=lambda line: None) -> None:
@@ -388,6 +388,6 @@ def load_config(out: Path) -> TrainConfig:
     try:
         return TrainConfig(**json.loads(path.read_text()))
     except FileNotFoundError:
-        raise UsageError(f"--resume: {out} holds no run (no config.json)") from None
+        raise RunStateError(f"{out} holds no run (no config.json)") from None
     except (ValueError, TypeError) as error:
-        raise UsageError(f"--resume: {path} is not a runegen config ({error})") from None
+        raise RunStateError(f"{path} is not a runegen config ({error})") from None

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from runegen.data import load_dataset
-from runegen.errors import UsageError
+from runegen.errors import DataError
 
 
 def fake_mnist(count=30, seed=0):
@@ -53,7 +53,7 @@ def test_mnist_idx_files(tmp_path, gz):
 
 def test_mnist_missing_is_a_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(UsageError, match="no local MNIST"):
+    with pytest.raises(DataError, match="no local MNIST"):
         load_dataset("mnist")
 
 
@@ -61,7 +61,7 @@ def test_truncated_idx_is_a_usage_error(tmp_path):
     x, y = fake_mnist(4)
     write_idx(tmp_path / "train-images-idx3-ubyte", x)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08")
-    with pytest.raises(UsageError, match="unreadable MNIST"):
+    with pytest.raises(DataError, match="unreadable MNIST"):
         load_dataset(str(tmp_path))
 
 
@@ -96,13 +96,13 @@ def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys):
 ])
 def test_folder_without_usable_images(tmp_path, setup, message):
     setup(tmp_path)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(DataError, match=message):
         load_dataset(str(tmp_path))
 
 
 def test_unknown_data_spec(tmp_path):
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         load_dataset(str(tmp_path / "nope"))
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(UsageError, match="not an MNIST"):
+    with pytest.raises(DataError, match="not an MNIST"):
         load_dataset(str(tmp_path / "notes.txt"))

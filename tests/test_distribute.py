@@ -95,7 +95,7 @@ def test_resume_under_two_replicas_continues_the_run_exactly(tmp_path):
 def test_diffaugment_is_refused_with_two_replicas(tmp_path):
     result = on_two_logical_cpus(*TINY, "--diffaugment", "--devices", "/cpu:0,/cpu:1", "--out", tmp_path / "x")
     assert result.returncode == 2, result.stderr
-    assert "--diffaugment runs on one device only" in result.stderr.strip().splitlines()[-1]
+    assert "--diffaugment/--devices: DiffAugment runs on one device only" in result.stderr.strip().splitlines()[-1]
 
 
 def free_ports(count: int) -> list[int]:

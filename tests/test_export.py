@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_usage_error, run_cli
+from runegen.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm
 from runegen.formats import FORMATS, Variant, select_variants
@@ -38,9 +39,9 @@ def test_variant_selection():
     assert len(select_variants(["all"], None)) == sum(len(f.variants) for f in FORMATS.values())
     assert [v.name for v in select_variants(["tflite"], ["int8", "f16"])] == ["f16", "int8"]
     assert [v.name for v in select_variants(["onnx"], ["f16"])] == ["f16"]
-    with pytest.raises(ValueError, match="unknown variant 'dynamic' for onnx"):
+    with pytest.raises(RunegenError, match="unknown variant 'dynamic' for onnx"):
         select_variants(["onnx"], ["dynamic"])
-    with pytest.raises(ValueError, match="unknown format"):
+    with pytest.raises(RunegenError, match="unknown format"):
         select_variants(["caffe"], None)
 
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
-from runegen.errors import UsageError
+from runegen.errors import DeviceError, ModelFileError, RunegenError
 from runegen.runtime import LOADERS, latents, load_generator
 
 LATENT = 100
@@ -144,7 +144,7 @@ def test_threads(models, kind):
     generator = load_generator(models[kind], threads=1)
     assert generator.threads == 1
     assert generator.generate(models["z"][:2]).shape == (2, 28, 28, 1)
-    with pytest.raises(UsageError, match="threads"):
+    with pytest.raises(RunegenError, match="threads"):
         load_generator(models[kind], threads=0)
 
 
@@ -162,7 +162,7 @@ def test_tflite_runtime_fallback(models, monkeypatch):
     images = load_generator(models["int8io"]).generate(models["z"][:2])
     assert np.abs(images - models["reference"][:2]).mean() < 0.05
     monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
-    with pytest.raises(UsageError, match="need LiteRT: pip install ai-edge-litert"):
+    with pytest.raises(DeviceError, match="need LiteRT: pip install ai-edge-litert"):
         load_generator(models["tflite"])
 
 
@@ -198,7 +198,7 @@ def _truncated(models, tmp_path, kind, name):
 ])
 def test_bad_files(models, tmp_path, make, fragment):
     path = make(models, tmp_path)
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(ModelFileError) as info:
         load_generator(path)
     assert fragment in str(info.value)
 
@@ -217,35 +217,35 @@ def test_onnx_that_is_not_a_generator(tmp_path):
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "not_a_generator", [image], [same])
     path = tmp_path / "identity.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    with pytest.raises(UsageError, match=r"is not a runegen generator \(input \(None, 28, 28, 1\)"):
+    with pytest.raises(ModelFileError, match=r"is not a runegen generator \(input \(None, 28, 28, 1\)"):
         load_generator(path)
 
 
 def test_bad_sidecar(models, tmp_path):
     model = _write(tmp_path / "g.tflite", models["tflite"].read_bytes())
     _write(tmp_path / "g.tflite.json", b"{not json")
-    with pytest.raises(UsageError, match="not valid JSON"):
+    with pytest.raises(ModelFileError, match="not valid JSON"):
         load_generator(model)
 
 
 @pytest.mark.parametrize("kind", ["onnx", "tflite", "int8io", "keras"])
 def test_wrong_latents(models, kind):
     generator = load_generator(models[kind])
-    with pytest.raises(UsageError, match="expected latent size 100, got 64"):
+    with pytest.raises(RunegenError, match="expected latent size 100, got 64"):
         generator.generate(np.zeros((2, 64), np.float32))
-    with pytest.raises(UsageError, match=r"expected latents of shape \(n, 100\)"):
+    with pytest.raises(RunegenError, match=r"expected latents of shape \(n, 100\)"):
         generator.generate(np.zeros(LATENT, np.float32))
 
 
 def test_devices(models):
-    with pytest.raises(UsageError, match="not available to onnxruntime .*available: cpu"):
+    with pytest.raises(DeviceError, match="not available to onnxruntime .*available: cpu"):
         load_generator(models["onnx"], device="no-such-accelerator")
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        with pytest.raises(UsageError, match="'cuda' is not available"):
+        with pytest.raises(DeviceError, match="'cuda' is not available"):
             load_generator(models["onnx"], device="cuda")
-    with pytest.raises(UsageError, match="CPU only"):
+    with pytest.raises(DeviceError, match="CPU only"):
         load_generator(models["tflite"], device="cuda")
     assert load_generator(models["onnx"], device="CPUExecutionProvider").format == "onnx"
 
@@ -296,7 +296,7 @@ def test_a_provider_that_cannot_load_names_what_is_missing(models, monkeypatch, 
     assert onnx_runtime.missing_library(onnxruntime, "CPUExecutionProvider") is None
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     monkeypatch.setattr(onnx_runtime, "missing_library", lambda ort, provider: "libcudnn.so.9: cannot open shared object file")
-    with pytest.raises(UsageError, match="cannot start CUDAExecutionProvider: libcudnn.so.9"):
+    with pytest.raises(DeviceError, match="cannot start CUDAExecutionProvider: libcudnn.so.9"):
         load_generator(models["onnx"], device="cuda")
 
 

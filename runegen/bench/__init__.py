@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runegen.errors import UsageError
+from runegen.errors import DeviceError, ModelFileError, reason
 from runegen.formats import FORMATS
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -78,7 +78,7 @@ def resolve_devices(device: str) -> list[str]:
     if device == "all":
         return available
     if device not in available:
-        raise UsageError(f"--device {device}: not available here (available: {', '.join(available)})")
+        raise DeviceError(f"{device}: not available here (available: {', '.join(available)})")
     return [device]
 
 
@@ -93,8 +93,8 @@ def locate(model: Path) -> tuple[Path | None, Path]:
             return keras_path, model / "export"
         if any(model.glob("*.onnx")) or any(model.glob("*.tflite")):
             return None, model
-        raise UsageError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
-    raise UsageError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
+        raise ModelFileError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
+    raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
 
 
 def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
@@ -151,8 +151,8 @@ def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) ->
     try:
         return json.loads(lines[-1])
     except (IndexError, ValueError):
-        reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        return {"ok": False, "error": f"worker died ({reason[:200]})"}
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"ok": False, "error": f"worker died ({reason(last, 200)})"}
 
 
 def imported_version(module_name: str, distribution: str) -> str | None:
@@ -217,7 +217,7 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
         export_errors = export_missing(keras_path, export_dir)
     rows = plan_rows(keras_path, export_dir, devices)
     if not rows:
-        raise UsageError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
+        raise ModelFileError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
 
     results: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np  # the parent set the thread variables in this process's environment
 
 from runegen.bench.limits import measure, timed
+from runegen.errors import reason
 from runegen.parity import Parity
 
 
@@ -141,7 +142,7 @@ def main() -> None:
         figures = model_row(spec)
         figures["ok"] = True
     except Exception as error:  # noqa: BLE001 - the row reports any failure as its status
-        figures = {"ok": False, "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
+        figures = {"ok": False, "error": f"{type(error).__name__}: {reason(error, 300)}"}
     figures["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(figures))
 

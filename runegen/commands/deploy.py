@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_writable, integers, positive, read_json, split_list,
+from runegen.commands.options import (check_writable, flag, integers, positive, read_json, split_list,
                                       table_console)
-from runegen.errors import UsageError
+from runegen.errors import DeviceError, RunegenError, UsageError
 
 
 def export_command(
@@ -25,10 +25,8 @@ def export_command(
 
     from runegen.formats import select_variants
 
-    try:
+    with flag("--format/--quantize:", RunegenError):
         variants = select_variants(split_list(format), split_list(quantize or []))
-    except ValueError as error:
-        raise UsageError(f"--format/--quantize: {error}") from None
     from runegen.export import export, load_keras_generator
 
     generator = load_keras_generator(model)
@@ -64,6 +62,7 @@ def bench_command(
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
     profile: Optional[Path] = typer.Option(None, help="Folder for each ONNX row's onnxruntime profile (per-op times; open in chrome://tracing or Perfetto)."),
+    accept_failures: bool = typer.Option(False, "--accept-failures", help="Exit 0 even when rows fail to run (❌) or miss their parity tolerance (❎)."),
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
@@ -73,7 +72,8 @@ def bench_command(
 
     thread_counts = integers(threads, "--threads", all_value=os.cpu_count() or 1)
     batch_sizes = integers(batches, "--batches")
-    devices = resolve_devices(device)
+    with flag("--device", DeviceError):
+        devices = resolve_devices(device)
     old = read_json(compare, "--compare") if compare else None
     for target in (json_out, markdown_out):
         if target is not None and not target.parent.is_dir():
@@ -92,6 +92,11 @@ def bench_command(
         atomic.write_text(json_out, json.dumps(results, indent=2, default=str) + "\n")
     if markdown_out:
         atomic.write_text(markdown_out, report.markdown(results))
+    failed = [row for row in results["rows"] if row["status"] != "✅"]
+    if failed and not accept_failures:
+        typer.echo(f"{len(failed)} of {len(results['rows'])} rows failed (❌ or ❎); exit code 1 "
+                   "(--accept-failures: 0)", err=True)
+        raise typer.Exit(1)
 
 
 def generate(

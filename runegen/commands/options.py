@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from runegen.errors import UsageError
+from runegen.errors import RunegenError, UsageError
 
 
 def positive(name: str):
@@ -60,3 +61,13 @@ def read_json(path: Path, flag: str) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise UsageError(f"{flag} {path}: not a readable bench JSON ({error})") from None
+
+
+@contextmanager
+def flag(name: str, *errors: type[RunegenError]):
+    """The library's errors about a value the user gave with `name`, as one usage line that names
+    the flag: `with flag("--data", DataError): load_dataset(spec)` -> "--data x: no images found"."""
+    try:
+        yield
+    except errors as error:
+        raise UsageError(f"{name} {error}") from None

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import positive, table_console
-from runegen.errors import UsageError
+from runegen.commands.options import flag, positive, table_console
+from runegen.errors import DataError, ModelFileError, UsageError
 
 # metric -> how to read it, in the order printed
 READING = {
@@ -47,14 +47,16 @@ def evaluate_command(
     generator = load_generator(model, threads=threads)
     _require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
     # The built-in runes: only their names are needed here (the reference is drawn apart).
-    dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
+    with flag("--data", DataError):
+        dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
     if generator.num_classes and generator.classes != list(dataset.class_names):
         raise UsageError(f"{model} was trained on other classes than {dataset.name}'s "
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
     from runegen.evaluate import Scorer
 
     console = table_console()
-    scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
+    with flag("--classifier", ModelFileError):
+        scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
     with console.status(f"scoring {samples} samples of {model} ..."):
         scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
                               generator.codes)
@@ -87,7 +89,8 @@ def classifier_command(
     from runegen.evaluate import train_and_save
     from runegen.metrics import accuracy
 
-    dataset = load_dataset(data, seed=seed)
+    with flag("--data", DataError):
+        dataset = load_dataset(data, seed=seed)
     classifier = train_and_save(dataset, out, seed=seed)  # and out.with_suffix(".onnx")
     held_out = load_dataset(data, samples_per_class=50, seed=seed + 90_001) if data == "runes" else dataset
     typer.echo(f"wrote {out} and {out.with_suffix('.onnx').name}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "

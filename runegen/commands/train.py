@@ -11,9 +11,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, is_default, positive
+from runegen.commands.options import check_writable, flag, is_default, positive
 from runegen.distribute import describe, is_chief
-from runegen.errors import UsageError
+from runegen.errors import DataError, RunStateError, UsageError
 from runegen.train import TrainConfig
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
@@ -98,7 +98,8 @@ def train(
                          f"--latent-dim {latent_dim} (the codes are part of it)")
     if resume:
         out = out or _latest_run()
-        config = load_config(out)
+        with flag("--resume:", RunStateError):
+            config = load_config(out)
         for field in dataclasses.fields(TrainConfig):
             if field.name in RESUMABLE or is_default(ctx, field.name):
                 continue
@@ -114,7 +115,8 @@ def train(
         config = given
         out = out or Path("runs") / "train"
 
-    dataset = load_dataset(config.data, config.samples_per_class, config.seed)
+    with flag("--data", DataError):
+        dataset = load_dataset(config.data, config.samples_per_class, config.seed)
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     if is_chief():
@@ -137,11 +139,13 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
     config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                  deterministic=resolve_deterministic(config.deterministic))
-    run = Run(config, out, dataset, strategy)
+    with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
+        run = Run(config, out, dataset, strategy)
     console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
                   f"on {dataset.name} ({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
     if resume:
-        run.restore()
+        with flag("--resume:", RunStateError):
+            run.restore()
         console.print(f"resumed at epoch {int(run.epoch.numpy()) + 1}, step {int(run.step_in_epoch.numpy())}")
     elif chief:
         (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -200,7 +204,8 @@ def data_preview(
 
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out {out}: must end in .png")
-    dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
+    with flag("--data", DataError):
+        dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
     rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))]
     picked = np.concatenate([r for r in rows if len(r)][:max_classes])
     glyphs = images.to_uint8(dataset.images[picked])

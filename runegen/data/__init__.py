@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
+from runegen.errors import DataError
 
 IMAGE_SIZE = 28
 
@@ -45,11 +45,11 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
 
     path = Path(spec).expanduser()
     if not path.exists():
-        raise UsageError(f"--data {spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
+        raise DataError(f"{spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
     if mnist.looks_like_mnist(path):
         images, labels = mnist.load_mnist(path)
         return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)
     if path.is_dir():
         images, labels, class_names = folder.load_image_folder(path)
         return GlyphDataset(path.name, to_unit_range(images), labels, class_names)
-    raise UsageError(f"--data {spec}: not an MNIST .npz file nor a folder of images")
+    raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images")

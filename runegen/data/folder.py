@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
+from runegen.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -23,7 +23,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     if not classes and (files := _images_in(root)):
         classes = [(root.name, files)]
     if not classes:
-        raise UsageError(f"--data {root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
 
     images, labels, skipped = [], [], 0
     for label, (_, files) in enumerate(classes):
@@ -36,7 +36,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
             except (OSError, UnidentifiedImageError, ValueError):
                 skipped += 1
     if not images:
-        raise UsageError(f"--data {root}: none of the {skipped} image files could be read")
+        raise DataError(f"{root}: none of the {skipped} image files could be read")
     if skipped:
         print(f"warning: skipped {skipped} unreadable image file(s) in {root}", file=sys.stderr)
     class_names = tuple(name for name, _ in classes)

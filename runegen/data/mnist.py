@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
+from runegen.errors import DataError, reason
 
 CLASS_NAMES = tuple(str(d) for d in range(10))
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -24,7 +24,7 @@ def find_default_mnist() -> Path:
         path = candidate.expanduser()
         if path.exists() and looks_like_mnist(path):
             return path
-    raise UsageError("--data mnist: no local MNIST found; put mnist.npz in ~/.keras/datasets/ "
+    raise DataError("mnist: no local MNIST found; put mnist.npz in ~/.keras/datasets/ "
                      "or pass --data PATH to mnist.npz or to a folder with the four idx files")
 
 
@@ -43,11 +43,11 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
         else:
             parts = [_read_idx(path, stem) for stem in IDX_STEMS]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise UsageError(f"--data {path}: unreadable MNIST files ({error})") from None
+        raise DataError(f"{path}: unreadable MNIST files ({reason(error)})") from None
     images = np.concatenate([parts[0], parts[2]])
     labels = np.concatenate([parts[1], parts[3]]).astype(np.int32)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(images):
-        raise UsageError(f"--data {path}: MNIST arrays have unexpected shapes {images.shape}, {labels.shape}")
+        raise DataError(f"{path}: MNIST arrays have unexpected shapes {images.shape}, {labels.shape}")
     return images.astype(np.uint8), labels
 
 

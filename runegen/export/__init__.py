@@ -19,7 +19,7 @@ import numpy as np
 
 import runegen
 from runegen import atomic, images
-from runegen.errors import UsageError
+from runegen.errors import ModelFileError, reason
 from runegen.formats import Variant
 from runegen.parity import Parity
 
@@ -50,7 +50,7 @@ def load_keras_generator(path: Path):
 
     generator = load_generator(path)
     if generator.format != "keras":
-        raise UsageError(f"{path}: export takes a trained .keras generator, not a .{generator.format} file")
+        raise ModelFileError(f"{path}: export takes a trained .keras generator, not a .{generator.format} file")
     return generator
 
 
@@ -127,5 +127,5 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
 
             write_sidecar(target, meta)
     except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
-        result.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        result.error = f"{type(error).__name__}: {reason(error, 200)}"
     return result

@@ -8,7 +8,7 @@ quantised and dequantised here). One module per format, each with `load(path, th
 inside its loader; `.onnx` and `.tflite` work on the base install (numpy, onnxruntime, LiteRT).
 
 A file that cannot be used (missing, empty, truncated, not a generator, a device the runtime
-lacks) is one `UsageError` with a short reason, never a runtime's traceback.
+lacks) is one typed `runegen.errors` error with a short reason, never a runtime's traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from runegen.errors import UsageError
+from runegen.errors import ModelFileError, RunegenError
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -40,7 +40,7 @@ def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) ->
     if num_classes:
         labels = rng.integers(0, num_classes, n) if labels is None else np.asarray(labels)
         if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
-            raise UsageError(f"expected {n} class labels in 0..{num_classes - 1}")
+            raise RunegenError(f"expected {n} class labels in 0..{num_classes - 1}")
         z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
     return z
 
@@ -104,9 +104,9 @@ class Generator:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
         z = np.asarray(latents)
         if z.ndim != 2:
-            raise UsageError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
+            raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
         if z.shape[1] != self.latent_dim:
-            raise UsageError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
+            raise RunegenError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
         if len(z) == 0:
             return np.zeros((0, *IMAGE_SHAPE), np.float32)
         images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
@@ -128,20 +128,20 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     path = Path(path)
     known = "known: " + ", ".join(LOADERS)
     if not path.exists():
-        raise UsageError(f"{path}: no such file")
+        raise ModelFileError(f"{path}: no such file")
     if path.is_dir():
-        raise UsageError(f"{path} is a folder, not a model file ({known})")
+        raise ModelFileError(f"{path} is a folder, not a model file ({known})")
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
-        raise UsageError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
+        raise ModelFileError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
     try:
         size = path.stat().st_size
     except OSError as error:
-        raise UsageError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise ModelFileError(f"{path}: cannot read ({error.strerror or error})") from None
     if size == 0:
-        raise UsageError(f"{path} is empty (0 bytes)")
+        raise ModelFileError(f"{path} is empty (0 bytes)")
     if threads is not None and threads < 1:
-        raise UsageError(f"threads must be >= 1, got {threads}")
+        raise RunegenError(f"threads must be >= 1, got {threads}")
     threads = threads or os.cpu_count() or 1
     return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
 
@@ -161,19 +161,10 @@ def shipped_generator(conditional: bool = False) -> Path:
     for path in candidates:
         if path.exists():
             return path
-    raise UsageError(f"no shipped generator in {folder}; pass a model file")
+    raise ModelFileError(f"no shipped generator in {folder}; pass a model file")
 
 
 # --- Shared by the loaders ----------------------------------------------------------------------
-
-def short_error(error: BaseException, limit: int = 160) -> str:
-    """A runtime's exception as a short reason: first line, without onnxruntime's code prefix."""
-    text = str(error).strip()
-    text = text.splitlines()[0] if text else type(error).__name__
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
-    text = re.sub(r"^Load model from .* failed:\s*", "", text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
 
 def generator_latent_dim(input_shapes, output_shapes) -> int | None:
     """The latent size if the shapes are a generator's ((batch, latent) -> (batch, 28, 28, 1)), else None.
@@ -187,8 +178,8 @@ def generator_latent_dim(input_shapes, output_shapes) -> int | None:
     return int(inp[1]) if isinstance(inp[1], (int, np.integer)) and inp[1] > 0 else 0
 
 
-def not_a_generator(path: Path, input_shapes, output_shapes) -> UsageError:
-    return UsageError(f"{path} is not a runegen generator (input {_shape_text(input_shapes)}, output "
+def not_a_generator(path: Path, input_shapes, output_shapes) -> ModelFileError:
+    return ModelFileError(f"{path} is not a runegen generator (input {_shape_text(input_shapes)}, output "
                       f"{_shape_text(output_shapes)}; expected input (None, latent), output (None, 28, 28, 1))")
 
 

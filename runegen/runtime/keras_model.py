@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
-from runegen.runtime import Generator, generator_latent_dim, not_a_generator, short_error
+from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.runtime import Generator, generator_latent_dim, not_a_generator
 
 # --device -> TensorFlow device.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
@@ -23,9 +23,9 @@ _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
 def load(path: Path, threads: int, device: str, **_options) -> Generator:
     tf_device = _DEVICES.get(device.lower())
     if tf_device is None:
-        raise UsageError(f"{path}: .keras models run on {', '.join(_DEVICES)} only, got {device!r}")
+        raise DeviceError(f"{path}: .keras models run on {', '.join(_DEVICES)} only, got {device!r}")
     if not zipfile.is_zipfile(path):
-        raise UsageError(f"{path} is not a valid Keras model (not a .keras zip archive)")
+        raise ModelFileError(f"{path} is not a valid Keras model (not a .keras zip archive)")
     if "tensorflow" not in sys.modules:  # threads can only be set before TensorFlow starts
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -35,14 +35,14 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
         tf = import_tensorflow()
         import keras
     except ImportError:
-        raise UsageError(f"{path}: .keras models need TensorFlow: pip install 'runegen[train]' "
+        raise DeviceError(f"{path}: .keras models need TensorFlow: pip install 'runegen[train]' "
                          "(or use the .onnx/.tflite export)") from None
     if tf_device == "/GPU:0" and not tf.config.list_physical_devices("GPU"):
-        raise UsageError(f"device {device!r}: TensorFlow sees no GPU here (available: cpu)")
+        raise DeviceError(f"device {device!r}: TensorFlow sees no GPU here (available: cpu)")
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:
-        raise UsageError(f"{path} is not a valid Keras model ({short_error(error)})") from None
+        raise ModelFileError(f"{path} is not a valid Keras model ({reason(error)})") from None
 
     in_shapes, out_shapes = _shapes(model, "input"), _shapes(model, "output")
     latent_dim = generator_latent_dim(in_shapes, out_shapes)

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
-from runegen.runtime import (IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator,
-                             short_error)
+from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.runtime import (IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator)
 
 # --device -> onnxruntime execution provider. A raw provider name is accepted too.
 ONNX_PROVIDERS = {
@@ -84,18 +83,18 @@ def _onnxruntime(path: Path):
     try:
         import onnxruntime as ort
     except ImportError:
-        raise UsageError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
+        raise DeviceError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
     return ort
 
 
 def provider_for(device: str, ort) -> str:
-    """The execution provider for --device, or a UsageError naming what is available here."""
+    """The execution provider for `device`, or a DeviceError naming what is available here."""
     available = ort.get_available_providers()
     provider = ONNX_PROVIDERS.get(device.lower(), device)
     if provider not in available:
         names = [name for name, p in ONNX_PROVIDERS.items() if p in available]
         names += [p for p in available if p not in ONNX_PROVIDERS.values()]
-        raise UsageError(f"device {device!r} is not available to onnxruntime {ort.__version__} here "
+        raise DeviceError(f"device {device!r} is not available to onnxruntime {ort.__version__} here "
                          f"(available: {', '.join(names)})")
     return provider
 
@@ -123,7 +122,7 @@ def _session(ort, path: Path, threads: int, provider: str, cuda_graph: bool):
     cannot run refuses CUDA graphs at creation: then the session is made again without them."""
     missing = missing_library(ort, provider)
     if missing:  # before onnxruntime tries it and prints its own multi-line complaint
-        raise UsageError(f"{path}: onnxruntime cannot start {provider}: {missing}")
+        raise DeviceError(f"{path}: onnxruntime cannot start {provider}: {missing}")
     if provider == "TensorrtExecutionProvider":
         TENSORRT_CACHE.mkdir(parents=True, exist_ok=True)
     providers = [(provider, provider_options(provider, cuda_graph))]
@@ -135,9 +134,9 @@ def _session(ort, path: Path, threads: int, provider: str, cuda_graph: bool):
     except Exception as error:  # onnxruntime raises InvalidProtobuf, InvalidArgument, Fail, ...
         if cuda_graph:
             return _session(ort, path, threads, provider, cuda_graph=False)
-        raise UsageError(f"{path} is not a valid ONNX model ({short_error(error)})") from None
+        raise ModelFileError(f"{path} is not a valid ONNX model ({reason(error)})") from None
     if provider not in session.get_providers():
-        raise UsageError(f"{path}: onnxruntime could not start {provider} (check the drivers); "
+        raise DeviceError(f"{path}: onnxruntime could not start {provider} (check the drivers); "
                          f"it would run on {', '.join(session.get_providers())} instead")
     return session, cuda_graph
 
@@ -154,7 +153,7 @@ def missing_library(ort, provider: str) -> str | None:
     try:
         ctypes.CDLL(str(library))
     except OSError as error:
-        return short_error(error)
+        return reason(error)
     return None
 
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import UsageError
-from runegen.runtime import Generator, generator_latent_dim, in_chunks, not_a_generator, short_error
+from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.runtime import Generator, generator_latent_dim, in_chunks, not_a_generator
 
 
 def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options) -> Generator:
     from runegen.quiet import quiet_native_stderr  # LiteRT prints "INFO: Created ... XNNPACK delegate"
 
     if device.lower() != "cpu":
-        raise UsageError(f"{path}: TFLite models run on the CPU only (device 'cpu'), got {device!r}")
+        raise DeviceError(f"{path}: TFLite models run on the CPU only (device 'cpu'), got {device!r}")
     Interpreter = _interpreter_class(path)
     try:
         with quiet_native_stderr():
@@ -29,7 +29,7 @@ def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options
                                       **({} if xnnpack else _without_xnnpack(Interpreter)))
             interpreter.allocate_tensors()
     except Exception as error:  # ValueError "not a valid Flatbuffer buffer", RuntimeError, ...
-        raise UsageError(f"{path} is not a valid TFLite model ({short_error(error)})") from None
+        raise ModelFileError(f"{path} is not a valid TFLite model ({reason(error)})") from None
 
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     in_shapes, out_shapes = [_signature(d) for d in inputs], [_signature(d) for d in outputs]
@@ -39,7 +39,7 @@ def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options
     for detail in (inputs[0], outputs[0]):
         dtype = np.dtype(detail["dtype"])
         if dtype.kind not in "fiu" or (dtype.kind in "iu" and not detail["quantization"][0]):
-            raise UsageError(f"{path} is not a runegen generator (tensor {detail['name']!r} is "
+            raise ModelFileError(f"{path} is not a runegen generator (tensor {detail['name']!r} is "
                              f"{dtype.name} without quantisation parameters)")
 
     runner = _Runner(interpreter, inputs[0], outputs[0])
@@ -57,7 +57,7 @@ def _interpreter_class(path: Path):
         from tflite_runtime.interpreter import Interpreter
         return Interpreter
     except Exception:
-        raise UsageError(f"{path}: .tflite models need LiteRT: pip install ai-edge-litert "
+        raise DeviceError(f"{path}: .tflite models need LiteRT: pip install ai-edge-litert "
                          "(tflite-runtime with numpy<2 on 32-bit Raspberry Pi OS)") from None
 
 
@@ -79,9 +79,9 @@ def _sidecar_metadata(path: Path) -> dict:
     try:
         metadata = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise UsageError(f"{sidecar}: not valid JSON metadata ({short_error(error)})") from None
+        raise ModelFileError(f"{sidecar}: not valid JSON metadata ({reason(error)})") from None
     if not isinstance(metadata, dict):
-        raise UsageError(f"{sidecar}: metadata must be a JSON object, got {type(metadata).__name__}")
+        raise ModelFileError(f"{sidecar}: metadata must be a JSON object, got {type(metadata).__name__}")
     return metadata
 
 
