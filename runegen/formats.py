@@ -1,16 +1,31 @@
-"""The deployable formats and their variants, described as data (no TensorFlow here).
+"""The model formats, described as data: the one registry that export, runtime and bench read.
 
-Adding a format or a variant adds an entry, not if-branches: the exporter looks up the converter
-named in the entry, the runtime picks its loader by file suffix, the bench iterates this table.
+A `Format` names its file suffix, the runtime module that loads it (`load(path, threads, device,
+**options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
+variants the exporter writes (each with its converter and parity tolerance) and the runtimes the
+bench measures it with. Adding a format is one converter module, one runtime module and one
+entry here; nothing else names formats. No TensorFlow here: converters and loaders are imported
+only when called.
+
 A variant's tolerance is the mean absolute error against the Keras generator, on the [-1, 1]
 scale, above which its export fails.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Callable
 
 from runegen.errors import RunegenError
+
+
+def lazy(module: str, function: str) -> Callable:
+    """`module.function`, imported at the first call (converters need TensorFlow; loaders their runtime)."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), function)(*args, **kwargs)
+    call.__qualname__ = call.__name__ = f"{module}.{function}"
+    return call
 
 
 @dataclass(frozen=True)
@@ -19,57 +34,82 @@ class Variant:
     name: str
     description: str
     mean_abs_tolerance: float
-    converter: str  # "module:function", imported only when exporting (it needs TensorFlow)
+    converter: Callable  # (inference model, target path, calibration latents, metadata) -> None
 
     def filename(self, stem: str) -> str:
         return f"{stem}_{self.name}.{self.format}"
 
 
 @dataclass(frozen=True)
+class BenchRuntime:
+    """One way the bench runs a format's files: the row's label, the worker's kind of
+    measurement, and the options it passes to the loader."""
+    label: str
+    kind: str = "runtime"  # runtime: Generator.generate; keras_eager / keras_predict: the Keras model
+    options: tuple[tuple[str, object], ...] = ()
+    variant: str = ""  # the row's variant name for a format without variants (the .keras file)
+
+
+@dataclass(frozen=True)
 class Format:
     name: str
     suffix: str
-    runtime: str
-    variants: tuple[Variant, ...]
-    needs_tensorflow_to_export: bool = True
-    needs_tensorflow_to_run: bool = False
+    load: Callable  # (path, threads, device, **options) -> runegen.runtime.Generator
+    variants: tuple[Variant, ...] = ()  # none: not an export target (the trained .keras file)
+    bench_runtimes: tuple[BenchRuntime, ...] = ()
+    any_device: bool = False  # runs on every --device of its runtime; else on the CPU only
+    sidecar_metadata: bool = False  # metadata in <file>.json (TFLite's is not readable without TF)
+    needs_tensorflow: bool = False  # to run it (every format needs TensorFlow to be exported)
 
 
 def _variants(fmt: str, *rows: tuple[str, str, float, str]) -> tuple[Variant, ...]:
-    return tuple(Variant(fmt, name, text, tolerance, converter) for name, text, tolerance, converter in rows)
+    return tuple(Variant(fmt, name, text, tolerance, lazy(f"runegen.export.{fmt}", function))
+                 for name, text, tolerance, function in rows)
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format("onnx", ".onnx", "onnxruntime", _variants(
-        "onnx",
-        ("f32", "float32", 1e-4, "runegen.export.onnx:write_f32"),
-        ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "runegen.export.onnx:write_f16"),
-        ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "runegen.export.onnx:write_int8"),
-    )),
-    "tflite": Format("tflite", ".tflite", "LiteRT", _variants(
-        "tflite",
-        ("f32", "float32", 1e-4, "runegen.export.tflite:write_f32"),
-        ("f16", "float16 weights, float32 compute", 5e-3, "runegen.export.tflite:write_f16"),
-        ("dynamic", "dynamic-range: int8 weights, float activations", 0.03,
-         "runegen.export.tflite:write_dynamic"),
-        ("int8", "full integer inside, float32 input/output", 0.02, "runegen.export.tflite:write_int8"),
-        ("int8io", "full integer, int8 input/output", 0.03, "runegen.export.tflite:write_int8io"),
-    )),
+    "onnx": Format(
+        "onnx", ".onnx", lazy("runegen.runtime.onnx", "load"),
+        _variants("onnx",
+                  ("f32", "float32", 1e-4, "write_f32"),
+                  ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "write_f16"),
+                  ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "write_int8")),
+        bench_runtimes=(BenchRuntime("onnxruntime"),), any_device=True),
+    "tflite": Format(
+        "tflite", ".tflite", lazy("runegen.runtime.tflite", "load"),
+        _variants("tflite",
+                  ("f32", "float32", 1e-4, "write_f32"),
+                  ("f16", "float16 weights, float32 compute", 5e-3, "write_f16"),
+                  ("dynamic", "dynamic-range: int8 weights, float activations", 0.03, "write_dynamic"),
+                  ("int8", "full integer inside, float32 input/output", 0.02, "write_int8"),
+                  ("int8io", "full integer, int8 input/output", 0.03, "write_int8io")),
+        # LiteRT with its default XNNPACK delegate, and its own built-in kernels without it
+        bench_runtimes=(BenchRuntime("LiteRT+XNNPACK", options=(("xnnpack", True),)),
+                        BenchRuntime("LiteRT", options=(("xnnpack", False),))),
+        sidecar_metadata=True),
+    # The trained model itself: loaded for export and as the bench's reference, never written.
+    "keras": Format(
+        "keras", ".keras", lazy("runegen.runtime.keras_model", "load"),
+        bench_runtimes=(BenchRuntime("Keras call", "keras_eager", variant="eager"),
+                        BenchRuntime("Keras predict", "keras_predict", variant="predict")),
+        needs_tensorflow=True),
 }
+EXPORT_FORMATS = {name: fmt for name, fmt in FORMATS.items() if fmt.variants}
+BY_SUFFIX = {fmt.suffix: fmt for fmt in FORMATS.values()}
 
 
 def select_variants(formats: list[str], variant_names: list[str] | None) -> list[Variant]:
-    """The variants of these formats (all of them, or those named); the error for an unknown name
-    says which names are known."""
+    """The variants of these export formats (all of them, or those named); the error for an
+    unknown name says which names are known."""
     if "all" in formats:
-        formats = list(FORMATS)
-    unknown = [f for f in formats if f not in FORMATS]
+        formats = list(EXPORT_FORMATS)
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:
-        raise RunegenError(f"unknown format {unknown[0]!r} (known: {', '.join(FORMATS)}, all)")
-    chosen = [v for f in formats for v in FORMATS[f].variants
+        raise RunegenError(f"unknown format {unknown[0]!r} (known: {', '.join(EXPORT_FORMATS)}, all)")
+    chosen = [v for f in formats for v in EXPORT_FORMATS[f].variants
               if not variant_names or "all" in variant_names or v.name in variant_names]
     for name in variant_names or []:
         if name != "all" and not any(v.name == name for v in chosen):
-            known = sorted({v.name for f in formats for v in FORMATS[f].variants})
+            known = sorted({v.name for f in formats for v in EXPORT_FORMATS[f].variants})
             raise RunegenError(f"unknown variant {name!r} for {', '.join(formats)} (known: {', '.join(known)})")
     return chosen

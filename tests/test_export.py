@@ -11,7 +11,7 @@ from conftest import assert_usage_error, run_cli
 from runegen.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm
-from runegen.formats import FORMATS, Variant, select_variants
+from runegen.formats import FORMATS, Variant, lazy, select_variants
 from runegen.nets import PRESETS
 
 
@@ -131,7 +131,7 @@ def test_onnx_f16_is_float16_inside_with_float32_io(exported):
 
 
 def test_a_variant_that_fails_parity_leaves_no_file(trained_generator, tmp_path):
-    impossible = Variant("onnx", "f32", "float32", -1.0, "runegen.export.onnx:write_f32")
+    impossible = Variant("onnx", "f32", "float32", -1.0, lazy("runegen.export.onnx", "write_f32"))
     [result] = export(load_keras_generator(trained_generator), [impossible], tmp_path)
     assert not result.ok and "mean abs error" in result.error
     assert [p.name for p in tmp_path.iterdir()] == ["generator_parity.png"]  # Keras row only

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.formats import FORMATS
+from runegen.formats import EXPORT_FORMATS, FORMATS
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
@@ -39,7 +39,7 @@ class Row:
     path: str
     kind: str            # worker kind: keras_eager, keras_predict, runtime
     tolerance: float | None = None
-    xnnpack: bool | None = None
+    options: dict = field(default_factory=dict)  # for the loader (the registry's BenchRuntime.options)
     threads: int = 1
     figures: dict = field(default_factory=dict)
 
@@ -101,7 +101,7 @@ def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
     """Export the registry's variants that are not in export_dir yet (needs TensorFlow)."""
     from runegen.export import export, load_keras_generator
 
-    missing = [v for f in FORMATS.values() for v in f.variants
+    missing = [v for f in EXPORT_FORMATS.values() for v in f.variants
                if not (export_dir / v.filename(keras_path.stem)).exists()]
     if missing:
         export_dir.mkdir(parents=True, exist_ok=True)
@@ -111,23 +111,22 @@ def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
 
 
 def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str]) -> list[Row]:
-    rows: list[Row] = []
-    if keras_path is not None and has_tensorflow():
-        rows += [Row("keras", "eager", "Keras call", "cpu", str(keras_path), "keras_eager", KERAS_TOLERANCE),
-                 Row("keras", "predict", "Keras predict", "cpu", str(keras_path), "keras_predict", KERAS_TOLERANCE)]
+    """One row per (file, bench runtime, device) from the format registry: the .keras source
+    first (the parity reference, where TensorFlow is here), then every exported variant found."""
     stem = keras_path.stem if keras_path else _export_stem(export_dir)
-    for fmt in FORMATS.values():
-        for variant in fmt.variants:
-            path = str(export_dir / variant.filename(stem))
-            if not Path(path).exists():
-                continue
-            if fmt.name == "onnx":
-                rows += [Row("onnx", variant.name, "onnxruntime", device, path, "runtime",
-                             variant.mean_abs_tolerance) for device in devices]
-            elif "cpu" in devices:  # LiteRT runs on the CPU: with and without its XNNPACK delegate
-                rows += [Row("tflite", variant.name, runtime, "cpu", path, "runtime",
-                             variant.mean_abs_tolerance, xnnpack)
-                         for runtime, xnnpack in (("LiteRT+XNNPACK", True), ("LiteRT", False))]
+    files = []  # (format, variant name or None, path, tolerance)
+    if keras_path is not None and has_tensorflow():
+        files.append((FORMATS["keras"], None, keras_path, KERAS_TOLERANCE))
+    files += [(fmt, variant.name, export_dir / variant.filename(stem), variant.mean_abs_tolerance)
+              for fmt in EXPORT_FORMATS.values() for variant in fmt.variants]
+    rows = []
+    for fmt, variant, path, tolerance in files:
+        if not path.exists():
+            continue
+        for runtime in fmt.bench_runtimes:
+            rows += [Row(fmt.name, variant or runtime.variant, runtime.label, device, str(path), runtime.kind,
+                         tolerance, dict(runtime.options))
+                     for device in devices if fmt.any_device or device == "cpu"]
     return rows
 
 
@@ -236,7 +235,7 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
                 profile_path = (profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
                                 if profile is not None and row.format == "onnx" else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
-                                          "device": row.device, "xnnpack": row.xnnpack, "variant": row.variant,
+                                          "device": row.device, "options": row.options, "variant": row.variant,
                                           "profile": str(profile_path) if profile_path else None,
                                           "save_outputs": str(reference) if first else None,
                                           "reference": None if first else str(reference)},

@@ -84,7 +84,7 @@ def _load(spec: dict):
     from runegen.runtime import load_generator
 
     generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
-                               xnnpack=spec.get("xnnpack") is not False)
+                               **spec.get("options", {}))
     if spec["kind"] == "keras_eager":
         model = generator.model
         return (lambda z: np.asarray(model(z, training=False))), generator

@@ -12,6 +12,7 @@ renamed only after the check passes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import runegen
 from runegen import atomic, images
 from runegen.errors import ModelFileError, reason
-from runegen.formats import Variant
+from runegen.formats import FORMATS, Variant
 from runegen.parity import Parity
 
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
@@ -72,8 +73,6 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
 def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     """Write each variant of `generator` (from load_keras_generator) into `out`, and
     `<stem>_parity.png`: the same latents drawn by Keras (top row) and by each exported file."""
-    import importlib
-
     from runegen.export.fold import fold_batch_norm
     from runegen.export.subpixel import conv_transpose_as_conv
     keras_model = generator.model
@@ -93,10 +92,8 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
 
     results = []
     for variant in variants:
-        module, function = variant.converter.split(":")
-        convert = getattr(importlib.import_module(module), function)
         target = out / variant.filename(generator.path.stem)
-        results.append(_export_one(variant, convert, inference, target, calibration,
+        results.append(_export_one(variant, variant.converter, inference, target, calibration,
                                    metadata(generator, variant), parity_latents, reference))
     rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results if r.samples is not None]
     images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
@@ -122,10 +119,8 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
             if result.parity.mean_abs > variant.mean_abs_tolerance:
                 raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
                                  f"{variant.mean_abs_tolerance:g}")
-        if variant.format == "tflite":
-            from runegen.export.tflite import write_sidecar
-
-            write_sidecar(target, meta)
+        if FORMATS[variant.format].sidecar_metadata:
+            atomic.write_text(target.with_name(target.name + ".json"), json.dumps(meta, indent=2) + "\n")
     except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
         result.error = f"{type(error).__name__}: {reason(error, 200)}"
     return result

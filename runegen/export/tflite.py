@@ -8,7 +8,6 @@ package, so each file gets a JSON sidecar `<file>.json` with the same keys as th
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -73,13 +72,3 @@ def _writer(configure):
 
 write_f32, write_f16, write_dynamic = _writer(_f32), _writer(_f16), _writer(_dynamic)
 write_int8, write_int8io = _writer(_int8), _writer(_int8io)
-
-
-def sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def write_sidecar(path: Path, metadata: dict[str, str]) -> None:
-    from runegen import atomic
-
-    atomic.write_text(sidecar(path), json.dumps(metadata, indent=2) + "\n")

@@ -1,6 +1,6 @@
 """Run a trained generator without TensorFlow: ONNX (onnxruntime), TFLite (LiteRT), or Keras.
 
-`load_generator(path)` picks the loader from the file suffix (the `LOADERS` table) and returns a
+`load_generator(path)` picks the loader from the file suffix (the format registry, runegen/formats.py) and returns a
 `Generator` whose `generate(latents)` maps float32 latents (n, latent_dim) to float32 images
 (n, 28, 28, 1) in [-1, 1], whatever the model's own input/output types are (int8 TFLite models are
 quantised and dequantised here). One module per format, each with `load(path, threads, device)`:
@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from runegen.errors import ModelFileError, RunegenError
+from runegen.formats import FORMATS
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -200,17 +201,6 @@ def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int 
     return np.concatenate(outputs)
 
 
-def _loader(module: str) -> Callable[..., Generator]:
-    """The `load` of runegen.runtime.<module>, imported only when a file of its format is loaded.
-    Every loader takes (path, threads, device, **options) and ignores options not meant for it."""
-    def load(path: Path, threads: int, device: str, **options) -> Generator:
-        return importlib.import_module(f"runegen.runtime.{module}").load(path, threads, device, **options)
-    return load
-
-
-# The formats, as data: file suffix -> loader(path, threads, device) -> Generator.
-LOADERS: dict[str, Callable[..., Generator]] = {
-    ".onnx": _loader("onnx"),
-    ".tflite": _loader("tflite"),
-    ".keras": _loader("keras_model"),
-}
+# The formats, from the registry (runegen/formats.py): file suffix -> loader(path, threads, device,
+# **options) -> Generator; each loader's module is imported only when a file of its format is loaded.
+LOADERS: dict[str, Callable[..., Generator]] = {fmt.suffix: fmt.load for fmt in FORMATS.values()}
