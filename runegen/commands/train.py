@@ -84,15 +84,8 @@ def train(
     from runegen.data import load_dataset
     from runegen.train import load_config
 
-    given = TrainConfig(data=data, preset=preset.value, epochs=epochs, batch_size=batch_size,
-                        objective=objective.value, spectral_norm=spectral_norm,
-                        minibatch_std=minibatch_std, codes=codes, continuous_codes=continuous_codes,
-                        info_weight=info_weight, lr_g=lr_g, lr_d=lr_d, beta_1=beta_1, beta_2=beta_2,
-                        seed=seed, latent_dim=latent_dim, update=update.value, precision=precision.value,
-                        checkpoint_every=checkpoint_every, samples_per_class=samples_per_class,
-                        conditional=conditional, ema=ema, diffaugment=diffaugment,
-                        label_smoothing=label_smoothing, eval_every=eval_every, eval_samples=eval_samples,
-                        devices=devices, deterministic=deterministic, jit=jit)
+    # One config object: every TrainConfig field is an option of this command, of the same name.
+    given = TrainConfig(**{f.name: _plain(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
@@ -129,7 +122,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from runegen import atomic
-    from runegen.train import Run, TrainingDiverged, resolve_deterministic, resolve_precision, save_config
+    from runegen.train import Run, TrainingDiverged, save_config
 
     from runegen.distribute import make_strategy
 
@@ -137,10 +130,9 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     strategy = make_strategy(config.devices)
     chief = is_chief()
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
-    config = dataclasses.replace(config, precision=resolve_precision(config.precision),
-                                 deterministic=resolve_deterministic(config.deterministic))
     with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
         run = Run(config, out, dataset, strategy)
+    config = run.config  # precision and determinism resolved, once, by the run
     console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
                   f"on {dataset.name} ({len(dataset):,} images, {len(dataset.class_names)} classes) -> {out}")
     if resume:
@@ -171,6 +163,11 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
         return
     console.print(f"done in {time.perf_counter() - started:.0f} s: {generator}, "
                   f"samples in {out / 'samples'}, {out / 'progress.gif'}", highlight=False)
+
+
+def _plain(value):
+    """An option's value as the config holds it: enums by their value."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def _latest_run() -> Path:

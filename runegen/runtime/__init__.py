@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 from pathlib import Path
 from typing import Callable
 
