@@ -40,9 +40,9 @@ from runegen.quiet import import_tensorflow
 tf = import_tensorflow()
 import keras
 from runegen.data import load_dataset
-from runegen.gan import DCGAN
-from runegen.nets import PRESETS
-from runegen.train import PRECISIONS, TrainConfig, resolve_precision
+from runegen.training.gan import DCGAN
+from runegen.training.nets import PRESETS
+from runegen.training.config import PRECISIONS, TrainConfig, resolve_precision
 
 config = TrainConfig(**spec.get("config", {}))
 dtype = PRECISIONS[resolve_precision(spec["precision"])]

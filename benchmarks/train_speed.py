@@ -61,7 +61,7 @@ class TutorialLoop:
         import keras
         import tensorflow as tf
 
-        from runegen.nets import s1_discriminator, s1_generator
+        from runegen.training.nets import s1_discriminator, s1_generator
 
         keras.utils.set_random_seed(seed)
         self.generator, discriminator = s1_generator(), s1_discriminator()
@@ -116,7 +116,8 @@ class RunegenLoop:
     """runegen's real loop with its default config (one epoch per call)."""
 
     def __init__(self, dataset, folder: Path, **changes):
-        from runegen.train import Run, TrainConfig
+        from runegen.training.config import TrainConfig
+        from runegen.training.run import Run
 
         config = TrainConfig(eval_every=0, checkpoint_every=10_000, **changes)
         self.epochs = config.epochs
@@ -202,7 +203,7 @@ def plot(races: dict, target: float, path: Path, title: str) -> None:
 
 
 def has_bf16() -> bool:
-    from runegen.train import resolve_precision
+    from runegen.training.config import resolve_precision
 
     return resolve_precision("auto") == "bf16"
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 from runegen.export import export, load_keras_generator
 from runegen.formats import FORMATS
-from runegen.nets import PRESETS
+from runegen.training.nets import PRESETS
 
 QUICK = ("--threads", "1", "--batches", "1,4", "--min-seconds", "0.02", "--runs", "2")
 

@@ -104,7 +104,7 @@ def test_codes_from_metadata(metadata, codes):
 def test_spectral_norm_bounds_the_kernel_and_passes_gradients():
     import tensorflow as tf
 
-    from runegen.spectral import SpectralConv2D, SpectralDense
+    from runegen.training.spectral import SpectralConv2D, SpectralDense
 
     rng = np.random.default_rng(0)
     for layer, x in [(SpectralConv2D(8, 3), rng.standard_normal((2, 6, 6, 3))),
@@ -127,9 +127,9 @@ def test_continuous_codes_are_read_back_by_q():
     their half squared error, so a Q that reads them back exactly pays only the cross-entropy."""
     import tensorflow as tf
 
-    from runegen.gan import DCGAN
-    from runegen.nets import PRESETS
-    from runegen.train import TrainConfig
+    from runegen.training.gan import DCGAN
+    from runegen.training.nets import PRESETS
+    from runegen.training.config import TrainConfig
 
     config = TrainConfig(continuous_codes=4, ema=0)
     generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24, continuous=4)

@@ -1,4 +1,4 @@
-"""tf.distribute (runegen/distribute.py): two replicas train what one device trains.
+"""tf.distribute (runegen/training/distribute.py): two replicas train what one device trains.
 
 Each run is the real `runegen train` in its own process: one device; two logical CPU devices
 under MirroredStrategy (the logical split must happen before TensorFlow starts, so a small
@@ -130,7 +130,7 @@ def test_two_workers_on_localhost_finish_and_match_one_device(one_device, tmp_pa
 
 
 def test_chief_from_tf_config(monkeypatch):
-    from runegen.distribute import cluster, is_chief
+    from runegen.training.distribute import cluster, is_chief
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert cluster() is None and is_chief()

@@ -12,7 +12,7 @@ from runegen.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm
 from runegen.formats import FORMATS, Variant, lazy, select_variants
-from runegen.nets import PRESETS
+from runegen.training.nets import PRESETS
 
 
 def randomise_batch_norm(model, seed=0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from runegen.nets import PRESETS
+from runegen.training.nets import PRESETS
 
 
 def count(model):

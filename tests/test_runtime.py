@@ -47,7 +47,7 @@ def models(tmp_path_factory):
     import onnx
     import tf2onnx
 
-    from runegen.nets import PRESETS
+    from runegen.training.nets import PRESETS
 
     folder = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)

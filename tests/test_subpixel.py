@@ -6,7 +6,7 @@ import pytest
 
 from runegen.export.fold import fold_batch_norm
 from runegen.export.subpixel import DepthToSpace, conv_transpose_as_conv
-from runegen.nets import PRESETS
+from runegen.training.nets import PRESETS
 
 
 def randomise_weights(model, seed=0):

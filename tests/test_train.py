@@ -10,7 +10,8 @@ import pytest
 
 from conftest import run_cli
 from runegen.data import load_dataset
-from runegen.train import Run, TrainConfig, TrainingDiverged, save_config
+from runegen.training.config import TrainConfig, save_config
+from runegen.training.run import Run, TrainingDiverged
 
 TINY = ("--batch-size", "32", "--samples-per-class", "4", "--seed", "1")  # 96 runes, 3 steps/epoch
 
@@ -146,7 +147,7 @@ def test_other_update_scheme_and_precision_train(tmp_path, update, precision, ji
 
 
 def test_auto_precision_by_device():
-    from runegen.train import auto_precision
+    from runegen.training.config import auto_precision
 
     assert auto_precision({"avx2"}, []) == "fp32"
     assert auto_precision({"avx2", "avx512_bf16"}, []) == "bf16"

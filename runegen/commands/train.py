@@ -12,9 +12,9 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import check_writable, flag, is_default, positive
-from runegen.distribute import describe, is_chief
+from runegen.training.distribute import describe, is_chief
 from runegen.errors import DataError, RunStateError, UsageError
-from runegen.train import TrainConfig
+from runegen.training.config import TrainConfig
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -82,7 +82,7 @@ def train(
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     from runegen.data import load_dataset
-    from runegen.train import load_config
+    from runegen.training.config import load_config
 
     # One config object: every TrainConfig field is an option of this command, of the same name.
     given = TrainConfig(**{f.name: _plain(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
@@ -122,9 +122,10 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from runegen import atomic
-    from runegen.train import Run, TrainingDiverged, save_config
+    from runegen.training.config import save_config
+    from runegen.training.run import Run, TrainingDiverged
 
-    from runegen.distribute import make_strategy
+    from runegen.training.distribute import make_strategy
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
     strategy = make_strategy(config.devices)

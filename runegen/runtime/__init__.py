@@ -88,7 +88,7 @@ class Generator:
     @property
     def codes(self) -> int:
         """Latent codes: the last `codes` columns of an unconditional generator's input are the
-        one-hot of a code drawn uniformly (InfoGAN, see runegen/gan.py); 0 = plain Gaussian input."""
+        one-hot of a code drawn uniformly (InfoGAN, see runegen/training/gan.py); 0 = plain Gaussian input."""
         try:
             codes = int(self.metadata.get("codes", 0) or 0)
         except (TypeError, ValueError):

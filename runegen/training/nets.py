@@ -9,9 +9,9 @@ numerically stable form of seed 001's sigmoid output. `dtype` is a Keras dtype p
 
 The discriminator's shape is a preset detail, the generator's is the seed's promise: with
 `spectral_norm=True` every convolution and dense layer of D is spectrally normalised (Miyato et al.
-2018, runegen/spectral.py) and Dropout is left out, as in SN-GAN's own recipe. `info_discriminator` adds the InfoGAN Q head (runegen/gan.py says why).
+2018, runegen/training/spectral.py) and Dropout is left out, as in SN-GAN's own recipe. `info_discriminator` adds the InfoGAN Q head (runegen/training/gan.py says why).
 
-Class-conditional pairs (`num_classes` > 0, see runegen/gan.py) come from the same presets:
+Class-conditional pairs (`num_classes` > 0, see runegen/training/gan.py) come from the same presets:
 `generator(latent_dim, dtype, num_classes)` widens the input to latent + one-hot, and
 `conditional_discriminator` turns a preset's discriminator into a projection discriminator.
 """
@@ -28,7 +28,7 @@ import_tensorflow()
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from runegen.spectral import MinibatchStd, SpectralConv2D, SpectralDense  # noqa: E402
+from runegen.training.spectral import MinibatchStd, SpectralConv2D, SpectralDense  # noqa: E402
 
 LATENT_DIM = 100
 

@@ -7,7 +7,7 @@ Which strategy a run uses (`--devices`):
 - a comma-separated list of devices ("/gpu:0,/gpu:1", or logical CPUs "/cpu:0,/cpu:1"):
   `MirroredStrategy` over those.
 
-How runegen's GAN step (runegen/gan.py) keeps a run with R replicas the run with one device, for
+How runegen's GAN step (runegen/training/gan.py) keeps a run with R replicas the run with one device, for
 the same global batch:
 - every random draw of a step (latents, codes) is made once, for the global batch, outside the
   replicas, and each replica takes its own slice, as it does of the real batch: replicas get

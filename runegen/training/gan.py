@@ -3,7 +3,7 @@
 Two objectives (`objective`):
 - "bce": the DCGAN tutorial's binary cross-entropy, real = 1, fake = 0 (non-saturating for G).
 - "hinge": D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G maximises D(G(z)) (Lim & Ye 2017;
-  SN-GAN and BigGAN's choice), used with a spectrally normalised D (runegen/spectral.py).
+  SN-GAN and BigGAN's choice), used with a spectrally normalised D (runegen/training/spectral.py).
 
 Two update schemes, as the seeds describe them:
 - simultaneous (seed 000 = TensorFlow's DCGAN tutorial): one generator pass feeds both losses,
@@ -43,7 +43,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from runegen.distribute import replica_slice
+from runegen.training.distribute import replica_slice
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
 TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
@@ -72,7 +72,7 @@ def diff_augment(images, rng: tf.random.Generator):
 
 
 class DCGAN(tf.Module):
-    """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/train.py).
+    """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/training/run.py).
 
     `codes` is the number of categorical latent codes, `continuous` of continuous ones (0: none;
     always 0 for a conditional pair)."""
@@ -88,7 +88,7 @@ class DCGAN(tf.Module):
         self.codes = codes
         self.continuous = continuous
         # The nets are built in the strategy's scope by the caller; so are the optimizers, here.
-        # See runegen/distribute.py for how a step with several replicas equals one device's.
+        # See runegen/training/distribute.py for how a step with several replicas equals one device's.
         self.strategy = strategy or tf.distribute.get_strategy()
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
             raise ValueError("DiffAugment draws its randomness inside each replica: one device only")

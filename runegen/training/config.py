@@ -1,0 +1,117 @@
+"""The training configuration: one object from the command line to the run and the GAN step.
+
+`TrainConfig` holds every setting of a run (the `train` command has one option per field, of the
+same name); `config.json` in a run folder is this object, with precision and determinism resolved
+for the machine the run started on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from runegen import atomic
+from runegen.errors import RunStateError
+
+# name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
+PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+@dataclass
+class TrainConfig:
+    data: str = "runes"
+    preset: str = "s1"
+    epochs: int = 40
+    batch_size: int = 64
+    # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, and 24 InfoGAN
+    # latent codes; chosen by the ablation in docs/ablation.md, like the optimiser settings below.
+    objective: str = "hinge"
+    spectral_norm: bool = True
+    minibatch_std: bool = False
+    codes: int = 24  # one-hot latent codes in G's input (unconditional runs only); 0 = none
+    continuous_codes: int = 0  # Gaussian latent columns Q must also read back (unconditional only)
+    info_weight: float = 1.0
+    lr_g: float = 2e-4
+    lr_d: float = 4e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
+    seed: int = 0
+    latent_dim: int = 100
+    update: str = "simultaneous"
+    precision: str = "auto"  # resolved to fp32, bf16 or fp16 before the run starts
+    deterministic: bool | None = None  # op determinism; None: on without a GPU (resolved at start)
+    jit: bool = False  # the step compiled with XLA
+    checkpoint_every: int = 5
+    samples_per_class: int = 400  # built-in runes only
+    conditional: bool = False
+    # The stabilisers of runegen/training/gan.py.
+    ema: float = 0.999
+    diffaugment: bool = False
+    label_smoothing: float = 0.0
+    eval_every: int = 10  # epochs between quality evaluations (0: never); the last epoch always
+    eval_samples: int = 1000
+    devices: str = "auto"  # tf.distribute: auto, or a device list (runegen/training/distribute.py)
+
+    @property
+    def latent_codes(self) -> int:
+        """Latent codes actually used: none for a class-conditional run (the class takes their place)."""
+        return 0 if self.conditional else self.codes
+
+    @property
+    def latent_continuous_codes(self) -> int:
+        """Continuous codes actually used: none for a class-conditional run, like `latent_codes`."""
+        return 0 if self.conditional else self.continuous_codes
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto": on GPUs, bf16 where every GPU has bfloat16 tensor cores (compute capability 8.0 and
+    up), fp16 with loss scaling on older ones with fp16 tensor cores (7.x), else fp32; on CPUs,
+    bf16 where they compute in bfloat16 natively (AVX512-BF16, AMX: ~1.5x faster with runes as
+    good as fp32's, see README), else fp32."""
+    if precision != "auto":
+        return precision
+    from runegen.quiet import import_tensorflow
+
+    tf = import_tensorflow()
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
+                    for gpu in tf.config.list_physical_devices("GPU")]
+    try:
+        flags = {flag for line in open("/proc/cpuinfo") if line.startswith("flags")
+                 for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        flags = set()
+    return auto_precision(flags, capabilities)
+
+
+def auto_precision(cpu_flags: set[str], gpu_capabilities: list[tuple[int, int] | None]) -> str:
+    if gpu_capabilities:
+        lowest = min((c or (0, 0)) for c in gpu_capabilities)
+        return "bf16" if lowest >= (8, 0) else "fp16" if lowest >= (7, 0) else "fp32"
+    return "bf16" if BF16_CPU_FLAGS & cpu_flags else "fp32"
+
+
+def resolve_deterministic(deterministic: bool | None) -> bool:
+    """None: on where no GPU is visible. On this project's CPUs it costs ~1% of the step
+    (benchmarks/step_settings.py); on GPUs TensorFlow's deterministic kernels are slower and some
+    ops refuse to run, so there it is an opt-in (--deterministic)."""
+    if deterministic is not None:
+        return deterministic
+    from runegen.quiet import import_tensorflow
+
+    return not import_tensorflow().config.list_physical_devices("GPU")
+
+
+def save_config(config: TrainConfig, out: Path) -> None:
+    atomic.write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+
+
+def load_config(out: Path) -> TrainConfig:
+    path = out / "config.json"
+    try:
+        return TrainConfig(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise RunStateError(f"{out} holds no run (no config.json)") from None
+    except (ValueError, TypeError) as error:
+        raise RunStateError(f"{path} is not a runegen config ({error})") from None
