@@ -59,7 +59,7 @@ def cli():
 def trained_generator(tmp_path_factory):
     """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
     out = tmp_path_factory.mktemp("train") / "run"
-    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
+    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4", "--eval-every", "0",
                      "--seed", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     return out / "generator.keras"

@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "8", "--batch-size", "32",
-               "--precision", "fp32", "--seed", "0")
+               "--precision", "fp32", "--seed", "0", "--eval-every", "0")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from runegen.data import load_dataset
 from runegen.training.config import TrainConfig, save_config
 from runegen.training.run import Run, TrainingDiverged
 
-TINY = ("--batch-size", "32", "--samples-per-class", "4", "--seed", "1")  # 96 runes, 3 steps/epoch
+# 96 runes, 3 steps an epoch; no quality evaluation (10 s a run), except in tiny_run, which checks it
+TINY = ("--batch-size", "32", "--samples-per-class", "4", "--seed", "1", "--eval-every", "0")
 
 
 def generator_weights(path):
@@ -31,7 +32,7 @@ def assert_same_weights(a, b):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_cli("train", "--epochs", "2", "--checkpoint-every", "1", *TINY, "--out", out)
+    result = run_cli("train", "--epochs", "2", "--checkpoint-every", "1", *TINY, "--eval-every", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -48,6 +49,8 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert {"g_loss", "d_loss", "d_real", "d_fake", "images_per_s"} <= set(rows[0])
+    # the quality evaluation of the last epoch, into the same table
+    assert rows[1]["fd"] and 0 <= float(rows[1]["recognisability"]) <= 1 and not rows[0]["fd"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "checkpoint").exists()
     generator = keras.saving.load_model(out / "generator.keras", safe_mode=True)
@@ -85,7 +88,8 @@ class InterruptAt:
 
 
 def tiny_config(**changes):
-    return TrainConfig(**{"epochs": 2, "batch_size": 32, "samples_per_class": 4, "seed": 3, **changes})
+    return TrainConfig(**{"epochs": 2, "batch_size": 32, "samples_per_class": 4, "seed": 3, "eval_every": 0,
+                          **changes})
 
 
 def train_in_process(out, config, progress, resume=False):
@@ -124,7 +128,7 @@ def test_same_seed_same_weights_and_another_seed_differs(tmp_path):
     after other TensorFlow work, were once seen to differ at Adam-step scale; see README.)"""
     def train(name, seed):
         out = tmp_path / name
-        args = ("--batch-size", "32", "--samples-per-class", "4", "--seed", str(seed))
+        args = ("--batch-size", "32", "--samples-per-class", "4", "--seed", str(seed), "--eval-every", "0")
         assert run_cli("train", "--epochs", "1", *args, "--out", out).returncode == 0
         return generator_weights(out / "generator.keras")
 
