@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.runtime import Generator, generator_latent_dim, not_a_generator
+from runegen.runtime.generator import Generator, generator_latent_dim, not_a_generator
 
 # --device -> TensorFlow device.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.runtime import (IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator)
+from runegen.runtime.generator import (IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator)
 
 # --device -> onnxruntime execution provider. A raw provider name is accepted too.
 ONNX_PROVIDERS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.runtime import Generator, generator_latent_dim, in_chunks, not_a_generator
+from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, not_a_generator
 
 
 def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options) -> Generator:

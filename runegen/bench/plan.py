@@ -1,0 +1,296 @@
+"""`runegen bench`: parity and speed of every exported variant, with the peers (Keras) and each
+device's own limit (runegen.bench.limits) measured in the same run, in the same process as the row.
+
+Rows come from the format registry; each (format, variant, runtime, device, threads) row is
+measured by `runegen.bench.worker` in a process of its own. Nothing here imports TensorFlow:
+the Keras rows and the export of missing variants run only where TensorFlow is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.formats import EXPORT_FORMATS, FORMATS
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS")
+PARITY_SEED, PARITY_SAMPLES = 1234, 64
+# Keras against itself: one oneDNN thread and two round differently (~1e-7), so not exactly 0.
+KERAS_TOLERANCE = 1e-5
+QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
+
+
+@dataclass
+class Row:
+    format: str          # keras, onnx, tflite
+    variant: str         # eager, predict, f32, int8, ...
+    runtime: str         # "Keras call", "onnxruntime", "LiteRT+XNNPACK", ...
+    device: str
+    path: str
+    kind: str            # worker kind: keras_eager, keras_predict, runtime
+    tolerance: float | None = None
+    options: dict = field(default_factory=dict)  # for the loader (the registry's BenchRuntime.options)
+    threads: int = 1
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """✅ runs and matches, ❎ runs but parity fails, ❌ fails to load or run."""
+        if not self.figures.get("ok"):
+            return "❌"
+        parity = self.figures.get("parity")
+        if not self.figures.get("finite") or (parity and self.tolerance is not None
+                                               and parity["mean_abs"] > self.tolerance):
+            return "❎"
+        return "✅"
+
+
+def has_tensorflow() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_devices() -> list[str]:
+    try:
+        import onnxruntime
+    except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
+        return ["cpu"]
+    from runegen.runtime.onnx import ONNX_PROVIDERS  # the runtime's --device table, one source
+
+    providers = set(onnxruntime.get_available_providers())
+    return [name for name, provider in ONNX_PROVIDERS.items() if provider in providers]
+
+
+def resolve_devices(device: str) -> list[str]:
+    available = available_devices()
+    if device == "all":
+        return available
+    if device not in available:
+        raise DeviceError(f"{device}: not available here (available: {', '.join(available)})")
+    return [device]
+
+
+def locate(model: Path) -> tuple[Path | None, Path]:
+    """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
+    folder, or a folder of exported files."""
+    if model.is_file() and model.suffix == ".keras":
+        return model, model.parent / "export"
+    if model.is_dir():
+        keras_path = model / "generator.keras"
+        if keras_path.is_file():
+            return keras_path, model / "export"
+        if any(model.glob("*.onnx")) or any(model.glob("*.tflite")):
+            return None, model
+        raise ModelFileError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
+    raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
+
+
+def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
+    """Export the registry's variants that are not in export_dir yet (needs TensorFlow)."""
+    from runegen.export import export, load_keras_generator
+
+    missing = [v for f in EXPORT_FORMATS.values() for v in f.variants
+               if not (export_dir / v.filename(keras_path.stem)).exists()]
+    if missing:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        results = export(load_keras_generator(keras_path), missing, export_dir)
+        return [f"{r.variant.format} {r.variant.name}: {r.error}" for r in results if not r.ok]
+    return []
+
+
+def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str]) -> list[Row]:
+    """One row per (file, bench runtime, device) from the format registry: the .keras source
+    first (the parity reference, where TensorFlow is here), then every exported variant found."""
+    stem = keras_path.stem if keras_path else _export_stem(export_dir)
+    files = []  # (format, variant name or None, path, tolerance)
+    if keras_path is not None and has_tensorflow():
+        files.append((FORMATS["keras"], None, keras_path, KERAS_TOLERANCE))
+    files += [(fmt, variant.name, export_dir / variant.filename(stem), variant.mean_abs_tolerance)
+              for fmt in EXPORT_FORMATS.values() for variant in fmt.variants]
+    rows = []
+    for fmt, variant, path, tolerance in files:
+        if not path.exists():
+            continue
+        for runtime in fmt.bench_runtimes:
+            rows += [Row(fmt.name, variant or runtime.variant, runtime.label, device, str(path), runtime.kind,
+                         tolerance, dict(runtime.options))
+                     for device in devices if fmt.any_device or device == "cpu"]
+    return rows
+
+
+def _export_stem(export_dir: Path) -> str:
+    for path in sorted(export_dir.glob("*_f32.onnx")) + sorted(export_dir.glob("*_f32.tflite")):
+        return path.name.rsplit("_", 1)[0]
+    return "generator"
+
+
+def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) -> dict:
+    spec_path = scratch / f"spec_{os.getpid()}_{len(list(scratch.iterdir()))}.json"
+    spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES},
+           "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "runegen.bench.worker", str(spec_path)],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"ok": False, "error": f"worker died ({reason(last, 200)})"}
+
+
+def imported_version(module_name: str, distribution: str) -> str | None:
+    """'<distribution> <version>' of the module this Python imports. onnxruntime is provided by
+    several distributions (onnxruntime, onnxruntime-gpu, ...): the one named is the one whose files
+    hold the imported module, and two of them in one environment overwrite each other's files."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:  # noqa: BLE001 - absent, or broken (tflite-runtime with NumPy 2)
+        return None
+    location = Path(module.__file__).resolve().parent
+    names = importlib.metadata.packages_distributions().get(module_name, [distribution])
+    owners = [name for name in dict.fromkeys(names)
+              if _distribution_holds(name, module_name, location)]
+    name = owners[0] if owners else distribution
+    version = getattr(module, "__version__", None) or importlib.metadata.version(name)
+    clash = f" (also installed: {', '.join(n for n in dict.fromkeys(names) if n != name)})" if len(set(names)) > 1 else ""
+    return f"{name} {version}{clash}"
+
+
+def _distribution_holds(name: str, module_name: str, location: Path) -> bool:
+    try:
+        files = importlib.metadata.distribution(name).locate_file(module_name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return Path(files).resolve() == location
+
+
+def environment() -> dict:
+    def version(package: str) -> str | None:
+        try:
+            return f"{package} {importlib.metadata.version(package)}"
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    # Each entry is "<distribution> <version>"; onnxruntime and LiteRT as imported, the others from
+    # their metadata (importing TensorFlow here would cost seconds).
+    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+            "system": platform.platform(), "python": platform.python_version(),
+            "versions": {"runegen": version("runegen"), "numpy": imported_version("numpy", "numpy"),
+                         "onnxruntime": imported_version("onnxruntime", "onnxruntime"),
+                         "LiteRT": imported_version("ai_edge_litert", "ai-edge-litert"),
+                         "tflite-runtime": version("tflite-runtime"),
+                         "tensorflow": version("tensorflow"), "keras": version("keras")}}
+
+
+def bench(model: Path, devices: list[str], threads: list[int], batches: list[int],
+          min_seconds: float, runs: int, progress=lambda message: None, profile: Path | None = None) -> dict:
+    """profile: a folder for each ONNX row's onnxruntime profile (per-op times, JSON)."""
+    keras_path, export_dir = locate(model)
+    export_errors = []
+    if keras_path is not None and has_tensorflow():
+        progress("exporting missing variants")
+        export_errors = export_missing(keras_path, export_dir)
+    rows = plan_rows(keras_path, export_dir, devices)
+    if not rows:
+        raise ModelFileError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
+
+    results: list[Row] = []
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        reference = scratch / "reference.npy"
+        common = {"batches": batches, "min_seconds": min_seconds, "runs": runs,
+                  "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
+                  "classifier": _quality_classifier(), "quality_samples": QUALITY_SAMPLES}
+        # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
+        reference_row = rows[0]
+        for count in threads:
+            for template in rows:
+                row = Row(**{**asdict(template), "threads": count, "figures": {}})
+                progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
+                first = template is reference_row and not reference.exists()
+                profile_path = (profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
+                                if profile is not None and row.format == "onnx" else None)
+                row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
+                                          "device": row.device, "options": row.options, "variant": row.variant,
+                                          "profile": str(profile_path) if profile_path else None,
+                                          "save_outputs": str(reference) if first else None,
+                                          "reference": None if first else str(reference)},
+                                         count, scratch)
+                if first and row.figures.get("ok"):
+                    row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
+                results.append(row)
+
+    flops = _flops_per_image(results)
+    report = {"environment": environment(), "reference": f"{reference_row.format} {reference_row.variant}",
+              "flops_per_image": flops, "export_errors": export_errors,
+              "settings": {"devices": devices, "threads": threads, "batches": batches,
+                           "min_seconds": min_seconds, "runs": runs},
+              "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
+                        if Path(r.path).exists() else None} for r in results]}
+    _add_gflops(report)
+    from runegen.bench.targets import evaluate
+
+    report["targets"] = evaluate(report)
+    return report
+
+
+def _quality_classifier() -> str | None:
+    """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
+    from runegen.evaluate import SHIPPED_CLASSIFIERS
+
+    path = SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")
+    return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
+
+
+def _flops_per_image(rows: list[Row]) -> int | None:
+    """From the exported files' metadata (written by `runegen export` from the Keras layers), as
+    each row's worker read it."""
+    for row in rows:
+        value = str(row.figures.get("flops_per_image") or "")
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def _add_gflops(report: dict) -> None:
+    """Achieved GFLOP/s per batch and its share of the limit measured in the row's own worker (its
+    device's: numpy SGEMM on the CPU, onnxruntime's MatMul on an accelerator); `limits` is the
+    best of each limit seen, per thread count."""
+    flops = report["flops_per_image"]
+    limits: dict[str, float] = {}
+    for row in report["rows"]:
+        limit = row["figures"].get("limit") or {}
+        gflops = limit.get("gflops")
+        if gflops:
+            key = f"{limit['name']}, {row['threads']} thr"
+            limits[key] = max(gflops, limits.get(key, 0.0))
+        for prefix in ("", "resident_"):
+            rates = row["figures"].get(f"{prefix}throughput") or {}
+            row[f"{prefix}gflops"] = {b: rate * flops / 1e9 for b, rate in rates.items()} if flops else {}
+            row[f"{prefix}share_of_limit"] = ({b: g / gflops for b, g in row[f"{prefix}gflops"].items()}
+                                              if gflops else {})
+    report["limits"] = limits

@@ -1,0 +1,126 @@
+"""Export a trained Keras generator to deployable files, each one proving itself.
+
+For every variant in runegen.formats: fold BatchNormalization into the inference graph, rewrite
+each transposed convolution as an ordinary Conv2D (stride 1) or a sub-pixel Conv2D followed by a
+depth-to-space shuffle (stride 2) (runegen/export/subpixel.py: ordinary Conv is where onnxruntime
+and LiteRT have their fast fp32 and int8 kernels; both steps are checked against the Keras output
+to 1e-5), convert, then load the written file with the same TensorFlow-free runtime a user gets,
+run it on fixed latents and compare with the Keras model. A file that fails (NaN, empty, parity
+past its tolerance) never reaches its target path: conversion writes to a temporary file that is
+renamed only after the check passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import runegen
+from runegen import atomic, images
+from runegen.errors import ModelFileError, reason
+from runegen.formats import FORMATS, Variant
+from runegen.parity import Parity
+
+PARITY_SEED, PARITY_SAMPLES = 1234, 256
+CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
+FOLD_TOLERANCE = 1e-5
+SUBPIXEL_TOLERANCE = 1e-5  # the rewritten graph against the original Keras output, like the fold
+SIDE_BY_SIDE = 12
+
+
+@dataclass
+class ExportResult:
+    variant: Variant
+    path: Path
+    size_bytes: int = 0
+    parity: Parity | None = None
+    error: str | None = None
+    samples: np.ndarray | None = None  # the first few parity images, for a side-by-side look
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def load_keras_generator(path: Path):
+    """The generator to export, with a clear error for anything that is not one."""
+    from runegen.runtime import load_generator
+
+    generator = load_generator(path)
+    if generator.format != "keras":
+        raise ModelFileError(f"{path}: export takes a trained .keras generator, not a .{generator.format} file")
+    return generator
+
+
+def metadata(generator, variant: Variant) -> dict[str, str]:
+    import json
+
+    from runegen.flops import model_flops
+
+    source = generator.metadata
+    return {"latent_dim": str(generator.latent_dim), "output_range": "[-1, 1]",
+            "flops_per_image": str(model_flops(generator.model)),
+            "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
+            "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
+            "conditional": "true" if generator.num_classes else "false",
+            "codes": str(generator.codes),
+            "runegen_version": runegen.__version__}
+
+
+def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
+    """Write each variant of `generator` (from load_keras_generator) into `out`, and
+    `<stem>_parity.png`: the same latents drawn by Keras (top row) and by each exported file."""
+    from runegen.export.fold import fold_batch_norm
+    from runegen.export.subpixel import conv_transpose_as_conv
+    keras_model = generator.model
+    out.mkdir(parents=True, exist_ok=True)
+    inference = fold_batch_norm(keras_model)
+    parity_latents = generator.inputs(PARITY_SAMPLES, PARITY_SEED)
+    reference = np.asarray(keras_model(parity_latents, training=False), dtype=np.float32)
+    fold_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
+    if fold_error > FOLD_TOLERANCE:
+        raise RuntimeError(f"BatchNormalization folding changed the output by {fold_error:.2e}")
+    inference = conv_transpose_as_conv(inference)
+    rewrite_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
+    if rewrite_error > SUBPIXEL_TOLERANCE:
+        raise RuntimeError(f"rewriting the transposed convolutions as convolutions changed the "
+                           f"output by {rewrite_error:.2e}")
+    calibration = generator.inputs(CALIBRATION_SAMPLES, CALIBRATION_SEED)
+
+    results = []
+    for variant in variants:
+        target = out / variant.filename(generator.path.stem)
+        results.append(_export_one(variant, variant.converter, inference, target, calibration,
+                                   metadata(generator, variant), parity_latents, reference))
+    rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results if r.samples is not None]
+    images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
+                    out / f"{generator.path.stem}_parity.png")
+    return results
+
+
+def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
+    from runegen.runtime import load_generator
+
+    result = ExportResult(variant, target)
+    try:
+        with atomic.atomic_path(target) as tmp:
+            convert(model, tmp, calibration, meta)
+            result.size_bytes = tmp.stat().st_size
+            if not result.size_bytes:
+                raise ValueError("the converter wrote an empty file")
+            candidate = load_generator(tmp).generate(parity_latents)
+            if not np.isfinite(candidate).all():
+                raise ValueError("the exported model outputs NaN or inf")
+            result.parity = Parity.between(reference, candidate)
+            result.samples = candidate[:SIDE_BY_SIDE]
+            if result.parity.mean_abs > variant.mean_abs_tolerance:
+                raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
+                                 f"{variant.mean_abs_tolerance:g}")
+        if FORMATS[variant.format].sidecar_metadata:
+            atomic.write_text(target.with_name(target.name + ".json"), json.dumps(meta, indent=2) + "\n")
+    except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
+        result.error = f"{type(error).__name__}: {reason(error, 200)}"
+    return result

@@ -1,0 +1,198 @@
+"""The runtime's core: `Generator`, `load_generator` and the latent draws. Run a trained generator without TensorFlow: ONNX (onnxruntime), TFLite (LiteRT), or Keras.
+
+`load_generator(path)` picks the loader from the file suffix (the format registry, runegen/formats.py) and returns a
+`Generator` whose `generate(latents)` maps float32 latents (n, latent_dim) to float32 images
+(n, 28, 28, 1) in [-1, 1], whatever the model's own input/output types are (int8 TFLite models are
+quantised and dequantised here). One module per format, each with `load(path, threads, device)`:
+`runegen.runtime.onnx`, `.tflite` and `.keras_model`, the only one that imports TensorFlow, lazily,
+inside its loader; `.onnx` and `.tflite` work on the base install (numpy, onnxruntime, LiteRT).
+
+A file that cannot be used (missing, empty, truncated, not a generator, a device the runtime
+lacks) is one typed `runegen.errors` error with a short reason, never a runtime's traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runegen.errors import ModelFileError, RunegenError
+from runegen.formats import FORMATS
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) -> np.ndarray:
+    """A generator's input, float32 (n, width); the same for the same seed.
+
+    Plain: n standard-normal latent vectors. With a one-hot part (num_classes > 0: the classes of a
+    conditional generator, or the latent codes of one trained with codes): the last num_classes
+    columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when None), the
+    others standard-normal noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, width)).astype(np.float32)
+    if num_classes:
+        labels = rng.integers(0, num_classes, n) if labels is None else np.asarray(labels)
+        if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
+            raise RunegenError(f"expected {n} class labels in 0..{num_classes - 1}")
+        z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
+    return z
+
+
+class Generator:
+    """One loaded generator. `generate` is the only thing that differs between formats.
+
+    `model` is the runtime's own object: an onnxruntime InferenceSession, a LiteRT Interpreter, or
+    the keras.Model (what the exporter converts). `latent_dim` is the width of the model's input;
+    a class-conditional generator's input ends with the one-hot of `num_classes` classes
+    (`classes` names them), built by `inputs`. `execution` says how a call runs (e.g. "IO binding
+    + CUDA graph"); `resident(batch)`, where the runtime keeps buffers on a device, returns a call
+    that runs one batch without copying latents in or images out (None elsewhere)."""
+
+    def __init__(self, path: Path, format: str, latent_dim: int, metadata: dict,
+                 run: Callable[[np.ndarray], np.ndarray], device: str = "cpu", threads: int | None = None,
+                 model=None, execution: str = "", resident: Callable[[int], Callable[[], object]] | None = None):
+        self.path, self.format, self.latent_dim, self.metadata = path, format, latent_dim, metadata
+        self.device, self.threads, self.model = device, threads, model
+        self.execution, self.resident, self._run = execution, resident, run
+
+    @property
+    def classes(self) -> list[str]:
+        classes = self.metadata.get("classes", [])
+        if isinstance(classes, str):  # ONNX and TFLite metadata hold strings: a JSON list
+            try:
+                classes = json.loads(classes)
+            except ValueError:
+                classes = []
+        return [str(c) for c in classes] if isinstance(classes, list) else []
+
+    @property
+    def num_classes(self) -> int:
+        """Classes in the input's one-hot: 0 for an unconditional generator."""
+        conditional = str(self.metadata.get("conditional", "")).lower() in ("true", "1")
+        return len(self.classes) if conditional else 0
+
+    @property
+    def codes(self) -> int:
+        """Latent codes: the last `codes` columns of an unconditional generator's input are the
+        one-hot of a code drawn uniformly (InfoGAN, see runegen/training/gan.py); 0 = plain Gaussian input."""
+        try:
+            codes = int(self.metadata.get("codes", 0) or 0)
+        except (TypeError, ValueError):
+            return 0
+        return codes if 0 < codes < self.latent_dim and not self.num_classes else 0
+
+    def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
+        """n model inputs from `seed`, drawn as the model was trained: latents, plus the one-hot of
+        `labels` (classes if conditional, codes if it has codes; uniform when None)."""
+        return latents(n, self.latent_dim, seed, self.num_classes or self.codes, labels)
+
+    def generate(self, latents: np.ndarray) -> np.ndarray:
+        """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
+        z = np.asarray(latents)
+        if z.ndim != 2:
+            raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
+        if z.shape[1] != self.latent_dim:
+            raise RunegenError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
+        if len(z) == 0:
+            return np.zeros((0, *IMAGE_SHAPE), np.float32)
+        images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
+        return images.reshape(len(z), *IMAGE_SHAPE)
+
+    def __repr__(self) -> str:
+        return f"Generator({str(self.path)!r}, format={self.format!r}, latent_dim={self.latent_dim})"
+
+
+def load_generator(path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
+                   xnnpack: bool = True, **options) -> Generator:
+    """Load a generator file; the suffix picks the runtime (see `LOADERS`).
+
+    threads: CPU threads for the runtime (default: os.cpu_count()). device: "cpu", or for ONNX an
+    onnxruntime accelerator ("cuda", "tensorrt", "openvino", "coreml", "dml", ... or a provider name).
+    xnnpack: TFLite only; False runs LiteRT's built-in kernels without its default XNNPACK delegate.
+    options: for ONNX, `io_binding` and `cuda_graph` (see runegen.runtime.onnx.load).
+    """
+    path = Path(path)
+    known = "known: " + ", ".join(LOADERS)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file ({known})")
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise ModelFileError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read ({error.strerror or error})") from None
+    if size == 0:
+        raise ModelFileError(f"{path} is empty (0 bytes)")
+    if threads is not None and threads < 1:
+        raise RunegenError(f"threads must be >= 1, got {threads}")
+    threads = threads or os.cpu_count() or 1
+    return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
+
+
+# --- The shipped models ------------------------------------------------------------------------
+
+SHIPPED_DIR = Path(__file__).parent.parent / "models"
+
+
+def shipped_generator(conditional: bool = False) -> Path:
+    """The rune generator shipped in the package: the float32 ONNX file where onnxruntime exists,
+    else the int8 TFLite one (32-bit Raspberry Pi OS has only tflite-runtime)."""
+    folder = SHIPPED_DIR / ("runes-s1-conditional" if conditional else "runes-s1")
+    candidates = [folder / "generator_f32.onnx", folder / "generator_int8.tflite"]
+    if importlib.util.find_spec("onnxruntime") is None:
+        candidates.reverse()
+    for path in candidates:
+        if path.exists():
+            return path
+    raise ModelFileError(f"no shipped generator in {folder}; pass a model file")
+
+
+# --- Shared by the loaders ----------------------------------------------------------------------
+
+def generator_latent_dim(input_shapes, output_shapes) -> int | None:
+    """The latent size if the shapes are a generator's ((batch, latent) -> (batch, 28, 28, 1)), else None.
+
+    A latent size the model leaves open (a symbolic dimension) is returned as 0."""
+    if len(input_shapes) != 1 or len(output_shapes) != 1:
+        return None
+    (inp,), (out,) = input_shapes, output_shapes
+    if len(inp) != 2 or len(out) != 4 or tuple(out[1:]) != IMAGE_SHAPE:
+        return None
+    return int(inp[1]) if isinstance(inp[1], (int, np.integer)) and inp[1] > 0 else 0
+
+
+def not_a_generator(path: Path, input_shapes, output_shapes) -> ModelFileError:
+    return ModelFileError(f"{path} is not a runegen generator (input {_shape_text(input_shapes)}, output "
+                      f"{_shape_text(output_shapes)}; expected input (None, latent), output (None, 28, 28, 1))")
+
+
+def _shape_text(shapes) -> str:
+    shapes = [tuple(None if d in (None, -1) or isinstance(d, str) else int(d) for d in s) for s in shapes]
+    return ", ".join(map(str, shapes)) if shapes else "none"
+
+
+def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int | None) -> np.ndarray:
+    """Run a model whose batch size is fixed at `size` (None: any batch) over any number of latents."""
+    if size is None or len(z) == size:
+        return run(z)
+    outputs = []
+    for start in range(0, len(z), size):
+        chunk = z[start:start + size]
+        padded = np.concatenate([chunk, np.zeros((size - len(chunk), z.shape[1]), z.dtype)])
+        outputs.append(run(padded)[:len(chunk)])
+    return np.concatenate(outputs)
+
+
+# The formats, from the registry (runegen/formats.py): file suffix -> loader(path, threads, device,
+# **options) -> Generator; each loader's module is imported only when a file of its format is loaded.
+LOADERS: dict[str, Callable[..., Generator]] = {fmt.suffix: fmt.load for fmt in FORMATS.values()}
