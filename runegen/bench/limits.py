@@ -43,12 +43,12 @@ def onnx_matmul(device: str, dtype: str, min_seconds: float, runs: int, size: in
     bound on the device so that only the multiply is timed."""
     import onnxruntime as ort
 
-    from runegen.runtime.onnx import _BIND_DEVICES, provider_for, provider_options, session_options
+    from runegen.runtime.onnx import BIND_DEVICES, provider_for, provider_options, session_options
 
     provider = provider_for(device, ort)
     session = ort.InferenceSession(str(MATMUL_FILES[dtype]), sess_options=session_options(ort, 1),
                                    providers=[(provider, provider_options(provider))])
-    where = _BIND_DEVICES.get(provider, "cpu")
+    where = BIND_DEVICES.get(provider, "cpu")
     numpy_type = np.float16 if dtype == "f16" else np.float32
     rng = np.random.default_rng(0)
     binding = session.io_binding()

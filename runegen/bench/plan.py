@@ -165,12 +165,11 @@ def imported_version(module_name: str, distribution: str) -> str | None:
     except Exception:  # noqa: BLE001 - absent, or broken (tflite-runtime with NumPy 2)
         return None
     location = Path(module.__file__).resolve().parent
-    names = importlib.metadata.packages_distributions().get(module_name, [distribution])
-    owners = [name for name in dict.fromkeys(names)
-              if _distribution_holds(name, module_name, location)]
-    name = owners[0] if owners else distribution
+    names = list(dict.fromkeys(importlib.metadata.packages_distributions().get(module_name, [distribution])))
+    name = next((n for n in names if _distribution_holds(n, module_name, location)), distribution)
     version = getattr(module, "__version__", None) or importlib.metadata.version(name)
-    clash = f" (also installed: {', '.join(n for n in dict.fromkeys(names) if n != name)})" if len(set(names)) > 1 else ""
+    others = [n for n in names if n != name]
+    clash = f" (also installed: {', '.join(others)})" if others else ""
     return f"{name} {version}{clash}"
 
 

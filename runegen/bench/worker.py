@@ -28,6 +28,22 @@ def latency_summary(durations: list[float]) -> dict:
             "max_ms": float(ms.max())}
 
 
+def speed(call_at, spec: dict) -> tuple[dict, dict]:
+    """Batch-1 latency and images/s at each of spec's batches; call_at(batch) is a call that runs
+    one batch. Each is run once at its shape first (TFLite reallocates on resize; a CUDA graph is
+    captured)."""
+    def durations(batch):
+        call = call_at(batch)
+        call()
+        return timed(call, spec["min_seconds"], spec["runs"])
+
+    latency, rates = latency_summary(durations(1)), {}
+    for batch in spec["batches"]:
+        seconds = durations(batch)
+        rates[str(batch)] = batch * len(seconds) / sum(seconds)
+    return latency, rates
+
+
 def model_row(spec: dict) -> dict:
     figures: dict = {}
     start = time.perf_counter()
@@ -42,21 +58,13 @@ def model_row(spec: dict) -> dict:
     for _ in range(spec.get("warmup", 3)):
         generate(one)
 
-    figures["latency_batch1"] = latency_summary(timed(lambda: generate(one), spec["min_seconds"],
-                                                            spec["runs"]))
-    figures["throughput"] = {}
-    for batch in spec["batches"]:
-        z = inputs(batch, seed=batch)
-        generate(z)  # warm-up at this shape (TFLite reallocates on resize)
-        durations = timed(lambda: generate(z), spec["min_seconds"], spec["runs"])
-        figures["throughput"][str(batch)] = batch * len(durations) / sum(durations)
+    def from_host(batch):
+        z = one if batch == 1 else inputs(batch, seed=batch)
+        return lambda: generate(z)
+
+    figures["latency_batch1"], figures["throughput"] = speed(from_host, spec)
     if generator.resident is not None:  # the same calls with latents and images left on the device
-        figures["resident_latency_batch1"] = latency_summary(timed(generator.resident(1), spec["min_seconds"],
-                                                                   spec["runs"]))
-        figures["resident_throughput"] = {}
-        for batch in spec["batches"]:
-            durations = timed(generator.resident(batch), spec["min_seconds"], spec["runs"])
-            figures["resident_throughput"][str(batch)] = batch * len(durations) / sum(durations)
+        figures["resident_latency_batch1"], figures["resident_throughput"] = speed(generator.resident, spec)
     figures["execution"] = generator.execution
     figures["flops_per_image"] = generator.metadata.get("flops_per_image")
 

@@ -40,7 +40,7 @@ ONNX_PROVIDERS = {
 _PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "libonnxruntime_providers_cuda.so",
                        "TensorrtExecutionProvider": "libonnxruntime_providers_tensorrt.so"}
 # OrtValue device names for IO binding; other providers bind host buffers.
-_BIND_DEVICES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
+BIND_DEVICES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
 # ONNX input element types we can feed float latents to.
 _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 TENSORRT_CACHE = Path(os.environ.get("RUNEGEN_TRT_CACHE", Path.home() / ".cache" / "runegen" / "tensorrt"))
@@ -68,7 +68,7 @@ def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_bind
     if io_binding is None:
         io_binding = provider != "CPUExecutionProvider"
     if io_binding:
-        runner = BoundRunner(ort, session, _BIND_DEVICES.get(provider, "cpu"), latent_dim,
+        runner = BoundRunner(ort, session, BIND_DEVICES.get(provider, "cpu"), latent_dim,
                              _FLOAT_TYPES[inputs[0].type], graphs)
         execution = "IO binding" + (" + CUDA graph" if graphs else "")
     else:
@@ -108,6 +108,12 @@ def provider_options(provider: str, cuda_graph: bool = False) -> dict:
     return {}
 
 
+def providers_for(provider: str, cuda_graph: bool = False) -> list:
+    """The provider with its options, then the CPU for any node it cannot run."""
+    providers = [(provider, provider_options(provider, cuda_graph))]
+    return providers if provider == "CPUExecutionProvider" else providers + [("CPUExecutionProvider", {})]
+
+
 def session_options(ort, threads: int, quiet: bool = False):
     """quiet: fatal errors only, for attempts whose failure is expected and handled."""
     options = ort.SessionOptions()
@@ -125,12 +131,9 @@ def _session(ort, path: Path, threads: int, provider: str, cuda_graph: bool):
         raise DeviceError(f"{path}: onnxruntime cannot start {provider}: {missing}")
     if provider == "TensorrtExecutionProvider":
         TENSORRT_CACHE.mkdir(parents=True, exist_ok=True)
-    providers = [(provider, provider_options(provider, cuda_graph))]
-    if provider != "CPUExecutionProvider":
-        providers.append(("CPUExecutionProvider", {}))
     try:
         session = ort.InferenceSession(str(path), sess_options=session_options(ort, threads, quiet=cuda_graph),
-                                       providers=providers)
+                                       providers=providers_for(provider, cuda_graph))
     except Exception as error:  # onnxruntime raises InvalidProtobuf, InvalidArgument, Fail, ...
         if cuda_graph:
             return _session(ort, path, threads, provider, cuda_graph=False)
@@ -217,10 +220,7 @@ def placement(path: Path, device: str, threads: int = 1, profile_to: Path | None
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as scratch:
         options.profile_file_prefix = str(Path(scratch) / "profile")
-        providers = [(provider, provider_options(provider))]
-        if provider != "CPUExecutionProvider":
-            providers.append(("CPUExecutionProvider", {}))
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers_for(provider))
         z = np.zeros([8, *session.get_inputs()[0].shape[1:]],
                      _FLOAT_TYPES.get(session.get_inputs()[0].type, np.float32))
         for _ in range(3):
