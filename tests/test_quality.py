@@ -20,6 +20,15 @@ def conditional_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def conditional_exports(conditional_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("conditional_export")
+    result = run_cli("export", conditional_run / "generator.keras", "-f", "onnx,tflite", "-q", "f32,int8",
+                     "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
 def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditional_run, tmp_path):
     scores = tmp_path / "scores.json"
     result = run_cli("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
@@ -30,8 +39,8 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     assert "class_accuracy" in result.stdout
 
 
-def test_generate_by_rune_and_by_class(conditional_run, tmp_path):
-    model = conditional_run / "generator.keras"
+def test_generate_by_rune_and_by_class(conditional_exports, tmp_path):
+    model = conditional_exports / "generator_f32.onnx"  # the classes travel in the export's metadata
     by_rune = run_cli("generate", model, "--rune", "ᚠ", "-n", "4", "--out", tmp_path / "a.png")
     assert by_rune.returncode == 0 and "4 fehu" in by_rune.stdout, by_rune.stderr
     by_class = run_cli("generate", model, "--class", "Fehu", "-n", "4", "--out", tmp_path / "b.png")
@@ -44,22 +53,19 @@ def test_generate_by_rune_and_by_class(conditional_run, tmp_path):
     assert not (tmp_path / "c.png").exists()
 
 
-def test_rune_on_an_unconditional_model_is_a_usage_error(trained_generator, tmp_path):
-    result = run_cli("generate", trained_generator, "--rune", "ᚠ", "--out", tmp_path / "x.png")
+def test_rune_on_an_unconditional_model_is_a_usage_error(exported, tmp_path):
+    result = run_cli("generate", exported[0] / "generator_f32.onnx", "--rune", "ᚠ", "--out", tmp_path / "x.png")
     assert_usage_error(result, "not class-conditional")
 
 
-def test_conditional_exports_carry_the_class_input(conditional_run, tmp_path):
+def test_conditional_exports_carry_the_class_input(conditional_run, conditional_exports):
     from runegen.runtime import load_generator
 
-    result = run_cli("export", conditional_run / "generator.keras", "-f", "onnx,tflite", "-q", "f32,int8",
-                     "--out", tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
     keras_model = load_generator(conditional_run / "generator.keras")
     labels = np.arange(48) % 24
     reference = keras_model.generate(keras_model.inputs(48, 5, labels))
     for name, tolerance in [("generator_f32.onnx", 1e-5), ("generator_int8.tflite", 0.03)]:
-        exported = load_generator(tmp_path / name)
+        exported = load_generator(conditional_exports / name)
         assert exported.num_classes == 24 and exported.latent_dim == 124
         assert exported.classes == keras_model.classes
         drawn = exported.generate(exported.inputs(48, 5, labels))
