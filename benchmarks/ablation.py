@@ -29,7 +29,7 @@ from pathlib import Path
 # move the baseline; then the setting's own arguments (the last value of an option wins).
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
-            "--beta-2", "0.999"]
+            "--beta-2", "0.999", "--lr-decay", "0"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
 # name -> extra `runegen train` arguments
@@ -38,6 +38,8 @@ SETTINGS = {
     "sn_hinge": ["--ema", "0.999", *SN_HINGE],  # SN-GAN's D and loss, Adam (0, 0.9), D at 2x G's rate
     "codes": ["--ema", "0.999", *CODES],  # InfoGAN codes on the tutorial's BCE and D
     "default": ["--ema", "0.999", *SN_HINGE, *CODES],  # runegen's default: both
+    "default+lr_decay": ["--ema", "0.999", *SN_HINGE, *CODES, "--lr-decay", "0.5"],  # rates to 0 over the 2nd half
+    "default+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48"],  # twice as many codes as runes
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

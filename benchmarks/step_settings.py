@@ -8,9 +8,12 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - no-determinism: without `tf.config.experimental.enable_op_determinism()`;
 - xla: the step compiled with `jit_compile=True`;
 - no-onednn: `TF_ENABLE_ONEDNN_OPTS=0`;
-- tutorial-recipe: the default's settings with BCE, the preset's D with Dropout, no latent codes.
+- tutorial-recipe: the default's settings with BCE, the preset's D with Dropout, no latent codes;
+- onednn-avx2: `ONEDNN_MAX_CPU_ISA=AVX2`, oneDNN's kernels as on a CPU with AVX2 and no AVX-512
+  (the same cores and clock otherwise: an estimate of the AVX2 class's speed, not a measurement);
+- bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX).
 
-    python benchmarks/step_settings.py [--rounds 3] [--steps 150]
+    python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
 Prints images/s per setting and round, then the medians as ratios to the default. A record, not a test.
 """
@@ -30,13 +33,15 @@ SETTINGS = {
     "no-onednn": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     # The tutorial's recipe on the same loop: what SN, the hinge loss and the Q head cost.
     "tutorial-recipe": {"config": {"objective": "bce", "spectral_norm": False, "codes": 0}},
+    "onednn-avx2": {"env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}},
+    "bf16": {"precision": "bf16"},
 }
 
 WORKER = r"""
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 spec = json.loads(sys.argv[1])
-from runegen.quiet import import_tensorflow
+from runegen.core.quiet import import_tensorflow
 tf = import_tensorflow()
 import keras
 from runegen.data import load_dataset
@@ -74,11 +79,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--precision", default="auto", help="as runegen train --precision")
+    parser.add_argument("--only", nargs="*", choices=list(SETTINGS), help="these settings (default is always run)")
     args = parser.parse_args()
-    rates = {name: [] for name in SETTINGS}
+    chosen = {name: SETTINGS[name] for name in SETTINGS if not args.only or name == "default" or name in args.only}
+    rates = {name: [] for name in chosen}
     for round_index in range(args.rounds):
-        for name, setting in SETTINGS.items():
-            spec = {k: v for k, v in setting.items() if k != "env"} | {"steps": args.steps, "precision": args.precision}
+        for name, setting in chosen.items():
+            spec = {"steps": args.steps, "precision": args.precision} | {k: v for k, v in setting.items() if k != "env"}
             env = {**os.environ, **setting.get("env", {})}
             result = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env,
                                     capture_output=True, text=True, check=True)

@@ -182,7 +182,7 @@ def plot(races: dict, target: float, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from runegen import atomic
+    from runegen.core import atomic
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name, result in races.items():
@@ -234,12 +234,12 @@ def main() -> None:
              f"s1 on {record['images']} runes, {record['cpu']}, {record['cores']} cores, one run")
         return
 
-    from runegen.quiet import import_tensorflow
+    from runegen.core.quiet import import_tensorflow
 
     tf = import_tensorflow()
 
     from runegen.data import load_dataset
-    from runegen.evaluate import Scorer
+    from runegen.quality.scorer import Scorer
 
     dataset = load_dataset("runes", args.samples_per_class, seed=0)
     record = {"cpu": cpu_name(), "cores": os.cpu_count(), "tensorflow": tf.__version__,

@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
 from runegen.commands import deploy, quality, train
-from runegen.errors import RunegenError
+from runegen.core.errors import RunegenError
 
 app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the generator to the edge.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,7 +31,7 @@ app.command("classifier")(quality.classifier_command)
 
 
 def main() -> None:
-    """Console entry point: runegen's errors (runegen/errors.py) become one line on stderr and
+    """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
     exit code 2."""
     try:
         code = app(standalone_mode=False)

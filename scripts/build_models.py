@@ -32,11 +32,11 @@ CARD_METRICS = ("fd", "kid", "precision", "recall", "recognisability", "class_co
 
 
 def build(run: Path) -> dict:
-    from runegen import images
+    from runegen.core import images
+    from runegen.core.formats import FORMATS
     from runegen.data import load_dataset
-    from runegen.evaluate import Scorer
     from runegen.export import export, load_keras_generator
-    from runegen.formats import FORMATS
+    from runegen.quality.scorer import Scorer
     from runegen.runtime import load_generator
 
     target = MODELS / run.name

@@ -2,7 +2,6 @@
 figures), worker.py (one row in its own process), limits.py (each device's limit), targets.py,
 report.py (table, Markdown, compare)."""
 
-from runegen.bench.plan import (Row, available_devices, bench, environment, plan_rows,
-                                resolve_devices)
+from runegen.bench.plan import BenchConfig, Row, available_devices, bench, environment, plan_rows, resolve_devices
 
-__all__ = ["Row", "available_devices", "bench", "environment", "plan_rows", "resolve_devices"]
+__all__ = ["BenchConfig", "Row", "available_devices", "bench", "environment", "plan_rows", "resolve_devices"]

@@ -19,8 +19,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.formats import EXPORT_FORMATS, FORMATS
+from runegen.bench import targets
+from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.formats import EXPORT_FORMATS, FORMATS
+from runegen.quality.classifier import SHIPPED_CLASSIFIERS
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
@@ -28,6 +30,23 @@ PARITY_SEED, PARITY_SAMPLES = 1234, 64
 # Keras against itself: one oneDNN thread and two round differently (~1e-7), so not exactly 0.
 KERAS_TOLERANCE = 1e-5
 QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
+
+
+@dataclass
+class BenchConfig:
+    """Every setting of a bench run (the `bench` command has one option per field, of the same name)."""
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    threads: list[int] = field(default_factory=lambda: [1])
+    batches: list[int] = field(default_factory=lambda: [1, 8, 64, 256])  # throughput batch sizes
+    min_seconds: float = 1.0  # minimum timed seconds per measurement
+    runs: int = 10  # minimum timed calls per measurement
+    profile: Path | None = None  # a folder for each ONNX row's onnxruntime profile (per-op times, JSON)
+
+    @property
+    def settings(self) -> dict:
+        """What the report records of this run's settings."""
+        return {"devices": self.devices, "threads": self.threads, "batches": self.batches,
+                "min_seconds": self.min_seconds, "runs": self.runs}
 
 
 @dataclass
@@ -205,15 +224,14 @@ def environment() -> dict:
                          "tensorflow": version("tensorflow"), "keras": version("keras")}}
 
 
-def bench(model: Path, devices: list[str], threads: list[int], batches: list[int],
-          min_seconds: float, runs: int, progress=lambda message: None, profile: Path | None = None) -> dict:
-    """profile: a folder for each ONNX row's onnxruntime profile (per-op times, JSON)."""
+def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> dict:
+    """Every row `config` asks for on `model` (a .keras file, a run folder or a folder of exports)."""
     keras_path, export_dir = locate(model)
     export_errors = []
     if keras_path is not None and has_tensorflow():
         progress("exporting missing variants")
         export_errors = export_missing(keras_path, export_dir)
-    rows = plan_rows(keras_path, export_dir, devices)
+    rows = plan_rows(keras_path, export_dir, config.devices)
     if not rows:
         raise ModelFileError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
 
@@ -221,18 +239,18 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         reference = scratch / "reference.npy"
-        common = {"batches": batches, "min_seconds": min_seconds, "runs": runs,
+        common = {"batches": config.batches, "min_seconds": config.min_seconds, "runs": config.runs,
                   "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
                   "classifier": _quality_classifier(), "quality_samples": QUALITY_SAMPLES}
         # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
         reference_row = rows[0]
-        for count in threads:
+        for count in config.threads:
             for template in rows:
                 row = Row(**{**asdict(template), "threads": count, "figures": {}})
                 progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
                 first = template is reference_row and not reference.exists()
-                profile_path = (profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
-                                if profile is not None and row.format == "onnx" else None)
+                profile_path = (config.profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
+                                if config.profile is not None and row.format == "onnx" else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
                                           "device": row.device, "options": row.options, "variant": row.variant,
                                           "profile": str(profile_path) if profile_path else None,
@@ -246,21 +264,16 @@ def bench(model: Path, devices: list[str], threads: list[int], batches: list[int
     flops = _flops_per_image(results)
     report = {"environment": environment(), "reference": f"{reference_row.format} {reference_row.variant}",
               "flops_per_image": flops, "export_errors": export_errors,
-              "settings": {"devices": devices, "threads": threads, "batches": batches,
-                           "min_seconds": min_seconds, "runs": runs},
+              "settings": config.settings,
               "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
                         if Path(r.path).exists() else None} for r in results]}
     _add_gflops(report)
-    from runegen.bench.targets import evaluate
-
-    report["targets"] = evaluate(report)
+    report["targets"] = targets.check(report)
     return report
 
 
 def _quality_classifier() -> str | None:
     """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
-    from runegen.evaluate import SHIPPED_CLASSIFIERS
-
     path = SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")
     return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
 

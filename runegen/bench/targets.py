@@ -77,7 +77,8 @@ def _cuda_targets(rows: list[dict], add) -> None:
     add("cuda batch-1 p50 latency, data on the device", "<= 0.1 ms", p50, p50 is not None and p50 <= 0.1, row)
 
 
-def evaluate(report: dict) -> list[dict]:
+def check(report: dict) -> list[dict]:
+    """Each target of the devices in `report`: its goal, the figure measured and whether it is met."""
     exported = [r for r in report["rows"] if r["format"] != "keras"]
     targets = []
 

@@ -17,8 +17,12 @@ from pathlib import Path
 import numpy as np  # the parent set the thread variables in this process's environment
 
 from runegen.bench.limits import measure, timed
-from runegen.errors import reason
-from runegen.parity import Parity
+from runegen.core.errors import reason
+from runegen.core.parity import Parity
+from runegen.data.runes import CLASS_NAMES
+from runegen.quality.classifier import OnnxClassifier, classifier_outputs
+from runegen.quality.metrics import class_accuracy, recognisability
+from runegen.quality.scorer import draw
 
 
 def latency_summary(durations: list[float]) -> dict:
@@ -106,10 +110,6 @@ def quality(generate, generator, spec: dict) -> dict | None:
     """Recognisability (and class accuracy if conditional) of this row's own images, by the
     ONNX feature classifier (no TensorFlow): what int8 costs in quality, not only in error.
     None when the generator's classes are not the classifier's (the built-in runes)."""
-    from runegen.data.runes import CLASS_NAMES
-    from runegen.evaluate import OnnxClassifier, draw
-    from runegen.metrics import class_accuracy, classifier_outputs, recognisability
-
     if generator.classes != list(CLASS_NAMES):
         return None
     n = spec.get("quality_samples", 500)

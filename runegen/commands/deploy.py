@@ -9,9 +9,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_writable, flag, integers, positive, read_json, split_list,
-                                      table_console)
-from runegen.errors import DeviceError, RunegenError, UsageError
+from runegen.commands.options import check_writable, flag, integers, positive, read_json, split_list, table_console
+from runegen.core.errors import DeviceError, RunegenError, UsageError
 
 
 def export_command(
@@ -23,7 +22,7 @@ def export_command(
     """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""
     from rich.table import Table
 
-    from runegen.formats import select_variants
+    from runegen.core.formats import select_variants
 
     with flag("--format/--quantize:", RunegenError):
         variants = select_variants(split_list(format), split_list(quantize or []))
@@ -67,13 +66,13 @@ def bench_command(
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
 
-    from runegen import atomic
-    from runegen.bench import bench, report, resolve_devices
+    from runegen.bench import BenchConfig, bench, report, resolve_devices
+    from runegen.core import atomic
 
-    thread_counts = integers(threads, "--threads", all_value=os.cpu_count() or 1)
-    batch_sizes = integers(batches, "--batches")
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
+    config = BenchConfig(devices, integers(threads, "--threads", all_value=os.cpu_count() or 1),
+                         integers(batches, "--batches"), min_seconds, runs, profile)
     old = read_json(compare, "--compare") if compare else None
     for target in (json_out, markdown_out):
         if target is not None and not target.parent.is_dir():
@@ -82,8 +81,7 @@ def bench_command(
         raise UsageError(f"--profile {profile}: not a folder")
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
-        results = bench(model, devices, thread_counts, batch_sizes, min_seconds, runs,
-                        progress=lambda message: spinner.update(f"benchmarking: {message}"), profile=profile)
+        results = bench(model, config, progress=lambda message: spinner.update(f"benchmarking: {message}"))
     report.print_table(results, table_console())
     if old is not None:
         for line in report.compare(results, old):
@@ -112,7 +110,7 @@ def generate(
     device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
-    from runegen import images
+    from runegen.core import images
     from runegen.runtime import load_generator, shipped_generator
 
     if out.suffix.lower() != ".png":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from runegen.errors import RunegenError, UsageError
+from runegen.core.errors import RunegenError, UsageError
 
 
 def positive(name: str):

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import flag, positive, table_console
-from runegen.errors import DataError, ModelFileError, UsageError
+from runegen.core.errors import DataError, ModelFileError, UsageError
 
 # metric -> how to read it, in the order printed
 READING = {
@@ -37,7 +37,7 @@ def evaluate_command(
     """Score a generator with offline metrics: FD, KID, precision/recall, recognisability."""
     from rich.table import Table
 
-    from runegen import atomic
+    from runegen.core import atomic
     from runegen.data import load_dataset
     from runegen.runtime import load_generator, shipped_generator
 
@@ -52,7 +52,7 @@ def evaluate_command(
     if generator.num_classes and generator.classes != list(dataset.class_names):
         raise UsageError(f"{model} was trained on other classes than {dataset.name}'s "
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
-    from runegen.evaluate import Scorer
+    from runegen.quality.scorer import Scorer
 
     console = table_console()
     with flag("--classifier", ModelFileError):
@@ -86,8 +86,7 @@ def classifier_command(
     if out.exists():
         raise UsageError(f"--out {out}: exists; choose a new file")
     _require("tensorflow", "training a classifier needs TensorFlow: pip install 'runegen[train]'")
-    from runegen.evaluate import train_and_save
-    from runegen.metrics import accuracy
+    from runegen.quality.classifier import accuracy, train_and_save
 
     with flag("--data", DataError):
         dataset = load_dataset(data, seed=seed)

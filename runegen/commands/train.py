@@ -12,9 +12,9 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import check_writable, flag, is_default, positive
-from runegen.training.distribute import describe, is_chief
-from runegen.errors import DataError, RunStateError, UsageError
+from runegen.core.errors import DataError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
+from runegen.training.distribute import describe, is_chief
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -60,6 +60,7 @@ def train(
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
     lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
+    lr_decay: float = typer.Option(DEFAULT.lr_decay, min=0.0, max=1.0, help="Share of the run, at its end, over which both learning rates fall linearly to 0 (0: constant rates)."),
     beta_1: float = typer.Option(DEFAULT.beta_1, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
     beta_2: float = typer.Option(DEFAULT.beta_2, min=0.0, max=0.9999, help="Adam beta_2 for both networks."),
     seed: int = typer.Option(DEFAULT.seed, min=0, help="Seed for data, weights, noise and shuffling."),
@@ -121,11 +122,10 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from runegen import atomic
+    from runegen.core import atomic
     from runegen.training.config import save_config
-    from runegen.training.run import Run, TrainingDiverged
-
     from runegen.training.distribute import make_strategy
+    from runegen.training.run import Run, TrainingDiverged
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
     strategy = make_strategy(config.devices)
@@ -197,7 +197,7 @@ def data_preview(
     """Write a PNG grid of the training data, one row per class."""
     import numpy as np
 
-    from runegen import images
+    from runegen.core import images
     from runegen.data import load_dataset
 
     if out.suffix.lower() != ".png":

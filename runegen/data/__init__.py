@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DataError
-
-IMAGE_SIZE = 28
+from runegen.core.errors import DataError
+from runegen.core.images import IMAGE_SIZE  # noqa: F401 - the data's image size, for data users
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DataError
+from runegen.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DataError, reason
+from runegen.core.errors import DataError, reason
 
 CLASS_NAMES = tuple(str(d) for d in range(10))
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

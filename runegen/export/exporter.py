@@ -1,6 +1,6 @@
 """Export a trained Keras generator to deployable files, each one proving itself.
 
-For every variant in runegen.formats: fold BatchNormalization into the inference graph, rewrite
+For every variant in runegen.core.formats: fold BatchNormalization into the inference graph, rewrite
 each transposed convolution as an ordinary Conv2D (stride 1) or a sub-pixel Conv2D followed by a
 depth-to-space shuffle (stride 2) (runegen/export/subpixel.py: ordinary Conv is where onnxruntime
 and LiteRT have their fast fp32 and int8 kernels; both steps are checked against the Keras output
@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 import runegen
-from runegen import atomic, images
-from runegen.errors import ModelFileError, reason
-from runegen.formats import FORMATS, Variant
-from runegen.parity import Parity
+from runegen.core import atomic, images
+from runegen.core.errors import ModelFileError, reason
+from runegen.core.formats import FORMATS, Variant
+from runegen.core.parity import Parity
+from runegen.export.flops import model_flops
+from runegen.runtime import load_generator
 
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
 CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
@@ -47,7 +49,6 @@ class ExportResult:
 
 def load_keras_generator(path: Path):
     """The generator to export, with a clear error for anything that is not one."""
-    from runegen.runtime import load_generator
 
     generator = load_generator(path)
     if generator.format != "keras":
@@ -56,10 +57,6 @@ def load_keras_generator(path: Path):
 
 
 def metadata(generator, variant: Variant) -> dict[str, str]:
-    import json
-
-    from runegen.flops import model_flops
-
     source = generator.metadata
     return {"latent_dim": str(generator.latent_dim), "output_range": "[-1, 1]",
             "flops_per_image": str(model_flops(generator.model)),
@@ -102,7 +99,6 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
 
 
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
-    from runegen.runtime import load_generator
 
     result = ExportResult(variant, target)
     try:

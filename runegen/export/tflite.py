@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.quiet import quiet_native_stderr
+from runegen.core.quiet import quiet_native_stderr
 
 
 def _converter(model, scratch: Path):
@@ -24,7 +24,7 @@ def _converter(model, scratch: Path):
     return tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
 
 
-# One small function per variant, named in runegen.formats: each sets the converter's options.
+# One small function per variant, named in runegen.core.formats: each sets the converter's options.
 def _f32(converter, calibration: np.ndarray) -> None:
     pass
 

@@ -1,6 +1,6 @@
-"""The runtime's core: `Generator`, `load_generator` and the latent draws. Run a trained generator without TensorFlow: ONNX (onnxruntime), TFLite (LiteRT), or Keras.
+"""The runtime's core: `Generator` and `load_generator`. Run a trained generator without TensorFlow: ONNX (onnxruntime), TFLite (LiteRT), or Keras.
 
-`load_generator(path)` picks the loader from the file suffix (the format registry, runegen/formats.py) and returns a
+`load_generator(path)` picks the loader from the file suffix (the format registry, runegen/core/formats.py) and returns a
 `Generator` whose `generate(latents)` maps float32 latents (n, latent_dim) to float32 images
 (n, 28, 28, 1) in [-1, 1], whatever the model's own input/output types are (int8 TFLite models are
 quantised and dequantised here). One module per format, each with `load(path, threads, device)`:
@@ -8,7 +8,7 @@ quantised and dequantised here). One module per format, each with `load(path, th
 inside its loader; `.onnx` and `.tflite` work on the base install (numpy, onnxruntime, LiteRT).
 
 A file that cannot be used (missing, empty, truncated, not a generator, a device the runtime
-lacks) is one typed `runegen.errors` error with a short reason, never a runtime's traceback.
+lacks) is one typed `runegen.core.errors` error with a short reason, never a runtime's traceback.
 """
 
 from __future__ import annotations
@@ -22,27 +22,10 @@ from typing import Callable
 
 import numpy as np
 
-from runegen.errors import ModelFileError, RunegenError
-from runegen.formats import FORMATS
-
-IMAGE_SHAPE = (28, 28, 1)
-
-
-def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) -> np.ndarray:
-    """A generator's input, float32 (n, width); the same for the same seed.
-
-    Plain: n standard-normal latent vectors. With a one-hot part (num_classes > 0: the classes of a
-    conditional generator, or the latent codes of one trained with codes): the last num_classes
-    columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when None), the
-    others standard-normal noise."""
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, width)).astype(np.float32)
-    if num_classes:
-        labels = rng.integers(0, num_classes, n) if labels is None else np.asarray(labels)
-        if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
-            raise RunegenError(f"expected {n} class labels in 0..{num_classes - 1}")
-        z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
-    return z
+from runegen.core.errors import ModelFileError, RunegenError
+from runegen.core.formats import FORMATS
+from runegen.core.images import IMAGE_SHAPE
+from runegen.core.latents import latents
 
 
 class Generator:
@@ -193,6 +176,6 @@ def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int 
     return np.concatenate(outputs)
 
 
-# The formats, from the registry (runegen/formats.py): file suffix -> loader(path, threads, device,
+# The formats, from the registry (runegen/core/formats.py): file suffix -> loader(path, threads, device,
 # **options) -> Generator; each loader's module is imported only when a file of its format is loaded.
 LOADERS: dict[str, Callable[..., Generator]] = {fmt.suffix: fmt.load for fmt in FORMATS.values()}

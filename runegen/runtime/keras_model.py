@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.runtime.generator import Generator, generator_latent_dim, not_a_generator
 
 # --device -> TensorFlow device.
@@ -30,7 +30,7 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     try:
-        from runegen.quiet import import_tensorflow
+        from runegen.core.quiet import import_tensorflow
 
         tf = import_tensorflow()
         import keras

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DeviceError, ModelFileError, reason
-from runegen.runtime.generator import (IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator)
+from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.runtime.generator import IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator
 
 # --device -> onnxruntime execution provider. A raw provider name is accepted too.
 ONNX_PROVIDERS = {

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen.errors import DeviceError, ModelFileError, reason
+from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, not_a_generator
 
 
 def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options) -> Generator:
-    from runegen.quiet import quiet_native_stderr  # LiteRT prints "INFO: Created ... XNNPACK delegate"
+    from runegen.core.quiet import quiet_native_stderr  # LiteRT prints "INFO: Created ... XNNPACK delegate"
 
     if device.lower() != "cpu":
         raise DeviceError(f"{path}: TFLite models run on the CPU only (device 'cpu'), got {device!r}")

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from runegen import atomic
-from runegen.errors import RunStateError
+from runegen.core import atomic
+from runegen.core.errors import RunStateError
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -35,6 +35,7 @@ class TrainConfig:
     info_weight: float = 1.0
     lr_g: float = 2e-4
     lr_d: float = 4e-4
+    lr_decay: float = 0.0  # share of the run, at its end, over which both rates fall linearly to 0
     beta_1: float = 0.0
     beta_2: float = 0.9
     seed: int = 0
@@ -72,7 +73,7 @@ def resolve_precision(precision: str) -> str:
     good as fp32's, see README), else fp32."""
     if precision != "auto":
         return precision
-    from runegen.quiet import import_tensorflow
+    from runegen.core.quiet import import_tensorflow
 
     tf = import_tensorflow()
     capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
@@ -98,7 +99,7 @@ def resolve_deterministic(deterministic: bool | None) -> bool:
     ops refuse to run, so there it is an opt-in (--deterministic)."""
     if deterministic is not None:
         return deterministic
-    from runegen.quiet import import_tensorflow
+    from runegen.core.quiet import import_tensorflow
 
     return not import_tensorflow().config.list_physical_devices("GPU")
 

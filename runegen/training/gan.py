@@ -71,6 +71,22 @@ def diff_augment(images, rng: tf.random.Generator):
     return (plane * tf.cast(outside, tf.float32))[..., None]
 
 
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`rate` until the last `share` of `total_steps`, then linearly down to 0 at the last step.
+    A function of the optimizer's step counter, which checkpoints keep: a resumed run decays
+    exactly as the uninterrupted one."""
+
+    def __init__(self, rate: float, total_steps: int, share: float):
+        self.rate, self.total_steps, self.share = rate, total_steps, share
+
+    def __call__(self, step):
+        remaining = (self.total_steps - keras.ops.cast(step, "float32")) / (self.share * self.total_steps)
+        return self.rate * keras.ops.clip(remaining, 0.0, 1.0)
+
+    def get_config(self):
+        return {"rate": self.rate, "total_steps": self.total_steps, "share": self.share}
+
+
 class DCGAN(tf.Module):
     """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/training/run.py).
 
@@ -79,7 +95,7 @@ class DCGAN(tf.Module):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
                  codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0,
-                 strategy: tf.distribute.Strategy | None = None):
+                 strategy: tf.distribute.Strategy | None = None, total_steps: int | None = None):
         super().__init__(name="dcgan")
         self.generator = generator
         self.discriminator = discriminator
@@ -93,8 +109,8 @@ class DCGAN(tf.Module):
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
             raise ValueError("DiffAugment draws its randomness inside each replica: one device only")
         with self.strategy.scope():
-            self.g_optimizer = self._optimizer(config.lr_g)
-            self.d_optimizer = self._optimizer(config.lr_d)
+            self.g_optimizer = self._optimizer(config.lr_g, total_steps)
+            self.d_optimizer = self._optimizer(config.lr_d, total_steps)
             # Built now so a checkpoint can restore their slots before the first step.
             self.g_optimizer.build(generator.trainable_variables)
             self.d_optimizer.build(discriminator.trainable_variables)
@@ -111,9 +127,14 @@ class DCGAN(tf.Module):
         self._step = steps[config.update]
         self.train_step = tf.function(self._train_step, jit_compile=config.jit or None)
 
-    def _optimizer(self, learning_rate):
-        """Adam; under mixed float16 wrapped in a LossScaleOptimizer: float16 gradients of
-        unscaled losses underflow (bfloat16 has float32's range and needs no scaling)."""
+    def _optimizer(self, learning_rate, total_steps):
+        """Adam, its rate decaying over the end of the run if config.lr_decay; under mixed float16
+        wrapped in a LossScaleOptimizer: float16 gradients of unscaled losses underflow (bfloat16
+        has float32's range and needs no scaling)."""
+        if self.config.lr_decay:
+            if not total_steps:
+                raise ValueError("config.lr_decay needs the run's total_steps")
+            learning_rate = LinearDecay(learning_rate, total_steps, self.config.lr_decay)
         adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
         if self.config.precision == "fp16":
             return keras.optimizers.LossScaleOptimizer(adam)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from runegen.quiet import import_tensorflow
+from runegen.core.quiet import import_tensorflow
 
 import_tensorflow()
 

@@ -4,7 +4,7 @@ A run folder holds everything a run makes:
     config.json           the resolved settings (what --resume reads back)
     samples/epoch_NNN.png a grid from fixed noise after each epoch; progress.gif strings them
     metrics.csv           per epoch: losses, D(x), D(G(z)), images/s; every --eval-every epochs
-                          the quality metrics of runegen/evaluate.py (FD, KID, precision, ...)
+                          the quality metrics of runegen/quality/scorer.py (FD, KID, precision, ...)
     tensorboard/          the same scalars and the grids, for TensorBoard
     checkpoints/          G, D, G's weight average, both optimisers, noise and dropout RNG
                           state, epoch and step
@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runegen import atomic, images
+from runegen.core import atomic, images
+from runegen.core.errors import RunStateError
+from runegen.core.latents import latents
 from runegen.data import GlyphDataset
-from runegen.errors import RunStateError
+from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
@@ -47,13 +49,14 @@ class Run:
     def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset, strategy=None):
         """strategy: from runegen.training.distribute.make_strategy(config.devices), made by the caller
         before any other TensorFlow work when it may be a cluster's (made here when None)."""
-        from runegen.training.nets import PRESETS  # first: it imports TensorFlow quietly
+        from runegen.core.quiet import import_tensorflow
 
+        tf = import_tensorflow()  # first, with its start-up noise kept quiet
         import keras
-        import tensorflow as tf
 
         from runegen.training import distribute
         from runegen.training.gan import DCGAN
+        from runegen.training.nets import PRESETS
 
         self.strategy = strategy or distribute.make_strategy(config.devices)
         self.chief = distribute.is_chief()
@@ -84,7 +87,7 @@ class Run:
             distribute.synchronize_batch_norm(generator)
             distribute.synchronize_batch_norm(discriminator)
         self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator,
-                         continuous, self.strategy)
+                         continuous, self.strategy, total_steps=config.epochs * self.steps_per_epoch)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
@@ -102,7 +105,6 @@ class Run:
         # worker of a cluster saves (saving is collective); all but the chief into scratch.
         folder = out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
         self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
-        from runegen.runtime import latents
 
         # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
         one_hot = self.num_classes or self.codes
@@ -185,7 +187,7 @@ class Run:
             grid = self.sample_grid()
             images.save_png(grid, self.out / "samples" / f"epoch_{epoch + 1:03d}.png")
             if self.config.eval_every and ((epoch + 1) % self.config.eval_every == 0 or last):
-                quality = self.evaluate()
+                quality = self.score()
                 row.update({k: round(v, 5) if isinstance(v, float) else v for k, v in quality.items()})
             self._append_metrics(row)
             with self.summary_writer.as_default(step=epoch + 1):
@@ -208,9 +210,8 @@ class Run:
         fakes = self.gan.sampler(self.fixed_latents, training=False)
         return images.grid(images.to_uint8(np.asarray(fakes, dtype=np.float32)), columns=self.grid_columns)
 
-    def evaluate(self) -> dict:
-        """The quality metrics of the current sampler (runegen/evaluate.py), on fixed latents."""
-        from runegen.evaluate import Scorer
+    def score(self) -> dict:
+        """The quality metrics of the current sampler (runegen/quality/scorer.py), on fixed latents."""
 
         if self.scorer is None:
             self.scorer = Scorer.for_dataset(self.dataset, self.config.eval_samples, cache=self.out)

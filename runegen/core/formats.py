@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from runegen.errors import RunegenError
+from runegen.core.errors import RunegenError
 
 
 def lazy(module: str, function: str) -> Callable:

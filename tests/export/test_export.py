@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import assert_usage_error, run_cli
-from runegen.errors import RunegenError
+from runegen.core.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm
-from runegen.formats import FORMATS, Variant, lazy, select_variants
+from runegen.core.formats import FORMATS, Variant, lazy, select_variants
 from runegen.training.nets import PRESETS
 
 

@@ -1,8 +1,8 @@
-"""The format registry (runegen/formats.py) is what export, runtime and bench read: no TensorFlow,
+"""The format registry (runegen/core/formats.py) is what export, runtime and bench read: no TensorFlow,
 no files loaded, just the tables each of them derives from it."""
 
 from runegen.bench import plan_rows
-from runegen.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
 from runegen.runtime import LOADERS
 
 

@@ -9,7 +9,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from runegen.atomic import atomic_path
+from runegen.core.atomic import atomic_path
+
+IMAGE_SIZE = 28  # every glyph runegen trains on or draws is 28x28, one channel
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

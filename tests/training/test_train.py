@@ -120,7 +120,9 @@ def train_in_process(out, config, progress, resume=False):
     {"objective": "bce", "spectral_norm": False, "codes": 0, "beta_1": 0.5, "beta_2": 0.999},
     # Every stabiliser and the conditional pair: the weight average, the augmentation draws and
     # the fake labels must all resume where they stopped.
-    {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1, "objective": "bce"},
+    # The learning-rate decay is a function of the optimizers' step counters, which resume too.
+    {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1, "objective": "bce",
+     "lr_decay": 0.5},
 ], ids=["default", "tutorial", "conditional+stabilisers"])
 def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
     config = tiny_config(**changes)
@@ -157,6 +159,14 @@ def test_other_update_scheme_and_precision_train(tmp_path, update, precision, ji
     assert all(np.isfinite(w).all() for w in run.gan.generator.get_weights())
     scaled = isinstance(run.gan.g_optimizer, __import__("keras").optimizers.LossScaleOptimizer)
     assert scaled == (precision == "fp16")
+
+
+def test_learning_rates_decay_to_zero_over_the_end_of_the_run(tmp_path):
+    run = train_in_process(tmp_path / "r", tiny_config(epochs=2, lr_decay=0.5), InterruptAt())  # 6 steps
+    for optimizer, rate in [(run.gan.g_optimizer, run.config.lr_g), (run.gan.d_optimizer, run.config.lr_d)]:
+        schedule = optimizer._learning_rate  # the LinearDecay itself (Keras keeps it there)
+        assert [float(schedule(step)) for step in (0, 3, 6)] == pytest.approx([rate, rate, 0.0])
+        assert float(optimizer.learning_rate) == 0.0  # the rate now: the run ended where the decay ends
 
 
 def test_auto_precision_by_device():

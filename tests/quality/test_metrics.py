@@ -14,13 +14,15 @@ pytest.importorskip("scipy")
 
 from scipy import ndimage  # noqa: E402
 
-from runegen import metrics  # noqa: E402
+from runegen.quality import classifier as classifiers  # noqa: E402
+from runegen.quality import metrics  # noqa: E402
+from runegen.quality.scorer import compare  # noqa: E402
 from runegen.data import load_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def classifier():
-    return metrics.train_classifier(load_dataset("runes", samples_per_class=60, seed=0), epochs=4, seed=0)
+    return classifiers.train_classifier(load_dataset("runes", samples_per_class=60, seed=0), epochs=4, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,8 @@ def noise(halves):
     return np.random.default_rng(7).uniform(-1, 1, halves[1].shape).astype(np.float32)
 
 
-def evaluate(classifier, real, fake):
-    return metrics.evaluate(classifier, real, fake, kid_subsets=20)
+def score(classifier, real, fake):
+    return compare(classifier, real, fake, kid_subsets=20)
 
 
 def blur(images, sigma):
@@ -49,16 +51,16 @@ def add_noise(images, std, seed=3):
 
 def test_classifier_shape_and_held_out_accuracy(classifier):
     assert classifier.input_shape == (None, 28, 28, 1)
-    assert classifier.get_layer("features").output.shape == (None, metrics.FEATURE_DIM)
+    assert classifier.get_layer("features").output.shape == (None, classifiers.FEATURE_DIM)
     assert classifier.output_shape == (None, 24)
     held_out = load_dataset("runes", samples_per_class=10, seed=1)
-    assert metrics.accuracy(classifier, held_out) > 0.7  # a tiny training run; the default one reaches ~0.99
+    assert classifiers.accuracy(classifier, held_out) > 0.7  # a tiny training run; the default one reaches ~0.99
 
 
 def test_real_vs_real_is_close(classifier, halves, noise):
     real_a, real_b = halves
-    same = evaluate(classifier, real_a, real_b)
-    versus_noise = evaluate(classifier, real_a, noise)
+    same = score(classifier, real_a, real_b)
+    versus_noise = score(classifier, real_a, noise)
     assert set(same) == {"fd", "kid", "kid_std", "precision", "recall", "recognisability",
                          "class_coverage", "num_classes", "n_real", "n_fake"}
     assert same["fd"] < 0.05 * versus_noise["fd"]
@@ -69,30 +71,30 @@ def test_real_vs_real_is_close(classifier, halves, noise):
 
 def test_blur_increases_fd_monotonically(classifier, halves):
     real_a, real_b = halves
-    fds = [evaluate(classifier, real_a, blur(real_b, sigma))["fd"] for sigma in (0, 0.5, 1.0, 2.0)]
+    fds = [score(classifier, real_a, blur(real_b, sigma))["fd"] for sigma in (0, 0.5, 1.0, 2.0)]
     assert all(a < b for a, b in zip(fds, fds[1:])), fds
 
 
 def test_additive_noise_increases_fd_monotonically(classifier, halves):
     real_a, real_b = halves
-    fds = [evaluate(classifier, real_a, add_noise(real_b, std))["fd"] for std in (0, 0.25, 0.5, 1.0)]
+    fds = [score(classifier, real_a, add_noise(real_b, std))["fd"] for std in (0, 0.25, 0.5, 1.0)]
     assert all(a < b for a, b in zip(fds, fds[1:])), fds
 
 
 def test_pure_noise_is_neither_recognisable_nor_precise(classifier, halves, noise):
     real_a, real_b = halves
-    result = evaluate(classifier, real_a, noise)
+    result = score(classifier, real_a, noise)
     assert result["recognisability"] < 0.05
     assert result["precision"] < 0.05
     assert result["recall"] < 0.05
     blank = np.full_like(noise, -1.0)  # an all-black frame is no glyph either
-    assert evaluate(classifier, real_a, blank)["recognisability"] < 0.05
+    assert score(classifier, real_a, blank)["recognisability"] < 0.05
 
 
 def test_same_inputs_same_numbers(classifier, halves):
     real_a, real_b = halves
     fake = blur(real_b, 1.0)
-    assert evaluate(classifier, real_a, fake) == evaluate(classifier, real_a, fake)
+    assert score(classifier, real_a, fake) == score(classifier, real_a, fake)
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -129,4 +131,4 @@ def test_recognisability_and_coverage():
 
 def test_bad_shapes_are_refused(classifier):
     with pytest.raises(ValueError, match="28, 28, 1"):
-        metrics.evaluate(classifier, np.zeros((4, 28, 28), np.float32), np.zeros((4, 28, 28, 1), np.float32))
+        compare(classifier, np.zeros((4, 28, 28), np.float32), np.zeros((4, 28, 28, 1), np.float32))

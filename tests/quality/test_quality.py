@@ -29,6 +29,7 @@ def conditional_exports(conditional_run, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditional_run, tmp_path):
     scores = tmp_path / "scores.json"
     result = run_cli("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
@@ -39,6 +40,7 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     assert "class_accuracy" in result.stdout
 
 
+@pytest.mark.slow
 def test_generate_by_rune_and_by_class(conditional_exports, tmp_path):
     model = conditional_exports / "generator_f32.onnx"  # the classes travel in the export's metadata
     by_rune = run_cli("generate", model, "--rune", "ᚠ", "-n", "4", "--out", tmp_path / "a.png")
@@ -58,6 +60,7 @@ def test_rune_on_an_unconditional_model_is_a_usage_error(exported, tmp_path):
     assert_usage_error(result, "not class-conditional")
 
 
+@pytest.mark.slow
 def test_conditional_exports_carry_the_class_input(conditional_run, conditional_exports):
     from runegen.runtime import load_generator
 
@@ -121,8 +124,7 @@ def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path
 
 def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     from runegen.data import load_dataset
-    from runegen.evaluate import load_classifier
-    from runegen.metrics import classifier_outputs
+    from runegen.quality.classifier import classifier_outputs, load_classifier
 
     out = tmp_path / "tiny.keras"
     # A tiny folder dataset keeps this fast: 3 classes of flat frames at different brightness.

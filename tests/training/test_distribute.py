@@ -38,6 +38,9 @@ from runegen.cli import main
 sys.argv[0] = "runegen"
 main()
 """
+# Several processes a test, one training each: slow, end to end.
+pytestmark = pytest.mark.slow
+
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 

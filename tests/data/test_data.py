@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from runegen.data import load_dataset
-from runegen.errors import DataError
+from runegen.core.errors import DataError
 
 
 def fake_mnist(count=30, seed=0):

@@ -40,7 +40,7 @@ def test_q_head_reads_the_codes_back_after_a_few_steps(coded_run):
 
 
 def columns(png):
-    """Glyphs across a runegen grid (runegen.images.grid: 28-pixel cells, 2-pixel gaps, x3)."""
+    """Glyphs across a runegen grid (runegen.core.images.grid: 28-pixel cells, 2-pixel gaps, x3)."""
     with Image.open(png) as grid:
         return (grid.width // 3 - 2) // 30
 
@@ -74,7 +74,7 @@ def test_generate_one_code_and_every_code(coded_onnx, tmp_path):
     expected = generator.generate(generator.inputs(4, 9, np.full(4, 3)))
     with Image.open(tmp_path / "three.png") as png:
         drawn = np.asarray(png.convert("L"))
-    from runegen import images
+    from runegen.core import images
     np.testing.assert_array_equal(drawn, np.asarray(images.grid(images.to_uint8(expected))))
 
     every = run_cli("generate", coded_onnx, "--code", "all", "-n", "48", "--out", tmp_path / "all.png")

@@ -30,7 +30,7 @@ def test_cpu_rows_use_numpy_sgemm_and_accelerator_rows_the_runtime():
     cpu = measure({"kind": "runtime", "device": "cpu", "variant": "f32", "min_seconds": 0.01, "runs": 2,
                    "sgemm_size": 64})
     assert cpu["name"] == "numpy SGEMM fp32" and cpu["gflops"] > 0
-    from runegen.errors import DeviceError
+    from runegen.core.errors import DeviceError
 
     with pytest.raises(DeviceError, match="not available"):  # no GPU here: the cuda limit is not faked
         measure({"kind": "runtime", "device": "cuda", "variant": "f16", "min_seconds": 0.01, "runs": 2})

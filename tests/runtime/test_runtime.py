@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
-from runegen.errors import DeviceError, ModelFileError, RunegenError
+from runegen.core.errors import DeviceError, ModelFileError, RunegenError
 from runegen.runtime import LOADERS, latents, load_generator
 
 LATENT = 100
@@ -40,7 +40,7 @@ def _rename_onnx_tensor(model, old: str, new: str) -> None:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny untrained s1 generator as .keras, .onnx, .tflite (f32) and int8-in/out .tflite."""
-    from runegen.quiet import import_tensorflow
+    from runegen.core.quiet import import_tensorflow
 
     tf = import_tensorflow()
     import keras

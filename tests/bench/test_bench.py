@@ -8,7 +8,7 @@ import pytest
 
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 from runegen.export import export, load_keras_generator
-from runegen.formats import FORMATS
+from runegen.core.formats import FORMATS
 from runegen.training.nets import PRESETS
 
 QUICK = ("--threads", "1", "--batches", "1,4", "--min-seconds", "0.02", "--runs", "2")
@@ -44,6 +44,7 @@ def statuses(report):
     return {(r["format"], r["variant"], r["runtime"]): r["status"] for r in report["rows"]}
 
 
+@pytest.mark.slow
 def test_json_has_every_figure(bench_run):
     report, _, result, _ = bench_run
     import onnxruntime
@@ -79,6 +80,7 @@ def test_json_has_every_figure(bench_run):
     assert profiles == ["onnx_f16_cpu_1thr.json", "onnx_f32_cpu_1thr.json"]  # int8 is the corrupted one
 
 
+@pytest.mark.slow
 def test_statuses(bench_run):
     report = bench_run[0]
     status = statuses(report)
@@ -91,6 +93,7 @@ def test_statuses(bench_run):
     assert status[("keras", "eager", "Keras call")] == "✅"
 
 
+@pytest.mark.slow
 def test_markdown_and_compare(bench_run, tmp_path):
     report, markdown, _, report_path = bench_run
     assert markdown.startswith("| status | format | variant |")

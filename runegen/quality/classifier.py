@@ -1,0 +1,244 @@
+"""The rune classifier whose features and probabilities the quality metrics use (metrics.py):
+its Keras network and training, its ONNX twin, and loading either.
+
+A small CNN is trained on the built-in data (`train_classifier`, about 10 s for the runes, with
+outlier exposure); its penultimate layer, "features" (128-d, ReLU), plays the role Inception's
+pool layer plays in FID. Every classifier runegen saves is written twice, .keras and .onnx, the
+ONNX one checked against Keras (`save_classifier`); the .onnx twin runs on onnxruntime alone, so
+scoring needs no TensorFlow. Images are float32 (N, 28, 28, 1) in [-1, 1], as everywhere in runegen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from runegen.core import atomic
+from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
+from runegen.data import GlyphDataset
+
+MODELS_DIR = Path(__file__).parent.parent / "models"
+SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}  # and its .onnx beside it
+FEATURES_LAYER = "features"
+FEATURE_DIM = 128
+OUTPUTS = ("features", "probabilities")  # the ONNX twin's outputs
+ONNX_TOLERANCE = 1e-4  # max abs difference of the ONNX classifier's outputs from Keras'
+
+
+# --- The Keras network and its training (TensorFlow) ------------------------------------------
+
+def build_classifier(num_classes: int, feature_dim: int = FEATURE_DIM):
+    """Conv(32)-pool-Conv(64)-pool-Dense(feature_dim, "features")-Dropout-Dense(num_classes, softmax)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)  # 14x14
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)  # 7x7
+    x = layers.Flatten()(x)
+    features = layers.Dense(feature_dim, activation="relu", name=FEATURES_LAYER)(x)
+    x = layers.Dropout(0.3)(features)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="glyph_classifier")
+
+
+def train_classifier(dataset: GlyphDataset, epochs: int = 5, seed: int = 0, batch_size: int = 64,
+                     learning_rate: float = 2e-3, outlier_share: float = 0.25, verbose: int = 0):
+    """Train the feature classifier on `dataset`; returns the compiled keras.Model.
+
+    Besides the glyphs, it sees `outlier_share` x len(dataset) non-glyphs (noise, blobs, blank
+    frames) whose target is the uniform distribution over the classes (outlier exposure, Hendrycks
+    et al. 2019). Without them a plain CNN calls almost any noise image one class with confidence
+    near 1, and its features of noise fall inside the real manifold: an untrained generator would
+    score as recognisable and precise.
+
+    Same seed, same data, same machine -> same weights (keras.utils.set_random_seed fixes the
+    initialisation, the dropout masks and the shuffle order; the outliers come from `seed` too).
+    """
+    import keras
+
+    _check_images(dataset.images, "dataset.images")
+    num_classes = len(dataset.class_names)
+    keras.utils.set_random_seed(seed)
+    outliers = outlier_images(int(round(outlier_share * len(dataset))), np.random.default_rng([seed, 1]))
+    images = np.concatenate([dataset.images, outliers])
+    targets = np.concatenate([np.eye(num_classes, dtype=np.float32)[dataset.labels],
+                              np.full((len(outliers), num_classes), 1 / num_classes, np.float32)])
+    model = build_classifier(num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                  metrics=["categorical_accuracy"])
+    model.fit(images, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    return model
+
+
+def outlier_images(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n float32 (n, 28, 28, 1) images in [-1, 1] that are no glyph, in four kinds, mixed:
+    uniform noise, sparse Gaussian speckle on black, smooth thresholded blobs, and flat frames."""
+    from scipy import ndimage
+
+    shape = (IMAGE_SIZE, IMAGE_SIZE)
+    images = np.empty((n, *shape), np.float32)
+    for i, kind in enumerate(rng.integers(0, 4, n)):
+        if kind == 0:
+            image = rng.uniform(-1, 1, shape)
+        elif kind == 1:
+            image = rng.normal(-1, rng.uniform(0.2, 1.0), shape)
+        elif kind == 2:
+            field = ndimage.gaussian_filter(rng.normal(size=shape), rng.uniform(1.0, 3.0))
+            image = np.where(field > np.quantile(field, rng.uniform(0.6, 0.9)), 1.0, -1.0)
+            image = ndimage.gaussian_filter(image, 0.7)
+        else:
+            image = np.full(shape, rng.uniform(-1, 1))
+        images[i] = np.clip(image, -1, 1)
+    return images[..., None]
+
+
+class KerasClassifier:
+    """A `build_classifier` keras.Model with both outputs the metrics need, in one model built once."""
+
+    def __init__(self, model):
+        import keras
+
+        self.model = model
+        self.num_classes = int(model.output_shape[-1])
+        self.both = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.outputs[0]])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self.both(images, training=False)
+        return np.asarray(features), np.asarray(probabilities)
+
+
+def classifier_outputs(classifier, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(features float64 (N, d), class probabilities float64 (N, classes)) in inference mode.
+
+    `classifier` is the keras.Model of `build_classifier`, or any object with a
+    `features_and_probabilities(images)` method (KerasClassifier, OnnxClassifier)."""
+    _check_images(images, "images")
+    if not hasattr(classifier, "features_and_probabilities"):
+        classifier = KerasClassifier(classifier)
+    features, probabilities = [], []
+    for start in range(0, len(images), batch_size):
+        f, p = classifier.features_and_probabilities(
+            np.ascontiguousarray(images[start:start + batch_size], np.float32))
+        features.append(np.asarray(f, np.float64))
+        probabilities.append(np.asarray(p, np.float64))
+    return np.concatenate(features), np.concatenate(probabilities)
+
+
+def accuracy(classifier, dataset: GlyphDataset) -> float:
+    """Share of `dataset` whose argmax class is its label."""
+    _, probabilities = classifier_outputs(classifier, dataset.images)
+    return float(np.mean(probabilities.argmax(1) == dataset.labels))
+
+
+# --- Both runtimes behind one interface: features_and_probabilities(images) -------------------
+
+class OnnxClassifier:
+    """The classifier exported to ONNX (outputs `features`, `probabilities`), on onnxruntime."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
+            raise ModelFileError(f"{path} is not an ONNX classifier ({reason(error, 120)})") from None
+        names = [o.name for o in self.session.get_outputs()]
+        if names != list(OUTPUTS):
+            raise ModelFileError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
+        self.input_name = self.session.get_inputs()[0].name
+        self.num_classes = int(self.session.get_outputs()[1].shape[-1])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self.session.run(None, {self.input_name: images})
+        return features, probabilities
+
+
+def prefer_onnx(path: Path) -> Path:
+    """The .onnx twin of a .keras classifier where it exists and onnxruntime is installed."""
+    import importlib.util
+
+    twin = path.with_suffix(".onnx")
+    if path.suffix == ".keras" and twin.exists() and importlib.util.find_spec("onnxruntime"):
+        return twin
+    return path
+
+
+def load_classifier(path: Path):
+    """A classifier file: .onnx (onnxruntime) or .keras (TensorFlow)."""
+    if path.suffix == ".onnx":
+        return OnnxClassifier(path)
+    return KerasClassifier(_load_keras_classifier(path))
+
+
+def _load_keras_classifier(path: Path):
+    import zipfile
+
+    try:
+        from runegen.core.quiet import import_tensorflow
+
+        import_tensorflow()
+        import keras
+    except ImportError:
+        raise DeviceError(f"{path}: a .keras classifier needs TensorFlow: pip install 'runegen[train]' "
+                         "(or use its .onnx twin)") from None
+
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a Keras classifier (not a .keras archive)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+        model.get_layer(FEATURES_LAYER)
+    except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
+        raise ModelFileError(f"{path} is not a runegen classifier ({reason(error, 120)})") from None
+    return model
+
+
+# --- Saving: .keras and its checked .onnx twin -----------------------------------------------
+
+def train_and_save(dataset: GlyphDataset, target: Path | None, seed: int = 0):
+    """A classifier trained on `dataset`; saved to `target` (.keras) and its .onnx twin if given."""
+
+    classifier = train_classifier(dataset, seed=seed)
+    if target is not None:  # saved without the optimiser's state: a third of the size
+        bare = build_classifier(len(dataset.class_names))
+        bare.set_weights(classifier.get_weights())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.atomic_path(target) as tmp:
+            bare.save(tmp)
+        with atomic.atomic_path(target.with_suffix(".onnx")) as tmp:
+            _write_onnx(bare, tmp, dataset.images[:256])
+    return classifier
+
+
+def _write_onnx(model, target: Path, check_images: np.ndarray) -> None:
+    """tf2onnx on a traced function with both outputs, then checked against Keras."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    from runegen.export.onnx import OPSET, rename_outputs
+    keras_classifier = KerasClassifier(model)
+    signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name="image")]
+    function = tf.function(lambda x: keras_classifier.both(x, training=False))
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
+    rename_outputs(proto.graph, OUTPUTS)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, target)
+    expected = keras_classifier.features_and_probabilities(check_images)
+    got = OnnxClassifier(target).features_and_probabilities(check_images)
+    error = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
+    if error > ONNX_TOLERANCE:
+        raise RuntimeError(f"the ONNX classifier differs from Keras by {error:.2e}")
+
+
+def _check_images(images: np.ndarray, what: str) -> None:
+    shape = tuple(np.shape(images))
+    if len(shape) != 4 or shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"{what}: expected shape (N, 28, 28, 1), got {shape}")

@@ -1,0 +1,106 @@
+"""Score a generator against held-out real glyphs, with the metrics of metrics.py on the features
+of the classifier of classifier.py.
+
+One `Scorer` holds what a score needs besides the generator: the classifier and the real
+reference images (their features computed once). The same Scorer serves `runegen evaluate` (any
+exported format, through the runtime) and training's evaluation every `--eval-every` epochs.
+
+- Classifier: the shipped one for the built-in runes (runegen/models/classifier_runes.onnx, run
+  by onnxruntime: no TensorFlow needed; or its .keras original), a file given with --classifier,
+  or one trained on the spot (about 10 s for the runes).
+- Reference: for the runes, freshly drawn glyphs with a seed no default run trains on; for
+  other data, a fixed random subset of the dataset.
+- Generated samples come from fixed latents (seed `EVAL_SEED`); a conditional generator is asked
+  for every class in turn, and `class_accuracy` is the share the classifier labels as asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from runegen.core.errors import ModelFileError, RunegenError
+from runegen.core.latents import latents
+from runegen.data import GlyphDataset, to_unit_range
+from runegen.data.runes import render_runes
+from runegen.quality.classifier import (SHIPPED_CLASSIFIERS, KerasClassifier, classifier_outputs, load_classifier,
+                                        prefer_onnx, train_and_save)
+from runegen.quality.metrics import scores
+
+REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
+EVAL_SEED = 7  # the generated samples' latents
+CHUNK = 256
+
+
+@dataclass
+class Scorer:
+    classifier: object  # KerasClassifier or OnnxClassifier (classifier.py)
+    real_images: np.ndarray
+    samples: int = 1000
+
+    def __post_init__(self):
+        # The reference's features, once: training scores twice per evaluation (EMA and live).
+        self.real_features, _ = classifier_outputs(self.classifier, self.real_images)
+
+    @classmethod
+    def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
+                    cache: Path | None = None, log: Callable[[str], None] = lambda line: None) -> "Scorer":
+        """The classifier: `classifier_path`, else the shipped one for the data, else one cached
+        in `cache` (a run folder), else one trained now (and saved to `cache` if given)."""
+        if classifier_path is not None and not classifier_path.exists():
+            raise ModelFileError(f"{classifier_path}: no such file")
+        path = classifier_path or SHIPPED_CLASSIFIERS.get(dataset.name)
+        if path is None or not path.exists():
+            path = cache / "classifier.keras" if cache is not None else None
+        if path is not None and path.exists():
+            classifier = load_classifier(prefer_onnx(path))
+        else:
+            log(f"training a classifier on {dataset.name} for the metrics ...")
+            classifier = KerasClassifier(train_and_save(dataset, path))
+        if classifier.num_classes != len(dataset.class_names):
+            raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
+                             f"the data {dataset.name} has {len(dataset.class_names)}")
+        return cls(classifier, reference_images(dataset, samples), samples)
+
+    def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,
+              codes: int = 0) -> dict:
+        """Every metric of `generate` (model inputs of `width` -> images in [-1, 1])."""
+        fakes, labels = draw(generate, width, num_classes, self.samples, codes)
+        fake_features, fake_probabilities = classifier_outputs(self.classifier, fakes)
+        return scores(self.real_features, fake_features, fake_probabilities, labels)
+
+
+def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int, samples: int,
+         codes: int = 0):
+    """(images (samples, 28, 28, 1), labels or None): `generate` on the fixed inputs of EVAL_SEED,
+    a conditional generator asked for every class in turn (the labels), a generator with latent
+    codes for every code in turn (codes are no classes: no labels)."""
+    one_hot = num_classes or codes
+    labels = np.arange(samples) % one_hot if one_hot else None
+    z = latents(samples, width, EVAL_SEED, one_hot, labels)
+    fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
+    return fakes.reshape(-1, 28, 28, 1), labels if num_classes else None
+
+
+def compare(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, labels=None, **options) -> dict:
+    """Every metric of generated vs real images (metrics.scores, whose `options` it takes), from the
+    classifier's "features" layer; `classifier` a KerasClassifier, an OnnxClassifier or the
+    keras.Model of classifier.build_classifier."""
+    real_features, _ = classifier_outputs(classifier, real_images)
+    fake_features, fake_probabilities = classifier_outputs(classifier, fake_images)
+    return scores(real_features, fake_features, fake_probabilities, labels, **options)
+
+
+def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:
+    """Real images the generator never saw (runes) or a fixed subset of its data (others)."""
+    if dataset.name == "runes":
+        per_class = -(-samples // len(dataset.class_names))
+        images, _ = render_runes(samples_per_class=per_class, seed=REFERENCE_SEED)
+        pool = to_unit_range(images)
+    else:
+        pool = dataset.images
+    picked = np.random.default_rng(REFERENCE_SEED).permutation(len(pool))[:samples]
+    return pool[np.sort(picked)]
