@@ -50,6 +50,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_isa() -> str:
+    """The vector extensions that decide this CPU's class here (oneDNN's kernels, bf16)."""
+    try:
+        flags = {f for line in open("/proc/cpuinfo") if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    except OSError:
+        return "unknown"
+    names = {"avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
+    found = [name for flag, name in names.items() if flag in flags]
+    return ", ".join(found) or ("AVX2 only" if "avx2" in flags else "no AVX2")
+
+
+def title(record: dict) -> str:
+    return (f"s1 on {record['images']} runes, {record['cpu']} ({record.get('cpu_isa', '?')}), {record['cores']} cores, "
+            f"runegen {record.get('race_precision', '?')} vs the tutorial's fp32, one run")
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -230,8 +246,7 @@ def main() -> None:
         record = json.loads(args.plot_from.read_text())
         races = {label: record["race"][name] for label, name in
                  (("runegen default", "runegen"), ("TF tutorial loop", "tutorial")) if name in record["race"]}
-        plot(races, record["target_recognisability"], args.plot,
-             f"s1 on {record['images']} runes, {record['cpu']}, {record['cores']} cores, one run")
+        plot(races, record["target_recognisability"], args.plot, title(record))
         return
 
     from runegen.core.quiet import import_tensorflow
@@ -242,9 +257,9 @@ def main() -> None:
     from runegen.quality.scorer import Scorer
 
     dataset = load_dataset("runes", args.samples_per_class, seed=0)
-    record = {"cpu": cpu_name(), "cores": os.cpu_count(), "tensorflow": tf.__version__,
+    record = {"cpu": cpu_name(), "cpu_isa": cpu_isa(), "cores": os.cpu_count(), "tensorflow": tf.__version__,
               "images": len(dataset), "target_recognisability": args.target}
-    say(f"{record['cpu']}, {record['cores']} cores, TensorFlow {tf.__version__}, {len(dataset)} rune images")
+    say(f"{record['cpu']} ({record['cpu_isa']}), {record['cores']} cores, TensorFlow {tf.__version__}, {len(dataset)} rune images")
     with tempfile.TemporaryDirectory() as scratch:
         if not args.skip_throughput:
             loops = {"tutorial": TutorialLoop(dataset.images),
@@ -293,8 +308,7 @@ def main() -> None:
             else:
                 say(f"runegen reached {args.target} in {mine} s, the tutorial in {theirs} s: {theirs / mine:.1f}x sooner")
             if args.plot:
-                plot({"runegen default": runegen, "TF tutorial loop": tutorial}, args.target, args.plot,
-                     f"s1 on {len(dataset)} runes, {record['cpu']}, {record['cores']} cores, one run")
+                plot({"runegen default": runegen, "TF tutorial loop": tutorial}, args.target, args.plot, title(record))
     if args.json:
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 
