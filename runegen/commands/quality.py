@@ -14,18 +14,6 @@ import typer
 from runegen.commands.options import flag, positive, table_console
 from runegen.core.errors import DataError, ModelFileError, UsageError
 
-# metric -> how to read it, in the order printed
-READING = {
-    "fd": "Fréchet distance on classifier features (lower is better)",
-    "kid": "kernel distance (lower is better; about 0 for real vs real)",
-    "precision": "share of samples inside the real manifold",
-    "recall": "share of real glyphs inside the samples' manifold",
-    "recognisability": "share of samples labelled with confidence >= 0.9",
-    "class_coverage": "distinct classes among the confident samples",
-    "class_accuracy": "conditional: share drawn as the class asked for",
-}
-
-
 def evaluate_command(
     model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite [default: the shipped rune generator]."),
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
@@ -39,6 +27,7 @@ def evaluate_command(
 
     from runegen.core import atomic
     from runegen.data import load_dataset
+    from runegen.quality.metrics import READINGS
     from runegen.runtime import load_generator, shipped_generator
 
     if json_out is not None and not json_out.parent.is_dir():
@@ -61,7 +50,7 @@ def evaluate_command(
         scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
                               generator.codes)
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
-    for key, reading in READING.items():
+    for key, reading in READINGS.items():
         if key in scores:
             value = scores[key]
             text = (f"{value} / {scores['num_classes']}" if key == "class_coverage"

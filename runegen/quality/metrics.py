@@ -20,6 +20,17 @@ from __future__ import annotations
 
 import numpy as np
 
+# What each of `scores`' figures says, in the order reports print them (`runegen evaluate`).
+READINGS = {
+    "fd": "Fréchet distance on classifier features (lower is better)",
+    "kid": "kernel distance (lower is better; about 0 for real vs real)",
+    "precision": "share of samples inside the real manifold",
+    "recall": "share of real glyphs inside the samples' manifold",
+    "recognisability": "share of samples labelled with confidence >= 0.9",
+    "class_coverage": "distinct classes among the confident samples",
+    "class_accuracy": "conditional: share drawn as the class asked for",
+}
+
 
 def frechet_distance(real_features: np.ndarray, fake_features: np.ndarray, eps: float = 1e-6) -> float:
     """||mu_r - mu_f||² + Tr(S_r + S_f - 2 (S_r S_f)^½) between Gaussians fitted to the two sets."""
