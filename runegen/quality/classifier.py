@@ -97,6 +97,8 @@ def outlier_images(n: int, rng: np.random.Generator) -> np.ndarray:
     return images[..., None]
 
 
+# --- Two runtimes, one interface: features_and_probabilities(images) ---------------------------
+
 class KerasClassifier:
     """A `build_classifier` keras.Model with both outputs the metrics need, in one model built once."""
 
@@ -110,6 +112,30 @@ class KerasClassifier:
     def features_and_probabilities(self, images: np.ndarray):
         features, probabilities = self.both(images, training=False)
         return np.asarray(features), np.asarray(probabilities)
+
+
+class OnnxClassifier:
+    """The classifier exported to ONNX (outputs `features`, `probabilities`), on onnxruntime."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
+            raise ModelFileError(f"{path} is not an ONNX classifier ({reason(error, 120)})") from None
+        names = [o.name for o in self.session.get_outputs()]
+        if names != list(OUTPUTS):
+            raise ModelFileError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
+        self.input_name = self.session.get_inputs()[0].name
+        self.num_classes = int(self.session.get_outputs()[1].shape[-1])
+
+    def features_and_probabilities(self, images: np.ndarray):
+        features, probabilities = self.session.run(None, {self.input_name: images})
+        return features, probabilities
 
 
 def classifier_outputs(classifier, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -135,31 +161,7 @@ def accuracy(classifier, dataset: GlyphDataset) -> float:
     return float(np.mean(probabilities.argmax(1) == dataset.labels))
 
 
-# --- Both runtimes behind one interface: features_and_probabilities(images) -------------------
-
-class OnnxClassifier:
-    """The classifier exported to ONNX (outputs `features`, `probabilities`), on onnxruntime."""
-
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # noqa: BLE001 - any unusable file is one clear line
-            raise ModelFileError(f"{path} is not an ONNX classifier ({reason(error, 120)})") from None
-        names = [o.name for o in self.session.get_outputs()]
-        if names != list(OUTPUTS):
-            raise ModelFileError(f"{path} is not a runegen classifier (outputs {names}, expected {list(OUTPUTS)})")
-        self.input_name = self.session.get_inputs()[0].name
-        self.num_classes = int(self.session.get_outputs()[1].shape[-1])
-
-    def features_and_probabilities(self, images: np.ndarray):
-        features, probabilities = self.session.run(None, {self.input_name: images})
-        return features, probabilities
-
+# --- Loading and saving: .keras and its checked .onnx twin -------------------------------------
 
 def prefer_onnx(path: Path) -> Path:
     """The .onnx twin of a .keras classifier where it exists and onnxruntime is installed."""
@@ -199,8 +201,6 @@ def _load_keras_classifier(path: Path):
         raise ModelFileError(f"{path} is not a runegen classifier ({reason(error, 120)})") from None
     return model
 
-
-# --- Saving: .keras and its checked .onnx twin -----------------------------------------------
 
 def train_and_save(dataset: GlyphDataset, target: Path | None, seed: int = 0):
     """A classifier trained on `dataset`; saved to `target` (.keras) and its .onnx twin if given."""
