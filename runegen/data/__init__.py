@@ -1,54 +1,12 @@
-"""Training data: the built-in runes, local MNIST files, or any image folder.
+"""Training data: the built-in runes (runes.py), local MNIST files (mnist.py), or any image folder
+(folder.py), each loaded by `load_dataset` (dataset.py) as a `GlyphDataset`.
 
 Every source yields 28x28 grayscale glyphs, white on black, scaled to [-1, 1] to match the
 generator's tanh output (seed 001, section 1-4).
 """
 
-from __future__ import annotations
+# The package's public names; the code is in dataset.py and one module per source.
+from runegen.core.images import IMAGE_SIZE
+from runegen.data.dataset import GlyphDataset, load_dataset, to_unit_range
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-
-from runegen.core.errors import DataError
-from runegen.core.images import IMAGE_SIZE  # noqa: F401 - the data's image size, for data users
-
-
-@dataclass(frozen=True)
-class GlyphDataset:
-    name: str
-    images: np.ndarray  # float32 (N, 28, 28, 1) in [-1, 1]
-    labels: np.ndarray  # int32 (N,)
-    class_names: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
-def to_unit_range(images_uint8: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1]."""
-    return (images_uint8.astype(np.float32)[..., None] - 127.5) / 127.5
-
-
-def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> GlyphDataset:
-    """Resolve `--data`: "runes", "mnist", an MNIST .npz / idx folder, or an image folder."""
-    from runegen.data import folder, mnist, runes
-
-    if spec == "runes":
-        images, labels = runes.render_runes(samples_per_class=samples_per_class, seed=seed)
-        return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES)
-    if spec == "mnist":
-        images, labels = mnist.load_mnist(mnist.find_default_mnist())
-        return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)
-
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise DataError(f"{spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
-    if mnist.looks_like_mnist(path):
-        images, labels = mnist.load_mnist(path)
-        return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)
-    if path.is_dir():
-        images, labels, class_names = folder.load_image_folder(path)
-        return GlyphDataset(path.name, to_unit_range(images), labels, class_names)
-    raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images")
+__all__ = ["IMAGE_SIZE", "GlyphDataset", "load_dataset", "to_unit_range"]
