@@ -1,7 +1,7 @@
-"""`runegen bench`: plan.py (the rows, from the format registry; workers; the report's
-figures), worker.py (one row in its own process), limits.py (each device's limit), targets.py,
-report.py (table, Markdown, compare)."""
+"""`runegen bench`: config.py (BenchConfig), plan.py (the rows, from the format registry; workers;
+the report's figures), worker.py (one row in its own process), limits.py (each device's limit),
+targets.py, report.py (table, Markdown, compare).
 
-from runegen.bench.plan import BenchConfig, Row, available_devices, bench, environment, plan_rows, resolve_devices
-
-__all__ = ["BenchConfig", "Row", "available_devices", "bench", "environment", "plan_rows", "resolve_devices"]
+Nothing is imported at package import: the CLI reads config.py's defaults without loading numpy
+or a runtime (as training/ does with its config.py).
+"""

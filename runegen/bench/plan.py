@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from runegen.bench import targets
+from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import EXPORT_FORMATS, FORMATS
 from runegen.quality.classifier import SHIPPED_CLASSIFIERS
@@ -30,23 +31,6 @@ PARITY_SEED, PARITY_SAMPLES = 1234, 64
 # Keras against itself: one oneDNN thread and two round differently (~1e-7), so not exactly 0.
 KERAS_TOLERANCE = 1e-5
 QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
-
-
-@dataclass
-class BenchConfig:
-    """Every setting of a bench run (the `bench` command has one option per field, of the same name)."""
-    devices: list[str] = field(default_factory=lambda: ["cpu"])
-    threads: list[int] = field(default_factory=lambda: [1])
-    batches: list[int] = field(default_factory=lambda: [1, 8, 64, 256])  # throughput batch sizes
-    min_seconds: float = 1.0  # minimum timed seconds per measurement
-    runs: int = 10  # minimum timed calls per measurement
-    profile: Path | None = None  # a folder for each ONNX row's onnxruntime profile (per-op times, JSON)
-
-    @property
-    def settings(self) -> dict:
-        """What the report records of this run's settings."""
-        return {"devices": self.devices, "threads": self.threads, "batches": self.batches,
-                "min_seconds": self.min_seconds, "runs": self.runs}
 
 
 @dataclass

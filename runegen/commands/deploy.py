@@ -10,7 +10,10 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import check_writable, flag, integers, positive, read_json, split_list, table_console
+from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
+
+BENCH = BenchConfig()  # the bench options' defaults are the config's
 
 
 def export_command(
@@ -54,9 +57,9 @@ def bench_command(
     model: Path = typer.Argument(..., help="MODEL.keras, a run folder, or a folder of exported files."),
     device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, or all available."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
-    batches: str = typer.Option("1,8,64,256", help="Batch sizes for throughput, comma-separated."),
-    min_seconds: float = typer.Option(1.0, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
-    runs: int = typer.Option(10, callback=positive("--runs"), help="Minimum timed calls per measurement."),
+    batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),
+    min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
+    runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
@@ -66,7 +69,8 @@ def bench_command(
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
 
-    from runegen.bench import BenchConfig, bench, report, resolve_devices
+    from runegen.bench import report
+    from runegen.bench.plan import bench, resolve_devices
     from runegen.core import atomic
 
     with flag("--device", DeviceError):

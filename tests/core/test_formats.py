@@ -1,7 +1,7 @@
 """The format registry (runegen/core/formats.py) is what export, runtime and bench read: no TensorFlow,
 no files loaded, just the tables each of them derives from it."""
 
-from runegen.bench import plan_rows
+from runegen.bench.plan import plan_rows
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
 from runegen.runtime import LOADERS
 

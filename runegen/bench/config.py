@@ -1,0 +1,24 @@
+"""`BenchConfig`: every setting of a bench run, from the `bench` command to the plan (plan.py).
+TensorFlow- and numpy-free, so the CLI reads its defaults without loading anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class BenchConfig:
+    """Every setting of a bench run (the `bench` command has one option per field, of the same name)."""
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    threads: list[int] = field(default_factory=lambda: [1])
+    batches: list[int] = field(default_factory=lambda: [1, 8, 64, 256])  # throughput batch sizes
+    min_seconds: float = 1.0  # minimum timed seconds per measurement
+    runs: int = 10  # minimum timed calls per measurement
+    profile: Path | None = None  # a folder for each ONNX row's onnxruntime profile (per-op times, JSON)
+
+    @property
+    def settings(self) -> dict:
+        """What the report records of this run's settings."""
+        return {"devices": self.devices, "threads": self.threads, "batches": self.batches,
+                "min_seconds": self.min_seconds, "runs": self.runs}
