@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,19 @@ def run_cli_without_tensorflow(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def generator_weights(path):
+    """The weights of a saved .keras model (TensorFlow)."""
+    import keras
+
+    return keras.saving.load_model(path, safe_mode=True).get_weights()
+
+
+def assert_same_weights(a, b):
+    assert len(a) == len(b)
+    for left, right in zip(a, b):
+        np.testing.assert_array_equal(left, right)
 
 
 def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> None:
