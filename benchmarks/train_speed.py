@@ -52,10 +52,9 @@ def cpu_name() -> str:
 
 def cpu_isa() -> str:
     """The vector extensions that decide this CPU's class here (oneDNN's kernels, bf16)."""
-    try:
-        flags = {f for line in open("/proc/cpuinfo") if line.startswith("flags") for f in line.split(":", 1)[1].split()}
-    except OSError:
-        return "unknown"
+    from runegen.training.config import cpu_flags
+
+    flags = cpu_flags()
     names = {"avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
     found = [name for flag, name in names.items() if flag in flags]
     return ", ".join(found) or ("AVX2 only" if "avx2" in flags else "no AVX2")

@@ -78,12 +78,16 @@ def resolve_precision(precision: str) -> str:
     tf = import_tensorflow()
     capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
                     for gpu in tf.config.list_physical_devices("GPU")]
+    return auto_precision(cpu_flags(), capabilities)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
-        flags = {flag for line in open("/proc/cpuinfo") if line.startswith("flags")
-                 for flag in line.split(":", 1)[1].split()}
+        return {flag for line in open("/proc/cpuinfo") if line.startswith("flags")
+                for flag in line.split(":", 1)[1].split()}
     except OSError:
-        flags = set()
-    return auto_precision(flags, capabilities)
+        return set()
 
 
 def auto_precision(cpu_flags: set[str], gpu_capabilities: list[tuple[int, int] | None]) -> str:
