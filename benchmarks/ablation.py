@@ -40,6 +40,13 @@ SETTINGS = {
     "default": ["--ema", "0.999", *SN_HINGE, *CODES],  # runegen's default: both
     "default+lr_decay": ["--ema", "0.999", *SN_HINGE, *CODES, "--lr-decay", "0.5"],  # rates to 0 over the 2nd half
     "default+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48"],  # twice as many codes as runes
+    # D judges each image against its code (fakes) or the code its Q head reads (real images)
+    "default+self_conditioning": ["--ema", "0.999", *SN_HINGE, *CODES, "--self-conditioning"],
+    # same-code pairs must differ (bounded mode seeking): at real runes' variety, and a little below
+    "default+mode_seeking": ["--ema", "0.999", *SN_HINGE, *CODES, "--mode-seeking", "1"],
+    "default+mode_seeking_0.12": ["--ema", "0.999", *SN_HINGE, *CODES, "--mode-seeking", "1",
+                                  "--mode-seeking-target", "0.12"],
+    "default+mode_seeking+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48", "--mode-seeking", "1"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

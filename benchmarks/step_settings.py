@@ -9,6 +9,7 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - xla: the step compiled with `jit_compile=True`;
 - no-onednn: `TF_ENABLE_ONEDNN_OPTS=0`;
 - tutorial-recipe: the default's settings with BCE, the preset's D with Dropout, no latent codes;
+- no-self-conditioning: the default without D's code projection (what self-conditioning costs);
 - onednn-avx2: `ONEDNN_MAX_CPU_ISA=AVX2`, oneDNN's kernels as on a CPU with AVX2 and no AVX-512
   (the same cores and clock otherwise: an estimate of the AVX2 class's speed, not a measurement);
 - bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX).
@@ -33,6 +34,8 @@ SETTINGS = {
     "no-onednn": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     # The tutorial's recipe on the same loop: what SN, the hinge loss and the Q head cost.
     "tutorial-recipe": {"config": {"objective": "bce", "spectral_norm": False, "codes": 0}},
+    # D without the self-conditioning projection: what the code embedding costs the step.
+    "no-self-conditioning": {"config": {"self_conditioning": False}},
     "onednn-avx2": {"env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}},
     "bf16": {"precision": "bf16"},
 }
@@ -56,7 +59,8 @@ if spec.get("determinism", True):
     tf.config.experimental.enable_op_determinism()
 dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
-                                              config.codes, config.minibatch_std)
+                                              config.codes, config.minibatch_std,
+                                              self_conditioned=config.self_conditioning)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
 gan = DCGAN(generator, discriminator, config, 0, config.codes, ema)
 if spec.get("jit"):

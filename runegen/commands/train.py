@@ -58,6 +58,10 @@ def train(
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
+    self_conditioning: bool = typer.Option(DEFAULT.self_conditioning, "--self-conditioning/--no-self-conditioning", help="With --codes: D judges fakes against their code and real images against the code its Q head reads in them (a projection term), so each code must match its cluster of real glyphs as a whole."),
+    code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
+    mode_seeking: float = typer.Option(DEFAULT.mode_seeking, min=0.0, help="Weight of the mode-seeking term (MSGAN) in G's loss: pairs of latents with the same code must draw different images; 0 = off."),
+    mode_seeking_target: float = typer.Option(DEFAULT.mode_seeking_target, min=0.001, help="The image distance per unit of noise distance (mean absolute differences) --mode-seeking asks of same-code pairs; pushes no further. Real runes of one class: 0.16."),
     lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
     lr_decay: float = typer.Option(DEFAULT.lr_decay, min=0.0, max=1.0, help="Share of the run, at its end, over which both learning rates fall linearly to 0 (0: constant rates)."),
@@ -90,6 +94,8 @@ def train(
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
+    if given.mode_seeking and given.batch_size % 2:
+        raise UsageError(f"--mode-seeking pairs latents: --batch-size {batch_size} must be even")
     if resume:
         out = out or _latest_run()
         with flag("--resume:", RunStateError):

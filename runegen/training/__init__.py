@@ -1,5 +1,6 @@
 """The training side, which imports TensorFlow: config.py (TrainConfig), nets.py (the presets),
-spectral.py (D's extra layers), gan.py (the GAN step), distribute.py (tf.distribute strategies)
+spectral.py (D's extra layers), gan.py (the GAN step), code_losses.py (the latent codes' loss
+terms), augment.py (DiffAugment), distribute.py (tf.distribute strategies)
 and run.py (a run in its folder: data pipeline, checkpoints, samples, metrics).
 
 Nothing here is imported at package import: config.py and distribute.py are TensorFlow-free at

@@ -19,22 +19,34 @@ from runegen.core.errors import RunStateError
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
+# What a config.json that predates a setting means by its absence: off.
+LEGACY = {"self_conditioning": False, "code_balance": 0.0}
+
+
 @dataclass
 class TrainConfig:
     data: str = "runes"
     preset: str = "s1"
-    epochs: int = 40
+    epochs: int = 20
     batch_size: int = 64
-    # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, and 24 InfoGAN
-    # latent codes; chosen by the ablation in docs/ablation.md, like the optimiser settings below.
+    # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 24 InfoGAN
+    # latent codes and a self-conditioned D; chosen by the ablation in docs/ablation.md, like the
+    # optimiser settings below.
     objective: str = "hinge"
     spectral_norm: bool = True
     minibatch_std: bool = False
     codes: int = 24  # one-hot latent codes in G's input (unconditional runs only); 0 = none
     continuous_codes: int = 0  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0
-    lr_g: float = 2e-4
-    lr_d: float = 4e-4
+    # D judges each image against its code (fakes) or its Q head's reading of it (real images).
+    self_conditioning: bool = True
+    code_balance: float = 1.0  # weight of D's term that spreads Q's readings of real images evenly
+    # The bounded mode-seeking term of runegen/training/gan.py: its weight (0 = off), and the image
+    # distance per unit of noise distance it asks of same-code pairs (real runes of one class: 0.16).
+    mode_seeking: float = 0.0
+    mode_seeking_target: float = 0.16
+    lr_g: float = 4e-4
+    lr_d: float = 8e-4
     lr_decay: float = 0.0  # share of the run, at its end, over which both rates fall linearly to 0
     beta_1: float = 0.0
     beta_2: float = 0.9
@@ -115,7 +127,8 @@ def save_config(config: TrainConfig, out: Path) -> None:
 def load_config(out: Path) -> TrainConfig:
     path = out / "config.json"
     try:
-        return TrainConfig(**json.loads(path.read_text()))
+        # Runs from before self-conditioning and code balance existed trained without them.
+        return TrainConfig(**{**LEGACY, **json.loads(path.read_text())})
     except FileNotFoundError:
         raise RunStateError(f"{out} holds no run (no config.json)") from None
     except (ValueError, TypeError) as error:

@@ -19,11 +19,21 @@ categorical part that must stay recognisable in the image lets G split its outpu
 no labels used. G's architecture and input width do not change: only how latents are drawn, which
 the export metadata records ("codes") so every runtime draws them the same way.
 
+Self-conditioning (`self_conditioning`, with codes; after Liu et al. 2020, "Diverse image
+generation via self-conditioned GANs", with Q as the clusterer): D is a projection discriminator
+whose class is the code: a fake is judged against the code it was drawn from, a real image against
+the code Q reads in it. A code then has to match the whole cluster of real glyphs Q assigns to it,
+variety included, instead of one readable prototype; with no labels used, as with plain codes.
+
 Continuous codes (`continuous_codes` = K > 0): the K Gaussian columns just before the one-hot are
 also read back by Q (a regression: half the squared error, the Gaussian log-likelihood with unit
 variance). A categorical code alone lets G ignore the Gaussian part and draw one glyph per code;
 codes that must stay readable make G spend them on visible variation (InfoGAN's rotation and
 width). They are drawn N(0, 1) like the rest of the noise, so runtimes need not know of them.
+
+Mode seeking (`mode_seeking` > 0): latents come in pairs with the same code and different noise,
+and G pays when a pair's images differ less than `mode_seeking_target` per unit of noise distance
+(a bounded form of MSGAN's term, Mao et al. 2019).
 
 Stabilisers, each a config switch (their measured effect is in docs/ablation.md):
 - `ema`: an exponential moving average of G's weights, the generator used for samples and saving
@@ -43,32 +53,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from runegen.training.augment import diff_augment
+from runegen.training.code_losses import balance_loss, info_loss, mode_seeking_loss
 from runegen.training.distribute import replica_slice
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
-TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
-
-
-def diff_augment(images, rng: tf.random.Generator):
-    """Random translation (zero-filled, up to 1/8 of the side) then cutout (a square of half the
-    side set to 0), per image, differentiable in `images`: both are masks and shift matrices."""
-    images = tf.cast(images, tf.float32)
-    n, size = tf.shape(images)[0], images.shape[1]
-    shift = int(size * TRANSLATION)
-    index = tf.range(size)
-
-    def shift_matrices():  # S[b, i, k] = 1 where k = i - d[b]: (S @ x)[i] = x[i - d]
-        d = rng.uniform([n], -shift, shift + 1, dtype=tf.int32)
-        return tf.cast(tf.equal(index[None, None, :], index[None, :, None] - d[:, None, None]), tf.float32)
-
-    plane = images[..., 0]
-    plane = shift_matrices() @ plane @ tf.transpose(shift_matrices(), [0, 2, 1])
-    half = int(size * CUTOUT) // 2
-    cy = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)
-    cx = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)
-    outside = tf.logical_or(tf.abs(index[None, :, None] - cy) >= half,
-                            tf.abs(index[None, None, :] - cx) >= half)
-    return (plane * tf.cast(outside, tf.float32))[..., None]
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -103,11 +92,15 @@ class DCGAN(tf.Module):
         self.num_classes = num_classes
         self.codes = codes
         self.continuous = continuous
+        # A discriminator built self-conditioned (nets.info_discriminator) takes [image, code].
+        self.self_conditioned = bool(codes) and not num_classes and len(discriminator.inputs) == 2
         # The nets are built in the strategy's scope by the caller; so are the optimizers, here.
         # See runegen/training/distribute.py for how a step with several replicas equals one device's.
         self.strategy = strategy or tf.distribute.get_strategy()
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
             raise ValueError("DiffAugment draws its randomness inside each replica: one device only")
+        if config.mode_seeking and config.batch_size % (2 * self.strategy.num_replicas_in_sync):
+            raise ValueError("mode seeking pairs the latents of each replica's batch: it must be even")
         with self.strategy.scope():
             self.g_optimizer = self._optimizer(config.lr_g, total_steps)
             self.d_optimizer = self._optimizer(config.lr_d, total_steps)
@@ -152,15 +145,23 @@ class DCGAN(tf.Module):
         z = self.noise.normal([batch_size, self.config.latent_dim - self.codes])
         if not one_hot:
             return z, None
-        labels = self.noise.uniform([batch_size], 0, one_hot, dtype=tf.int32)
+        if self.config.mode_seeking:  # pairs (2k, 2k + 1) share a label, so only their noise differs
+            labels = tf.repeat(self.noise.uniform([batch_size // 2], 0, one_hot, dtype=tf.int32), 2)
+        else:
+            labels = self.noise.uniform([batch_size], 0, one_hot, dtype=tf.int32)
         return tf.concat([z, tf.one_hot(labels, one_hot)], axis=1), labels
 
-    def _discriminate(self, images, labels):
-        """(logits, code logits or None) of D on `images`; `labels` are classes when conditional."""
+    def _discriminate(self, images, labels, real: bool = False):
+        """(logits, code logits or None) of D on `images`; `labels` are classes when conditional,
+        the fakes' codes when D is self-conditioned (real images: Q's reading, asked by -1)."""
         if self.config.diffaugment:
             images = diff_augment(images, self.noise)
         if self.num_classes:
             return self.discriminator([images, labels], training=True), None
+        if self.self_conditioned:
+            codes = tf.fill([tf.shape(images)[0]], -1) if real else labels
+            logits, q = self.discriminator([images, codes], training=True)
+            return logits, q
         if self.codes or self.continuous:
             logits, q = self.discriminator(images, training=True)
             return logits, q
@@ -180,17 +181,25 @@ class DCGAN(tf.Module):
                 + keras.losses.binary_crossentropy(tf.zeros_like(fake_logits), fake_logits, from_logits=True))
 
     def _info_loss(self, q, inputs, codes):
-        """Q's error on the fakes' codes, per example (0 without codes): cross-entropy on the
-        categorical code, half the squared error on the continuous ones; G and D both minimise it."""
+        """Per example, weighted (0 without a Q head): code_losses.info_loss."""
         if q is None:
             return tf.zeros([tf.shape(inputs)[0]])
-        loss = (keras.losses.sparse_categorical_crossentropy(codes, q[:, :self.codes], from_logits=True)
-                if self.codes else 0.0)
-        if self.continuous:
-            start = self.config.latent_dim - self.codes - self.continuous
-            targets = inputs[:, start:start + self.continuous]
-            loss += 0.5 * tf.reduce_sum(tf.square(q[:, self.codes:] - targets), axis=1)
-        return self.config.info_weight * loss
+        noise_width = self.config.latent_dim - self.codes
+        return self.config.info_weight * info_loss(q, inputs, codes, self.codes, self.continuous, noise_width)
+
+    def _balance_loss(self, real_code_logits):
+        """Per example, weighted (0 when off): code_losses.balance_loss, for D."""
+        if not (self.config.code_balance and self.codes and real_code_logits is not None):
+            return 0.0
+        return self.config.code_balance * balance_loss(real_code_logits, self.codes)
+
+    def _mode_seeking_loss(self, inputs, fake_images):
+        """Per example, weighted (0 when off): code_losses.mode_seeking_loss, for G."""
+        if not self.config.mode_seeking:
+            return 0.0
+        noise_width = self.config.latent_dim - self.codes
+        return self.config.mode_seeking * mode_seeking_loss(inputs, fake_images, noise_width,
+                                                            self.config.mode_seeking_target)
 
     @staticmethod
     def _scaled(optimizer, loss):
@@ -242,11 +251,13 @@ class DCGAN(tf.Module):
         [(inputs, fake_labels)] = draws
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator(inputs, training=True)
-            real_logits, _ = self._discriminate(real_images, real_labels)
+            real_logits, real_code_logits = self._discriminate(real_images, real_labels, real=True)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             info_loss = self._info_loss(code_logits, inputs, fake_labels)
-            g_loss = mean(self._generator_loss(fake_logits) + info_loss)
-            d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss)
+            g_loss = mean(self._generator_loss(fake_logits) + info_loss
+                          + self._mode_seeking_loss(inputs, fake_images))
+            d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss
+                          + self._balance_loss(real_code_logits))
             g_scaled, d_scaled = self._scaled(self.g_optimizer, g_loss), self._scaled(self.d_optimizer, d_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
@@ -256,17 +267,19 @@ class DCGAN(tf.Module):
         (inputs, fake_labels), (fresh_inputs, fresh_labels) = draws
         fake_images = self.generator(inputs, training=True)
         with tf.GradientTape() as d_tape:
-            real_logits, _ = self._discriminate(real_images, real_labels)
+            real_logits, real_code_logits = self._discriminate(real_images, real_labels, real=True)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
+                          + self._balance_loss(real_code_logits)
                           + self._info_loss(code_logits, inputs, fake_labels))
             d_scaled = self._scaled(self.d_optimizer, d_loss)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
         with tf.GradientTape() as g_tape:
-            fresh_logits, fresh_code_logits = self._discriminate(
-                self.generator(fresh_inputs, training=True), fresh_labels)
+            fresh_images = self.generator(fresh_inputs, training=True)
+            fresh_logits, fresh_code_logits = self._discriminate(fresh_images, fresh_labels)
             g_loss = mean(self._generator_loss(fresh_logits)
-                          + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels))
+                          + self._info_loss(fresh_code_logits, fresh_inputs, fresh_labels)
+                          + self._mode_seeking_loss(fresh_inputs, fresh_images))
             g_scaled = self._scaled(self.g_optimizer, g_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
         return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)

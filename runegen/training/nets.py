@@ -26,7 +26,7 @@ from runegen.core.quiet import import_tensorflow
 import_tensorflow()
 
 import keras  # noqa: E402
-from keras import layers  # noqa: E402
+from keras import layers, ops  # noqa: E402
 
 from runegen.training.spectral import MinibatchStd, SpectralConv2D, SpectralDense  # noqa: E402
 
@@ -125,21 +125,54 @@ def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | 
     image = keras.Input(base.input_shape[1:], name="image")
     label = keras.Input((), dtype="int32", name="label")
     features = _features(base, image)
-    logit = base.layers[-1](features)
-    embedded = layers.Embedding(num_classes, features.shape[-1], dtype=dtype, name="class_embedding")(label)
+    logit = _projected(base.layers[-1](features), features, label, num_classes, dtype, "class_embedding")
+    return keras.Model([image, label], logit, name=f"{base.name}_projection")
+
+
+def _projected(logit, features, label, num_classes: int, dtype, name: str):
+    """logit + embed(label)·features: the projection discriminator's class term."""
+    embedded = layers.Embedding(num_classes, features.shape[-1], dtype=dtype, name=name)(label)
     projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
-    return keras.Model([image, label], layers.Add(dtype="float32")([logit, projection]),
-                       name=f"{base.name}_projection")
+    return layers.Add(dtype="float32")([logit, projection])
 
 
-def info_discriminator(base: keras.Model, codes: int, continuous: int = 0) -> keras.Model:
+def info_discriminator(base: keras.Model, codes: int, continuous: int = 0,
+                       self_conditioned: bool = False) -> keras.Model:
     """`base` with an InfoGAN Q head: outputs [logit, Q], Q a Dense layer on the same features
     phi(x) that give the logit (so Q costs D almost nothing): `codes` logits of the categorical code,
-    then `continuous` estimates of the continuous codes."""
+    then `continuous` estimates of the continuous codes.
+
+    `self_conditioned`: inputs [image, code]; the logit gains a projection term embed(code)·phi(x)
+    (as conditional_discriminator's), where a code < 0 stands for Q's own reading of the image:
+    fakes are judged against their code, real images against the code Q reads in them, so each
+    code must match the real glyphs of its cluster as a whole, not only be readable."""
     image = keras.Input(base.input_shape[1:], name="image")
     features = _features(base, image)
     q = layers.Dense(codes + continuous, dtype="float32", name="q_head")(features)
-    return keras.Model(image, [base.layers[-1](features), q], name=f"{base.name}_info")
+    logit = base.layers[-1](features)
+    if not self_conditioned:
+        return keras.Model(image, [logit, q], name=f"{base.name}_info")
+    code = keras.Input((), dtype="int32", name="code")
+    logit = _projected(logit, features, QReading(codes)([code, q]), codes, None, "code_embedding")
+    return keras.Model([image, code], [logit, q], name=f"{base.name}_self_conditioned")
+
+
+@keras.saving.register_keras_serializable("runegen")
+class QReading(layers.Layer):
+    """[code, Q logits] -> the code where it is >= 0, else the categorical code Q reads (argmax of its
+    first `codes` logits, no gradient)."""
+
+    def __init__(self, codes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.codes = codes
+
+    def call(self, inputs):
+        code, q = inputs
+        read = ops.cast(ops.argmax(ops.stop_gradient(q[:, :self.codes]), axis=1), "int32")
+        return ops.where(code >= 0, ops.cast(code, "int32"), read)
+
+    def get_config(self):
+        return {**super().get_config(), "codes": self.codes}
 
 
 @dataclass(frozen=True)
@@ -151,7 +184,7 @@ class Preset:
 
     def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None,
              spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False,
-             continuous: int = 0):
+             continuous: int = 0, self_conditioned: bool = False):
         """(generator, discriminator): class-conditional when num_classes > 0, else with a Q head
         for `codes` categorical and `continuous` continuous latent codes when there are any (the
         generator's input width stays latent_dim)."""
@@ -160,7 +193,7 @@ class Preset:
         if num_classes:
             discriminator = conditional_discriminator(discriminator, num_classes, dtype)
         elif codes or continuous:
-            discriminator = info_discriminator(discriminator, codes, continuous)
+            discriminator = info_discriminator(discriminator, codes, continuous, self_conditioned and codes > 0)
         return generator, discriminator
 
 

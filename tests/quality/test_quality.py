@@ -78,7 +78,7 @@ def test_conditional_exports_carry_the_class_input(conditional_run, conditional_
 def test_diff_augment_translates_and_cuts_out_without_flipping():
     import tensorflow as tf
 
-    from runegen.training.gan import diff_augment
+    from runegen.training.augment import diff_augment
 
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
@@ -95,7 +95,7 @@ def test_diff_augment_translates_and_cuts_out_without_flipping():
 def test_diff_augment_passes_gradients():
     import tensorflow as tf
 
-    from runegen.training.gan import diff_augment
+    from runegen.training.augment import diff_augment
 
     images = tf.Variable(tf.random.stateless_uniform((4, 28, 28, 1), (1, 2), -1, 1))
     with tf.GradientTape() as tape:

@@ -146,3 +146,95 @@ def test_continuous_codes_are_read_back_by_q():
     assert float(tf.reduce_mean(gan._info_loss(q, inputs, codes))) > float(tf.reduce_mean(cross_entropy))
     report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
     assert all(np.isfinite(float(v)) for v in report.values())
+
+
+def test_mode_seeking_pairs_share_a_code_and_stop_pushing_at_the_target():
+    """Latents come in pairs (2k, 2k + 1) with one code and different noise; the term is its
+    weight for a pair drawn as one image, falls linearly, and is 0 from the target ratio on."""
+    import tensorflow as tf
+
+    from runegen.training.config import TrainConfig
+    from runegen.training.gan import DCGAN
+    from runegen.training.nets import PRESETS
+
+    config = TrainConfig(mode_seeking=2.0, mode_seeking_target=0.2, ema=0)
+    generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24)
+    gan = DCGAN(generator, discriminator, config, 0, 24)
+    inputs, codes = gan.generator_inputs(8)
+    np.testing.assert_array_equal(codes[0::2], codes[1::2])
+    noise_distance = np.abs(inputs[0::2, :76] - inputs[1::2, :76]).mean(axis=1)
+    assert (noise_distance > 0.5).all()  # the noise of a pair differs
+
+    base = tf.zeros([4, 28, 28, 1])
+    shift = tf.reshape(tf.constant(noise_distance, tf.float32), [4, 1, 1, 1])
+    # pair k's images differ by `fraction` of the target everywhere
+    for fraction, expected in [(0.0, 2.0), (0.5, 1.0), (1.0, 0.0), (3.0, 0.0)]:
+        second = base + fraction * 0.2 * shift
+        images = tf.reshape(tf.stack([base, second], axis=1), [8, 28, 28, 1])
+        np.testing.assert_allclose(gan._mode_seeking_loss(inputs, images), np.full(8, expected), atol=1e-5)
+    report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
+    assert all(np.isfinite(float(v)) for v in report.values())
+
+
+def test_mode_seeking_needs_an_even_batch(tmp_path):
+    assert_usage_error(run_cli("train", "--mode-seeking", "1", "--batch-size", "15", "--out", tmp_path / "r"),
+                       "must be even")
+    assert not (tmp_path / "r").exists()
+
+
+def test_self_conditioned_discriminator_judges_fakes_by_code_and_real_images_by_q():
+    """With --self-conditioning D's logit gains embed(code)·phi(x): the fakes' own code, or for a
+    real image (code -1) the code Q reads in it; Q's reading carries no gradient."""
+    import tensorflow as tf
+
+    from runegen.training.config import TrainConfig
+    from runegen.training.gan import DCGAN
+    from runegen.training.nets import PRESETS, QReading
+
+    q = tf.constant([[0.1, 3.0, 0.2], [2.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(QReading(3)([tf.constant([-1, -1]), q]), [1, 0])
+    np.testing.assert_array_equal(QReading(3)([tf.constant([2, -1]), q]), [2, 0])
+
+    generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24, self_conditioned=True)
+    images = tf.random.normal([4, 28, 28, 1])
+    logits, q = discriminator([images, tf.constant([-1] * 4)])
+    read = np.argmax(np.asarray(q), axis=1)
+    np.testing.assert_allclose(discriminator([images, tf.constant(read)])[0], logits, rtol=1e-5)
+    other = (read + 1) % 24  # another code changes the logit, and only the logit
+    moved, same_q = discriminator([images, tf.constant(other)])
+    discriminator.get_layer("code_embedding").embeddings.assign(tf.random.normal([24, 6272]))
+    assert not np.allclose(discriminator([images, tf.constant(other)])[0], moved)
+    np.testing.assert_allclose(same_q, q)
+
+    gan = DCGAN(generator, discriminator, TrainConfig(self_conditioning=True, ema=0), 0, 24)
+    report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
+    assert all(np.isfinite(float(v)) for v in report.values())
+
+
+def test_balance_is_zero_for_confident_even_readings_and_grows_with_doubt_or_crowding():
+    import tensorflow as tf
+
+    from runegen.training.code_losses import balance_loss
+
+    confident = 30.0 * np.eye(24, dtype=np.float32)
+    even = balance_loss(tf.constant(confident[np.arange(48) % 24]), 24)
+    crowded = balance_loss(tf.constant(confident[np.zeros(48, int)]), 24)  # all read as code 0
+    unsure = balance_loss(tf.zeros([48, 24]), 24)
+    assert even.shape == (48,) and float(even[0]) < 1e-5
+    np.testing.assert_allclose(crowded, np.log(24), rtol=1e-4)  # every code but one left empty
+    np.testing.assert_allclose(unsure, np.log(24), rtol=1e-4)  # spread, but no reading at all
+
+
+def test_a_run_from_before_self_conditioning_resumes_without_it(tmp_path):
+    import dataclasses
+    import json as json_module
+
+    from runegen.training.config import TrainConfig, load_config, save_config
+
+    save_config(TrainConfig(), tmp_path)
+    assert load_config(tmp_path).self_conditioning  # today's default
+    old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()
+           if k not in ("self_conditioning", "code_balance", "mode_seeking", "mode_seeking_target")}
+    (tmp_path / "config.json").write_text(json_module.dumps(old))
+    config = load_config(tmp_path)
+    assert not config.self_conditioning and config.code_balance == 0 and config.mode_seeking == 0

@@ -1,0 +1,49 @@
+"""The loss terms of the latent codes (runegen/training/gan.py says what each is for), per example.
+
+Each takes plain tensors and returns one value per example, unweighted: the GAN step weighs them
+with its config and averages over the global batch, so a replica's share adds up as for any loss.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def info_loss(q, inputs, codes, num_codes: int, continuous: int, noise_width: int):
+    """Q's error on the fakes' codes: cross-entropy on the categorical code (`codes`, integers),
+    half the squared error on the `continuous` Gaussian columns just before the one-hot (the
+    Gaussian log-likelihood with unit variance); G and D both minimise it."""
+    loss = (keras.losses.sparse_categorical_crossentropy(codes, q[:, :num_codes], from_logits=True)
+            if num_codes else tf.zeros([tf.shape(inputs)[0]]))
+    if continuous:
+        targets = inputs[:, noise_width - continuous:noise_width]
+        loss += 0.5 * tf.reduce_sum(tf.square(q[:, num_codes:] - targets), axis=1)
+    return loss
+
+
+def balance_loss(real_code_logits, num_codes: int):
+    """How far Q's readings of a batch of real images are from being confident and spread evenly
+    over the codes: log(codes) - H(mean p) + mean H(p), p the softmax of Q's code logits; 0 when
+    each image reads as one code and every code is read equally often (IMSAT's clustering
+    objective, Hu et al. 2017). Minimised by D, it makes each code's cluster of real glyphs an
+    equal share of the data, so that codes drawn uniformly draw every kind of glyph as often as the
+    data has it. A batch-level value, the same for every example."""
+    p = tf.nn.softmax(tf.cast(real_code_logits[:, :num_codes], tf.float32))
+    share = tf.reduce_mean(p, axis=0)
+    spread = tf.math.log(float(num_codes)) + tf.reduce_sum(share * tf.math.log(share + 1e-8))
+    doubt = -tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p + 1e-8), axis=1))
+    return tf.fill([tf.shape(p)[0]], spread + doubt)
+
+
+def mode_seeking_loss(inputs, fake_images, noise_width: int, target: float):
+    """For latents drawn in pairs (2k, 2k + 1) with one code and different noise: how far each
+    pair's images differ less than `target` per unit of noise distance (mean absolute
+    differences), relative to it, for both examples of the pair. A bounded form of MSGAN's term
+    (Mao et al. 2019; DSGAN, Yang et al. 2019): different noise must draw different images, up to
+    real glyphs' own variety and no further."""
+    images = tf.reshape(tf.cast(fake_images, tf.float32), [-1, 2, tf.reduce_prod(tf.shape(fake_images)[1:])])
+    z = tf.reshape(inputs[:, :noise_width], [-1, 2, noise_width])
+    ratio = (tf.reduce_mean(tf.abs(images[:, 0] - images[:, 1]), axis=1)
+             / tf.reduce_mean(tf.abs(z[:, 0] - z[:, 1]), axis=1))
+    return tf.repeat(tf.nn.relu(1.0 - ratio / target), 2)
