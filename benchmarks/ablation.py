@@ -29,24 +29,34 @@ from pathlib import Path
 # move the baseline; then the setting's own arguments (the last value of an option wins).
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
-            "--beta-2", "0.999", "--lr-decay", "0"]
+            "--beta-2", "0.999", "--lr-decay", "0", "--no-self-conditioning", "--code-balance", "0",
+            "--mode-seeking", "0"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
+# The default of 2026-11-25: SN-GAN's D and loss with 24 InfoGAN codes, and EMA.
+CODES_DEFAULT = ["--ema", "0.999", *SN_HINGE, *CODES]
+SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's reading for real images)
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
     "sn_hinge": ["--ema", "0.999", *SN_HINGE],  # SN-GAN's D and loss, Adam (0, 0.9), D at 2x G's rate
     "codes": ["--ema", "0.999", *CODES],  # InfoGAN codes on the tutorial's BCE and D
-    "default": ["--ema", "0.999", *SN_HINGE, *CODES],  # runegen's default: both
-    "default+lr_decay": ["--ema", "0.999", *SN_HINGE, *CODES, "--lr-decay", "0.5"],  # rates to 0 over the 2nd half
-    "default+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48"],  # twice as many codes as runes
-    # D judges each image against its code (fakes) or the code its Q head reads (real images)
-    "default+self_conditioning": ["--ema", "0.999", *SN_HINGE, *CODES, "--self-conditioning"],
+    "sn_hinge+codes": CODES_DEFAULT,  # both: the default of 2026-11-25
+    "sn_hinge+codes+lr_decay": [*CODES_DEFAULT, "--lr-decay", "0.5"],  # rates to 0 over the 2nd half
+    "sn_hinge+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48"],  # twice as many codes as runes
     # same-code pairs must differ (bounded mode seeking): at real runes' variety, and a little below
-    "default+mode_seeking": ["--ema", "0.999", *SN_HINGE, *CODES, "--mode-seeking", "1"],
-    "default+mode_seeking_0.12": ["--ema", "0.999", *SN_HINGE, *CODES, "--mode-seeking", "1",
-                                  "--mode-seeking-target", "0.12"],
-    "default+mode_seeking+codes48": ["--ema", "0.999", *SN_HINGE, "--codes", "48", "--mode-seeking", "1"],
+    "sn_hinge+codes+mode_seeking": [*CODES_DEFAULT, "--mode-seeking", "1"],
+    "sn_hinge+codes+mode_seeking_0.12": [*CODES_DEFAULT, "--mode-seeking", "1", "--mode-seeking-target", "0.12"],
+    "sn_hinge+codes48+mode_seeking": ["--ema", "0.999", *SN_HINGE, "--codes", "48", "--mode-seeking", "1"],
+    "sn_hinge+codes+self_conditioning": [*CODES_DEFAULT, *SELF_CONDITIONING],
+    "sn_hinge+codes+self_conditioning+balance": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1"],
+    "sn_hinge+codes+self_conditioning+balance3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3"],
+    # today's default: the above with both learning rates doubled
+    "default": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"],
+    "default+balance3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3", "--lr-g", "4e-4",
+                         "--lr-d", "8e-4"],
+    "default+balance3+lr3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3", "--lr-g", "6e-4",
+                             "--lr-d", "1.2e-3"],  # three times the 2026-11-25 rates
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -28,9 +28,20 @@ def balance_loss(real_code_logits, num_codes: int):
     each image reads as one code and every code is read equally often (IMSAT's clustering
     objective, Hu et al. 2017). Minimised by D, it makes each code's cluster of real glyphs an
     equal share of the data, so that codes drawn uniformly draw every kind of glyph as often as the
-    data has it. A batch-level value, the same for every example."""
+    data has it.
+
+    The same value for every example of a replica (the step averages over the global batch, so
+    the replicas' shares add up to the objective). Under tf.distribute the mean p is all-reduced
+    over the replicas (its gradient too): several devices compute the global batch's spread, not
+    each its own slice's."""
     p = tf.nn.softmax(tf.cast(real_code_logits[:, :num_codes], tf.float32))
-    share = tf.reduce_mean(p, axis=0)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        totals = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.concat(
+            [tf.reduce_sum(p, axis=0), [tf.cast(tf.shape(p)[0], tf.float32)]], axis=0))
+        share = totals[:num_codes] / totals[num_codes]
+    else:
+        share = tf.reduce_mean(p, axis=0)
     spread = tf.math.log(float(num_codes)) + tf.reduce_sum(share * tf.math.log(share + 1e-8))
     doubt = -tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p + 1e-8), axis=1))
     return tf.fill([tf.shape(p)[0]], spread + doubt)
