@@ -60,7 +60,7 @@ def train(
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
     self_conditioning: bool = typer.Option(DEFAULT.self_conditioning, "--self-conditioning/--no-self-conditioning", help="With --codes: D judges fakes against their code and real images against the code its Q head reads in them (a projection term), so each code must match its cluster of real glyphs as a whole."),
     code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
-    mode_seeking: float = typer.Option(DEFAULT.mode_seeking, min=0.0, help="Weight of the mode-seeking term (MSGAN) in G's loss: pairs of latents with the same code must draw different images; 0 = off."),
+    mode_seeking: float = typer.Option(DEFAULT.mode_seeking, min=0.0, help="Weight of the bounded mode-seeking term (after MSGAN) in G's loss: pairs of latents with the same code must draw different images; 0 = off."),
     mode_seeking_target: float = typer.Option(DEFAULT.mode_seeking_target, min=0.001, help="The image distance per unit of noise distance (mean absolute differences) --mode-seeking asks of same-code pairs; pushes no further. Real runes of one class: 0.16."),
     lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
