@@ -92,6 +92,7 @@ class DCGAN(tf.Module):
         self.num_classes = num_classes
         self.codes = codes
         self.continuous = continuous
+        self.noise_width = config.latent_dim - codes  # the Gaussian columns of G's input, before the one-hot
         # A discriminator built self-conditioned (nets.info_discriminator) takes [image, code].
         self.self_conditioned = bool(codes) and not num_classes and len(discriminator.inputs) == 2
         # The nets are built in the strategy's scope by the caller; so are the optimizers, here.
@@ -142,7 +143,7 @@ class DCGAN(tf.Module):
         """(inputs, labels): Gaussian noise, then the one-hot of uniformly drawn labels: the class
         (conditional, joined after latent_dim) or the latent code (its last `codes` columns)."""
         one_hot = self.num_classes or self.codes
-        z = self.noise.normal([batch_size, self.config.latent_dim - self.codes])
+        z = self.noise.normal([batch_size, self.noise_width])
         if not one_hot:
             return z, None
         if self.config.mode_seeking:  # pairs (2k, 2k + 1) share a label, so only their noise differs
@@ -184,8 +185,8 @@ class DCGAN(tf.Module):
         """Per example, weighted (0 without a Q head): code_losses.info_loss."""
         if q is None:
             return tf.zeros([tf.shape(inputs)[0]])
-        noise_width = self.config.latent_dim - self.codes
-        return self.config.info_weight * info_loss(q, inputs, codes, self.codes, self.continuous, noise_width)
+        return self.config.info_weight * info_loss(q, inputs, codes, self.codes, self.continuous,
+                                                   self.noise_width)
 
     def _balance_loss(self, real_code_logits):
         """Per example, weighted (0 when off): code_losses.balance_loss, for D."""
@@ -197,8 +198,7 @@ class DCGAN(tf.Module):
         """Per example, weighted (0 when off): code_losses.mode_seeking_loss, for G."""
         if not self.config.mode_seeking:
             return 0.0
-        noise_width = self.config.latent_dim - self.codes
-        return self.config.mode_seeking * mode_seeking_loss(inputs, fake_images, noise_width,
+        return self.config.mode_seeking * mode_seeking_loss(inputs, fake_images, self.noise_width,
                                                             self.config.mode_seeking_target)
 
     @staticmethod
