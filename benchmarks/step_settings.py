@@ -12,7 +12,9 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - no-self-conditioning: the default without D's code projection (what self-conditioning costs);
 - onednn-avx2: `ONEDNN_MAX_CPU_ISA=AVX2`, oneDNN's kernels as on a CPU with AVX2 and no AVX-512
   (the same cores and clock otherwise: an estimate of the AVX2 class's speed, not a measurement);
-- bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX).
+- bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX);
+- interop-1: `TF_NUM_INTEROP_THREADS=1`;
+- batch-128: batches of 128 instead of 64 (images/s; not the same training).
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -38,6 +40,11 @@ SETTINGS = {
     "no-self-conditioning": {"config": {"self_conditioning": False}},
     "onednn-avx2": {"env": {"ONEDNN_MAX_CPU_ISA": "AVX2"}},
     "bf16": {"precision": "bf16"},
+    # One thread for running independent ops side by side: on 2 cores TensorFlow's default pool
+    # and oneDNN's threads may compete.
+    "interop-1": {"env": {"TF_NUM_INTEROP_THREADS": "1"}},
+    # Twice the default batch: images/s only (a bigger batch means fewer steps per epoch).
+    "batch-128": {"config": {"batch_size": 128}},
 }
 
 WORKER = r"""

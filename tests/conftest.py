@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 
@@ -64,24 +67,59 @@ def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> No
     assert fragment in lines[0], lines[0]
 
 
+def cut_back(run: Path, to: Path, checkpoint: str) -> Path:
+    """A copy of a finished run at `to` as it stood at an earlier checkpoint ("ckpt-6"): later
+    checkpoints and the final generator removed, so `--resume` continues from there."""
+    shutil.copytree(run, to)
+    (to / "generator.keras").unlink()
+    for later in (to / "checkpoints").glob("ckpt-*.*"):
+        if later.name.split(".")[0] != checkpoint:
+            later.unlink()
+    (to / "checkpoints" / "checkpoint").write_text(f'model_checkpoint_path: "{checkpoint}"\n'
+                                                   f'all_model_checkpoint_paths: "{checkpoint}"\n')
+    return to
+
+
 @pytest.fixture
 def cli():
     return run_cli
 
 
+@contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder shared by every pytest-xdist worker of this session, and whether it still has to
+    be built: the first worker to ask builds it while the others wait on a lock, then they all
+    reuse it (a session fixture is otherwise built once per worker)."""
+    shared = tmp_path_factory.getbasetemp().parent  # the workers' temp folders sit side by side
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            yield folder, False
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed earlier
+            yield folder, True
+            done.touch()
+
+
 @pytest.fixture(scope="session")
 def trained_generator(tmp_path_factory):
     """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
-    out = tmp_path_factory.mktemp("train") / "run"
-    result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4", "--eval-every", "0",
-                     "--seed", "2", "--out", out)
-    assert result.returncode == 0, result.stderr
+    with built_once(tmp_path_factory, "trained") as (out, build):
+        if build:
+            result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
+                             "--eval-every", "0", "--seed", "2", "--out", out)
+            assert result.returncode == 0, result.stderr
     return out / "generator.keras"
 
 
 @pytest.fixture(scope="session")
 def exported(trained_generator, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    result = run_cli("export", trained_generator, "--format", "all", "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out, result
+    """Every export variant of trained_generator, and the export command's output (of the worker
+    that ran it)."""
+    with built_once(tmp_path_factory, "export") as (out, build):
+        if build:
+            result = run_cli("export", trained_generator, "--format", "all", "--out", out)
+            assert result.returncode == 0, result.stdout + result.stderr
+            (out.parent / "export.stdout").write_text(result.stdout)
+    return out, (out.parent / "export.stdout").read_text()

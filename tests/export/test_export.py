@@ -46,13 +46,13 @@ def test_variant_selection():
 
 
 def test_every_variant_is_written_and_within_its_threshold(exported):
-    out, result = exported
+    out, stdout = exported
     for fmt in FORMATS.values():
         for variant in fmt.variants:
             path = out / variant.filename("generator")
             assert path.stat().st_size > 0, path
-            assert variant.name in result.stdout
-    assert "FAIL" not in result.stdout
+            assert variant.name in stdout
+    assert "FAIL" not in stdout
     assert not list(out.glob(".*"))  # no temporary files left
     from PIL import Image
     with Image.open(out / "generator_parity.png") as side_by_side:  # Keras row + 8 variant rows

@@ -7,13 +7,13 @@ import pytest
 
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 
-CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "8", "--batch-size", "32",
+CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "6", "--batch-size", "32",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
 
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
-    """A conditional generator trained briefly (960 runes, 240 steps, about 30 s)."""
+    """A conditional generator trained briefly (960 runes, 180 steps)."""
     out = tmp_path_factory.mktemp("conditional") / "run"
     result = run_cli("train", *CONDITIONAL, "--out", out)
     assert result.returncode == 0, result.stderr
@@ -35,7 +35,8 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     result = run_cli("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
     assert result.returncode == 0, result.stderr
     record = json.loads(scores.read_text())
-    # 240 steps are far from a good model: the loose bound is three times chance (1/24).
+    # 180 steps are far from a good model: the loose bound is three times chance (1/24). Seen on a
+    # 2-core Intel Xeon (AVX-512, AMX): 0.21 after 120 steps, 0.39 after 240.
     assert record["class_accuracy"] >= 0.125, record
     assert "class_accuracy" in result.stdout
 
