@@ -36,7 +36,7 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     assert result.returncode == 0, result.stderr
     record = json.loads(scores.read_text())
     # 180 steps are far from a good model: the loose bound is three times chance (1/24). Seen on a
-    # 2-core Intel Xeon (AVX-512, AMX): 0.21 after 120 steps, 0.39 after 240.
+    # 2-core Intel Xeon (AVX-512, AMX): 0.21 after 120 steps, 0.23 after 180, 0.39 after 240.
     assert record["class_accuracy"] >= 0.125, record
     assert "class_accuracy" in result.stdout
 
