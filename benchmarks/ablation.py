@@ -37,7 +37,9 @@ CODES = ["--codes", "24"]
 CODES_DEFAULT = ["--ema", "0.999", *SN_HINGE, *CODES]
 SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's reading for real images)
 # The default of 2026-11-30: that, with a self-conditioned D, balanced codes and doubled rates.
-DEFAULT = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
+NOV30 = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
+# Today's default (2026-12-01): that with 48 codes, two for each kind of rune.
+DEFAULT = [*NOV30, "--codes", "48"]
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
@@ -53,19 +55,16 @@ SETTINGS = {
     "sn_hinge+codes+self_conditioning": [*CODES_DEFAULT, *SELF_CONDITIONING],
     "sn_hinge+codes+self_conditioning+balance": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1"],
     "sn_hinge+codes+self_conditioning+balance3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3"],
-    # today's default: the above with both learning rates doubled
-    "default": DEFAULT,
-    "default+balance3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3", "--lr-g", "4e-4",
-                         "--lr-d", "8e-4"],
-    "default+balance3+lr3": [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "3", "--lr-g", "6e-4",
-                             "--lr-d", "1.2e-3"],  # three times the 2026-11-25 rates
-    # On top of today's default (2026-12-01), one change each:
-    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],  # both rates to 0 over the last quarter
-    "default+info2": [*DEFAULT, "--info-weight", "2"],  # Q's term twice as heavy
-    "default+beta2_0.99": [*DEFAULT, "--beta-2", "0.99"],  # Adam's second moment averaged longer
-    "default+batch32": [*DEFAULT, "--batch-size", "32"],  # twice the steps per epoch
-    "default+codes48": [*DEFAULT, "--codes", "48"],  # two codes a rune: purer clusters?
-    "default+codes48+lr_decay": [*DEFAULT, "--codes", "48", "--lr-decay", "0.25"],
+    "2026-11-30": NOV30,  # the above with both learning rates doubled
+    "2026-11-30+balance3": [*NOV30, "--code-balance", "3"],
+    "2026-11-30+balance3+lr3": [*NOV30, "--code-balance", "3", "--lr-g", "6e-4",
+                                "--lr-d", "1.2e-3"],  # three times the 2026-11-25 rates
+    # On top of the 2026-11-30 default, one change each (2026-12-01):
+    "2026-11-30+lr_decay": [*NOV30, "--lr-decay", "0.25"],  # both rates to 0 over the last quarter
+    "2026-11-30+info2": [*NOV30, "--info-weight", "2"],  # Q's term twice as heavy
+    "default": DEFAULT,  # 2026-11-30 with 48 codes
+    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],
+    "default+codes72": [*DEFAULT, "--codes", "72"],  # three codes a rune
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -10,13 +10,15 @@ from PIL import Image
 
 from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 from runegen.runtime import Generator, load_generator
+from runegen.training.config import TrainConfig
 
-CODES = 24
+CODES = TrainConfig.codes  # the default run's
 
 
 @pytest.fixture(scope="module")
 def coded_run(tmp_path_factory):
-    """The default recipe (24 codes, hinge, spectral norm) on 960 runes for 120 steps."""
+    """The default recipe (its codes, hinge, spectral norm, self-conditioned D) on 960 runes for
+    120 steps."""
     out = tmp_path_factory.mktemp("codes") / "run"
     result = run_cli("train", "--samples-per-class", "40", "--batch-size", "32", "--epochs", "4",
                      "--eval-every", "0", "--seed", "5", "--out", out)
@@ -34,7 +36,7 @@ def coded_onnx(coded_run, tmp_path_factory):
 
 def test_q_head_reads_the_codes_back_after_a_few_steps(coded_run):
     rows = list(csv.DictReader(open(coded_run / "metrics.csv")))
-    # Chance is 1/24; the code must be visible in the image for Q to beat it.
+    # Chance is 1/CODES; the code must be visible in the image for Q to beat it.
     assert float(rows[-1]["code_accuracy"]) > 3 / CODES, rows[-1]
     assert json.loads((coded_run / "config.json").read_text())["codes"] == CODES
 
@@ -77,12 +79,13 @@ def test_generate_one_code_and_every_code(coded_onnx, tmp_path):
     from runegen.core import images
     np.testing.assert_array_equal(drawn, np.asarray(images.grid(images.to_uint8(expected))))
 
-    every = run_cli("generate", coded_onnx, "--code", "all", "-n", "48", "--out", tmp_path / "all.png")
+    every = run_cli("generate", coded_onnx, "--code", "all", "-n", str(2 * CODES), "--out", tmp_path / "all.png")
     assert every.returncode == 0, every.stderr
     assert columns(tmp_path / "all.png") == CODES
 
 
-@pytest.mark.parametrize("code, fragment", [("24", "expected a code in 0..23"), ("x", "expected a code")])
+@pytest.mark.parametrize("code, fragment", [(str(CODES), f"expected a code in 0..{CODES - 1}"),
+                                            ("x", "expected a code")])
 def test_generate_bad_code(coded_onnx, tmp_path, code, fragment):
     assert_usage_error(run_cli("generate", coded_onnx, "--code", code, "--out", tmp_path / "x.png"), fragment)
     assert not (tmp_path / "x.png").exists()
