@@ -38,8 +38,8 @@ CODES_DEFAULT = ["--ema", "0.999", *SN_HINGE, *CODES]
 SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's reading for real images)
 # The default of 2026-11-30: that, with a self-conditioned D, balanced codes and doubled rates.
 NOV30 = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
-# Today's default (2026-12-01): that with 48 codes, two for each kind of rune.
-DEFAULT = [*NOV30, "--codes", "48"]
+# Today's default (2026-12-01): that with 60 codes, two or three for each kind of rune.
+DEFAULT = [*NOV30, "--codes", "60"]
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
@@ -62,9 +62,11 @@ SETTINGS = {
     # On top of the 2026-11-30 default, one change each (2026-12-01):
     "2026-11-30+lr_decay": [*NOV30, "--lr-decay", "0.25"],  # both rates to 0 over the last quarter
     "2026-11-30+info2": [*NOV30, "--info-weight", "2"],  # Q's term twice as heavy
-    "default": DEFAULT,  # 2026-11-30 with 48 codes
-    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],
-    "default+codes72": [*DEFAULT, "--codes", "72"],  # three codes a rune
+    "2026-11-30+codes48": [*NOV30, "--codes", "48"],  # two codes for each kind of rune
+    "2026-11-30+codes48+lr_decay": [*NOV30, "--codes", "48", "--lr-decay", "0.25"],
+    "default": DEFAULT,  # 2026-11-30 with 60 codes
+    "default+codes72": [*DEFAULT, "--codes", "72"],  # three codes for each kind of rune
+    "default+codes72+lr_decay": [*DEFAULT, "--codes", "72", "--lr-decay", "0.25"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

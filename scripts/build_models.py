@@ -65,11 +65,11 @@ def build(run: Path) -> dict:
         scores[file] = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
                                     generator.codes)
     keras_generator = generators["generator.keras"]
-    # A conditional model: 4 of each class, 3 classes a row; with latent codes: one code a column.
+    # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row.
     if keras_generator.num_classes:
         labels, columns = np.repeat(np.arange(keras_generator.num_classes), 4), 12
     elif keras_generator.codes:
-        labels, columns = np.tile(np.arange(keras_generator.codes), 4), keras_generator.codes
+        labels, columns = np.repeat(np.arange(keras_generator.codes), 4), 24
     else:
         labels, columns = None, 8
     grid = keras_generator.generate(keras_generator.inputs(len(labels) if labels is not None else 64, 0, labels))

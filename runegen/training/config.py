@@ -29,13 +29,13 @@ class TrainConfig:
     preset: str = "s1"
     epochs: int = 20
     batch_size: int = 64
-    # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 48 InfoGAN
-    # latent codes (two for each kind of rune) and a self-conditioned D; chosen by the ablation in
-    # docs/ablation.md, like the optimiser settings below.
+    # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 60 InfoGAN
+    # latent codes (two or three for each kind of rune) and a self-conditioned D; chosen by the
+    # ablation in docs/ablation.md, like the optimiser settings below.
     objective: str = "hinge"
     spectral_norm: bool = True
     minibatch_std: bool = False
-    codes: int = 48  # one-hot latent codes in G's input (unconditional runs only); 0 = none
+    codes: int = 60  # one-hot latent codes in G's input (unconditional runs only); 0 = none
     continuous_codes: int = 0  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0
     # D judges each image against its code (fakes) or its Q head's reading of it (real images).
