@@ -38,7 +38,7 @@ CODES_DEFAULT = ["--ema", "0.999", *SN_HINGE, *CODES]
 SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's reading for real images)
 # The default of 2026-11-30: that, with a self-conditioned D, balanced codes and doubled rates.
 NOV30 = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
-# Today's default (2026-12-01): that with 60 codes, two or three for each kind of rune.
+# Today's default (2026-12-01): that with 60 codes, 2.5 for each kind of rune.
 DEFAULT = [*NOV30, "--codes", "60"]
 # name -> extra `runegen train` arguments
 SETTINGS = {

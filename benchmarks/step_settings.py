@@ -14,7 +14,9 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
   (the same cores and clock otherwise: an estimate of the AVX2 class's speed, not a measurement);
 - bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX);
 - interop-1: `TF_NUM_INTEROP_THREADS=1`;
-- batch-128: batches of 128 instead of 64 (images/s; not the same training).
+- batch-128: batches of 128 instead of 64 (images/s; not the same training);
+- codes-24: 24 latent codes instead of the default's 60;
+- no-remapper: `tf.config.optimizer.set_experimental_options({"remapping": False})`.
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -45,6 +47,11 @@ SETTINGS = {
     "interop-1": {"env": {"TF_NUM_INTEROP_THREADS": "1"}},
     # Twice the default batch: images/s only (a bigger batch means fewer steps per epoch).
     "batch-128": {"config": {"batch_size": 128}},
+    # The 2026-11-30 default's 24 codes instead of 60: what the wider Q head and embedding cost.
+    "codes-24": {"config": {"codes": 24}},
+    # Grappler's remapper (op fusion) off: on the default step it logs "remapper failed" and
+    # gives up on that graph anyway.
+    "no-remapper": {"optimizer": {"remapping": False}},
 }
 
 WORKER = r"""
@@ -64,6 +71,8 @@ dtype = PRECISIONS[resolve_precision(spec["precision"])]
 keras.utils.set_random_seed(0)
 if spec.get("determinism", True):
     tf.config.experimental.enable_op_determinism()
+if spec.get("optimizer"):
+    tf.config.optimizer.set_experimental_options(spec["optimizer"])
 dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
                                               config.codes, config.minibatch_std,

@@ -35,12 +35,14 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def import_tensorflow():
-    """Import TensorFlow and Keras without their start-up noise; returns the tf module."""
+def import_tensorflow(start_runtime: bool = True):
+    """Import TensorFlow and Keras without their start-up noise; returns the tf module.
+    start_runtime=False leaves the runtime unstarted (a cluster's strategy must start it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with quiet_native_stderr():
         import keras  # noqa: F401
         import tensorflow as tf
 
-        tf.constant(0.0).numpy()  # first device use: the CUDA probe prints here on CPU-only hosts
+        if start_runtime:
+            tf.constant(0.0).numpy()  # first device use: the CUDA probe prints here on CPU-only hosts
     return tf

@@ -30,7 +30,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 60 InfoGAN
-    # latent codes (two or three for each kind of rune) and a self-conditioned D; chosen by the
+    # latent codes (2.5 for each kind of rune) and a self-conditioned D; chosen by the
     # ablation in docs/ablation.md, like the optimiser settings below.
     objective: str = "hinge"
     spectral_norm: bool = True

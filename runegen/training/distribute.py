@@ -30,8 +30,14 @@ import os
 def make_strategy(devices: str = "auto"):
     """The tf.distribute strategy for `--devices`. Call it before any other TensorFlow work:
     MultiWorkerMirroredStrategy must set up its collectives before the runtime starts."""
-    import tensorflow as tf
+    from runegen.core.quiet import import_tensorflow, quiet_native_stderr
 
+    tf = import_tensorflow(start_runtime=False)
+    with quiet_native_stderr():  # the runtime starts here, and probes for CUDA on CPU-only hosts
+        return _strategy(tf, devices)
+
+
+def _strategy(tf, devices: str):
     if devices != "auto":
         names = [name.strip() for name in devices.split(",") if name.strip()]
         return tf.distribute.MirroredStrategy(names)

@@ -73,6 +73,10 @@ class Run:
         keras.utils.set_random_seed(config.seed)
         if resolve_deterministic(config.deterministic):
             tf.config.experimental.enable_op_determinism()
+        # Grappler's op-fusing remapper fails on the self-conditioned D's gradient graph and says
+        # so on stderr ("remapper failed") at every start, leaving that graph as it was; with it
+        # off the step runs as fast (benchmarks/step_settings.py --only no-remapper).
+        tf.config.optimizer.set_experimental_options({"remapping": False})
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
