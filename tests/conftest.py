@@ -90,7 +90,9 @@ def built_once(tmp_path_factory, name: str):
     """A folder shared by every pytest-xdist worker of this session, and whether it still has to
     be built: the first worker to ask builds it while the others wait on a lock, then they all
     reuse it (a session fixture is otherwise built once per worker)."""
-    shared = tmp_path_factory.getbasetemp().parent  # the workers' temp folders sit side by side
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the session's folder, where the workers' sit side by side
+        shared = shared.parent
     folder, done = shared / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
