@@ -4,7 +4,8 @@ Each setting runs in its own process (op determinism and oneDNN are process-wide
 config's GAN step on the built-in runes through the same tf.data pipeline as training, and the
 settings take turns for `--rounds` rounds so that the shared machine's drift hits them alike:
 
-- default: what `runegen train` does (op determinism on, oneDNN on, no XLA, `--precision`);
+- default: what `runegen train` does (op determinism on, grappler's remapper off, oneDNN on, no
+  XLA, `--precision`);
 - no-determinism: without `tf.config.experimental.enable_op_determinism()`;
 - xla: the step compiled with `jit_compile=True`;
 - no-onednn: `TF_ENABLE_ONEDNN_OPTS=0`;
@@ -16,7 +17,7 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - interop-1: `TF_NUM_INTEROP_THREADS=1`;
 - batch-128: batches of 128 instead of 64 (images/s; not the same training);
 - codes-24: 24 latent codes instead of the default's 60;
-- no-remapper: `tf.config.optimizer.set_experimental_options({"remapping": False})`.
+- remapper: grappler's remapper on (`tf.config.optimizer.set_experimental_options`).
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -49,9 +50,9 @@ SETTINGS = {
     "batch-128": {"config": {"batch_size": 128}},
     # The 2026-11-30 default's 24 codes instead of 60: what the wider Q head and embedding cost.
     "codes-24": {"config": {"codes": 24}},
-    # Grappler's remapper (op fusion) off: on the default step it logs "remapper failed" and
-    # gives up on that graph anyway.
-    "no-remapper": {"optimizer": {"remapping": False}},
+    # Grappler's remapper (op fusion) back on, as before 2026-12-01 (runegen train turns it off:
+    # on the default step it logs "remapper failed" and gives up on that graph anyway).
+    "remapper": {"optimizer": {"remapping": True}},
 }
 
 WORKER = r"""
@@ -64,13 +65,13 @@ import keras
 from runegen.data import load_dataset
 from runegen.training.gan import DCGAN
 from runegen.training.nets import PRESETS
+from runegen.training.run import configure_tensorflow
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_precision
 
 config = TrainConfig(**spec.get("config", {}))
 dtype = PRECISIONS[resolve_precision(spec["precision"])]
 keras.utils.set_random_seed(0)
-if spec.get("determinism", True):
-    tf.config.experimental.enable_op_determinism()
+configure_tensorflow(tf, spec.get("determinism", True))  # as runegen train sets them
 if spec.get("optimizer"):
     tf.config.optimizer.set_experimental_options(spec["optimizer"])
 dataset = load_dataset("runes", config.samples_per_class, 0)

@@ -6,8 +6,8 @@ import fcntl
 import os
 import shutil
 import subprocess
-from contextlib import contextmanager
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np

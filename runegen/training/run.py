@@ -39,6 +39,16 @@ RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_cove
 GRID_SAMPLES = 64
 
 
+def configure_tensorflow(tf, deterministic: bool) -> None:
+    """The process-wide TensorFlow settings of a run (benchmarks/step_settings.py times each)."""
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    # Grappler's op-fusing remapper fails on the self-conditioned D's gradient graph and says so on
+    # stderr ("remapper failed") at every start, leaving that graph as it was; with it off the
+    # step runs as fast.
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -71,12 +81,7 @@ class Run:
         # kernels may reduce in a thread-dependent order, and Adam turns rounding-level gradient
         # differences into lr-sized weight differences within a few steps (seen once in the suite).
         keras.utils.set_random_seed(config.seed)
-        if resolve_deterministic(config.deterministic):
-            tf.config.experimental.enable_op_determinism()
-        # Grappler's op-fusing remapper fails on the self-conditioned D's gradient graph and says
-        # so on stderr ("remapper failed") at every start, leaving that graph as it was; with it
-        # off the step runs as fast (benchmarks/step_settings.py --only no-remapper).
-        tf.config.optimizer.set_experimental_options({"remapping": False})
+        configure_tensorflow(tf, resolve_deterministic(config.deterministic))
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
