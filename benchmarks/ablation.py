@@ -67,6 +67,14 @@ SETTINGS = {
     "default": DEFAULT,  # 2026-11-30 with 60 codes
     "default+codes72": [*DEFAULT, "--codes", "72"],  # three codes for each kind of rune
     "default+codes72+lr_decay": [*DEFAULT, "--codes", "72", "--lr-decay", "0.25"],
+    # On top of the 2026-12-01 default (2026-12-02):
+    "default+invariance": [*DEFAULT, "--code-invariance", "1"],  # Q reads a shifted real glyph alike
+    "default+invariance0.3": [*DEFAULT, "--code-invariance", "0.3"],
+    "default+invariance0.3+balance3": [*DEFAULT, "--code-invariance", "0.3", "--code-balance", "3"],
+    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],
+    "default+q_pooling": [*DEFAULT, "--q-pooling"],  # Q on D's feature map averaged over positions
+    "default+code_prior": [*DEFAULT, "--code-prior"],  # codes drawn as often as Q reads them in real runes
+    "default+mode_seeking": [*DEFAULT, "--mode-seeking", "1"],  # same-code pairs must differ
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

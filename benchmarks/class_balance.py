@@ -5,7 +5,8 @@ generator that draws some runes twice as often as others moves the mean and cova
 every glyph is perfect. This script measures both halves of that, with the shipped rune classifier:
 
 1. which rune each sample is (the classifier's argmax), over `--samples` latents drawn as the
-   generator's own runtime draws them (an equal number per latent code when it has codes), and
+   generator's own runtime draws them (an equal number per latent code when it has codes, or each
+   code as often as its learned prior says), and
    the two runes each code draws most;
 2. the FD, precision and recall of *real* runes drawn with those same rune proportions, against
    the held-out reference, beside real runes drawn evenly: the floor that the unevenness alone
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runegen.core.latents import spread
 from runegen.data import load_dataset, to_unit_range
 from runegen.data.runes import CLASS_NAMES, render_runes
 from runegen.quality.classifier import classifier_outputs
@@ -42,7 +44,7 @@ def main() -> None:
 
     generator = load_generator(args.model)
     codes = generator.codes
-    labels = np.arange(args.samples) % codes if codes else None
+    labels = spread(args.samples, codes, generator.code_weights) if codes else None
     images = generator.generate(generator.inputs(args.samples, seed=3, labels=labels))
     scorer = Scorer.for_dataset(load_dataset("runes", 1, 0), 1000)
     _, probabilities = classifier_outputs(scorer.classifier, images)
@@ -53,7 +55,7 @@ def main() -> None:
     print(f"fewest {counts.min()} ({CLASS_NAMES[counts.argmin()]}), most {counts.max()} "
           f"({CLASS_NAMES[counts.argmax()]}): {counts.max() / even:.2f}x even", flush=True)
     if args.per_code and codes:
-        for code in range(codes):
+        for code in np.unique(labels):  # with a code prior, a rarely drawn code may get no sample
             share = np.bincount(drawn[labels == code], minlength=len(CLASS_NAMES)) / (labels == code).sum()
             first, second = np.argsort(-share)[:2]
             print(f"code {code:2d}: {CLASS_NAMES[first]} {share[first]:.0%}, {CLASS_NAMES[second]} {share[second]:.0%}")

@@ -118,6 +118,8 @@ class TutorialLoop:
     def sampler(self):
         return self.generator
 
+    code_weights = None  # no latent codes
+
 
 class _NoProgress:
     def add_task(self, *args, **kwargs):
@@ -151,6 +153,10 @@ class RunegenLoop:
     def sampler(self):
         return self.run.gan.sampler
 
+    @property
+    def code_weights(self):
+        return self.run.code_weights()
+
 
 def throughput(loops: dict, rounds: int) -> dict:
     """Interleaved epochs; round 0 (tracing) is not kept."""
@@ -176,7 +182,8 @@ def race(name: str, loop, scorer, target: float, max_epochs: int | None, budget_
         clock += time.perf_counter() - started
         epoch += 1
         sampler = loop.sampler
-        scores = scorer.score(lambda z: np.asarray(sampler(z, training=False), np.float32), 100, 0, loop.codes)
+        scores = scorer.score(lambda z: np.asarray(sampler(z, training=False), np.float32), 100, 0, loop.codes,
+                              loop.code_weights)
         point = {"epoch": epoch, "seconds": round(clock, 1), **{k: round(float(scores[k]), 4) for k in
                  ("fd", "recognisability", "precision", "recall")}}
         curve.append(point)

@@ -62,8 +62,7 @@ def build(run: Path) -> dict:
     scores, generators = {}, {}
     for file in ["generator.keras", *(r.path.name for r in results)]:
         generator = generators[file] = load_generator(target / file)
-        scores[file] = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
-                                    generator.codes)
+        scores[file] = scorer.score_generator(generator)
     keras_generator = generators["generator.keras"]
     # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row.
     if keras_generator.num_classes:

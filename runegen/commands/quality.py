@@ -47,8 +47,7 @@ def evaluate_command(
     with flag("--classifier", ModelFileError):
         scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
     with console.status(f"scoring {samples} samples of {model} ..."):
-        scores = scorer.score(generator.generate, generator.latent_dim, generator.num_classes,
-                              generator.codes)
+        scores = scorer.score_generator(generator)
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
     for key, reading in READINGS.items():
         if key in scores:

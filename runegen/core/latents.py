@@ -6,19 +6,35 @@ import numpy as np
 
 from runegen.core.errors import RunegenError
 
+# Beside a trained generator.keras: the learned code prior (a JSON list, one weight per code).
+CODE_WEIGHTS_FILE = "code_weights.json"
 
-def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None) -> np.ndarray:
+
+def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None, weights=None) -> np.ndarray:
     """A generator's input, float32 (n, width); the same for the same seed.
 
     Plain: n standard-normal latent vectors. With a one-hot part (num_classes > 0: the classes of a
     conditional generator, or the latent codes of one trained with codes): the last num_classes
-    columns are the one-hot of `labels` (n integers; drawn uniformly from `seed` when None), the
-    others standard-normal noise."""
+    columns are the one-hot of `labels` (n integers; when None drawn from `seed`, uniformly or in
+    proportion to `weights`, a code prior), the others standard-normal noise."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, width)).astype(np.float32)
     if num_classes:
-        labels = rng.integers(0, num_classes, n) if labels is None else np.asarray(labels)
+        if labels is None:
+            labels = (rng.integers(0, num_classes, n) if weights is None
+                      else rng.choice(num_classes, n, p=np.asarray(weights, np.float64) / np.sum(weights)))
+        labels = np.asarray(labels)
         if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
             raise RunegenError(f"expected {n} class labels in 0..{num_classes - 1}")
         z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
     return z
+
+
+def spread(n: int, num_classes: int, weights=None) -> np.ndarray:
+    """n labels covering every class in turn (0, 1, ..., 0, 1, ...), or with `weights` each class
+    as often as its weight says (its share of n, rounded by systematic sampling, sorted): the
+    labels of an evaluation, where random draws would add their own noise to the score."""
+    if weights is None:
+        return np.arange(n) % num_classes
+    cumulative = np.cumsum(np.asarray(weights, np.float64))
+    return np.minimum(np.searchsorted(cumulative / cumulative[-1], (np.arange(n) + 0.5) / n), num_classes - 1)

@@ -64,6 +64,8 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
             "conditional": "true" if generator.num_classes else "false",
             "codes": str(generator.codes),
+            **({"code_weights": json.dumps([round(float(w), 6) for w in generator.code_weights])}
+               if generator.code_weights is not None else {}),
             "runegen_version": runegen.__version__}
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from runegen.core.errors import ModelFileError, RunegenError
-from runegen.core.latents import latents
+from runegen.core.latents import latents, spread
 from runegen.data import GlyphDataset, to_unit_range
 from runegen.data.runes import render_runes
 from runegen.quality.classifier import (SHIPPED_CLASSIFIERS, KerasClassifier, classifier_outputs, load_classifier,
@@ -66,20 +66,29 @@ class Scorer:
         return cls(classifier, reference_images(dataset, samples), samples)
 
     def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,
-              codes: int = 0) -> dict:
-        """Every metric of `generate` (model inputs of `width` -> images in [-1, 1])."""
-        fakes, labels = draw(generate, width, num_classes, self.samples, codes)
+              codes: int = 0, code_weights=None) -> dict:
+        """Every metric of `generate` (model inputs of `width` -> images in [-1, 1]); codes drawn
+        in proportion to `code_weights` where the generator has a code prior."""
+        fakes, labels = draw(generate, width, num_classes, self.samples, codes, code_weights)
         fake_features, fake_probabilities = classifier_outputs(self.classifier, fakes)
         return scores(self.real_features, fake_features, fake_probabilities, labels)
 
 
+    def score_generator(self, generator) -> dict:
+        """Every metric of a loaded runtime Generator (runegen/runtime/generator.py), drawn as it
+        draws its own latents."""
+        return self.score(generator.generate, generator.latent_dim, generator.num_classes, generator.codes,
+                          generator.code_weights)
+
+
 def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int, samples: int,
-         codes: int = 0):
+         codes: int = 0, code_weights=None):
     """(images (samples, 28, 28, 1), labels or None): `generate` on the fixed inputs of EVAL_SEED,
     a conditional generator asked for every class in turn (the labels), a generator with latent
-    codes for every code in turn (codes are no classes: no labels)."""
+    codes for every code in turn, or each as often as its code prior says (codes are no classes:
+    no labels)."""
     one_hot = num_classes or codes
-    labels = np.arange(samples) % one_hot if one_hot else None
+    labels = spread(samples, one_hot, None if num_classes else code_weights) if one_hot else None
     z = latents(samples, width, EVAL_SEED, one_hot, labels)
     fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
     return fakes.reshape(-1, 28, 28, 1), labels if num_classes else None

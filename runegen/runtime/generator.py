@@ -64,17 +64,36 @@ class Generator:
     @property
     def codes(self) -> int:
         """Latent codes: the last `codes` columns of an unconditional generator's input are the
-        one-hot of a code drawn uniformly (InfoGAN, see runegen/training/gan.py); 0 = plain Gaussian input."""
+        one-hot of a code drawn uniformly or by `code_weights` (InfoGAN, see
+        runegen/training/gan.py); 0 = plain Gaussian input."""
         try:
             codes = int(self.metadata.get("codes", 0) or 0)
         except (TypeError, ValueError):
             return 0
         return codes if 0 < codes < self.latent_dim and not self.num_classes else 0
 
+    @property
+    def code_weights(self) -> np.ndarray | None:
+        """How often each latent code is drawn (a generator trained with --code-prior), summing to
+        1; None: uniformly."""
+        weights = self.metadata.get("code_weights") if self.codes else None
+        if weights is None:
+            return None
+        try:
+            weights = np.asarray(json.loads(weights) if isinstance(weights, str) else weights, np.float64)
+        except (TypeError, ValueError):
+            weights = np.zeros(0)
+        if weights.shape != (self.codes,) or not np.isfinite(weights).all() or weights.min() < 0 \
+                or weights.sum() <= 0:
+            raise ModelFileError(f"{self.path}: its code_weights metadata is not {self.codes} "
+                                 "non-negative numbers")
+        return weights / weights.sum()
+
     def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
         """n model inputs from `seed`, drawn as the model was trained: latents, plus the one-hot of
-        `labels` (classes if conditional, codes if it has codes; uniform when None)."""
-        return latents(n, self.latent_dim, seed, self.num_classes or self.codes, labels)
+        `labels` (classes if conditional, codes if it has codes; when None drawn uniformly, or by
+        the code prior)."""
+        return latents(n, self.latent_dim, seed, self.num_classes or self.codes, labels, self.code_weights)
 
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""

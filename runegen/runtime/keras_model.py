@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.latents import CODE_WEIGHTS_FILE
 from runegen.runtime.generator import Generator, generator_latent_dim, not_a_generator
 
 # --device -> TensorFlow device.
@@ -49,9 +50,13 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
     if not latent_dim:
         raise not_a_generator(path, in_shapes, out_shapes)
 
-    # A training run folder holds config.json (preset, latent_dim, ...) and classes.json.
+    # A training run folder holds config.json (preset, latent_dim, ...), classes.json and, trained
+    # with a code prior, code_weights.json.
     metadata = _json_beside(path, "config.json", dict) or {}
     metadata["classes"] = _json_beside(path, "classes.json", list) or []
+    code_weights = _json_beside(path, CODE_WEIGHTS_FILE, list)
+    if code_weights is not None:
+        metadata["code_weights"] = code_weights
 
     def run(z: np.ndarray) -> np.ndarray:
         with tf.device(tf_device):

@@ -47,6 +47,17 @@ def balance_loss(real_code_logits, num_codes: int):
     return tf.fill([tf.shape(p)[0]], spread + doubt)
 
 
+def invariance_loss(real_code_logits, shifted_code_logits, num_codes: int):
+    """Q's cross-entropy on slightly shifted real glyphs against its own reading of the unshifted
+    ones (held fixed): IMSAT's self-augmented training (Hu et al. 2017). Without it, Q's clusters
+    of real glyphs follow where a glyph sits as much as what it is (a 1-pixel shift changed the
+    code read for 59% of real runes in a trained run, docs/ablation.md): codes then draw mixtures
+    of runes, which G resolves by drawing the likeliest, so some runes come out too rarely."""
+    target = tf.stop_gradient(tf.nn.softmax(tf.cast(real_code_logits[:, :num_codes], tf.float32)))
+    return keras.losses.categorical_crossentropy(
+        target, tf.cast(shifted_code_logits[:, :num_codes], tf.float32), from_logits=True)
+
+
 def mode_seeking_loss(inputs, fake_images, noise_width: int, target: float):
     """For latents drawn in pairs (2k, 2k + 1) with one code and different noise: how far each
     pair's images differ less than `target` per unit of noise distance (mean absolute

@@ -25,6 +25,13 @@ whose class is the code: a fake is judged against the code it was drawn from, a 
 the code Q reads in it. A code then has to match the whole cluster of real glyphs Q assigns to it,
 variety included, instead of one readable prototype; with no labels used, as with plain codes.
 
+Code prior (`code_prior`, with codes): fake codes are drawn as often as Q reads each code in real
+glyphs (a running average over the last hundred steps or so, `code_frequency`) instead of
+uniformly, as the self-conditioned GAN draws its clusters; the final frequencies travel with the
+generator, so every runtime draws codes the same way. The balance term evens Q's clusters only
+roughly (one batch sees each of 60 codes about once); without the prior a code Q reads in 1% of
+real glyphs is drawn as often as one it reads in 2.5%.
+
 Continuous codes (`continuous_codes` = K > 0): the K Gaussian columns just before the one-hot are
 also read back by Q (a regression: half the squared error, the Gaussian log-likelihood with unit
 variance). A categorical code alone lets G ignore the Gaussian part and draw one glyph per code;
@@ -53,11 +60,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from runegen.training.augment import diff_augment
-from runegen.training.code_losses import balance_loss, info_loss, mode_seeking_loss
+from runegen.training.augment import diff_augment, translate
+from runegen.training.code_losses import balance_loss, info_loss, invariance_loss, mode_seeking_loss
 from runegen.training.distribute import replica_slice
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
+PRIOR_MOMENTUM = 0.99  # code_frequency's running average: about the last 100 steps
+INVARIANCE_SHIFT = 2  # pixels each way; a real rune's centre varies by about 1 pixel (std) in the data
 
 
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -103,6 +112,9 @@ class DCGAN(tf.Module):
         if config.mode_seeking and config.batch_size % (2 * self.strategy.num_replicas_in_sync):
             raise ValueError("mode seeking pairs the latents of each replica's batch: it must be even")
         with self.strategy.scope():
+            # How often Q reads each code in real glyphs (running average); drawn from with code_prior.
+            self.code_frequency = (tf.Variable(tf.fill([codes], 1.0 / codes), trainable=False,
+                                               name="code_frequency") if codes and config.code_prior else None)
             self.g_optimizer = self._optimizer(config.lr_g, total_steps)
             self.d_optimizer = self._optimizer(config.lr_d, total_steps)
             # Built now so a checkpoint can restore their slots before the first step.
@@ -147,10 +159,18 @@ class DCGAN(tf.Module):
         if not one_hot:
             return z, None
         if self.config.mode_seeking:  # pairs (2k, 2k + 1) share a label, so only their noise differs
-            labels = tf.repeat(self.noise.uniform([batch_size // 2], 0, one_hot, dtype=tf.int32), 2)
+            labels = tf.repeat(self._draw_labels(batch_size // 2, one_hot), 2)
         else:
-            labels = self.noise.uniform([batch_size], 0, one_hot, dtype=tf.int32)
+            labels = self._draw_labels(batch_size, one_hot)
         return tf.concat([z, tf.one_hot(labels, one_hot)], axis=1), labels
+
+    def _draw_labels(self, n, one_hot):
+        """Uniformly, or codes in proportion to code_frequency (inverse CDF of one uniform draw each)."""
+        if self.code_frequency is None or self.num_classes:
+            return self.noise.uniform([n], 0, one_hot, dtype=tf.int32)
+        cumulative = tf.cumsum(tf.convert_to_tensor(self.code_frequency))
+        drawn = tf.searchsorted(cumulative / cumulative[-1], self.noise.uniform([n]), side="right")
+        return tf.minimum(drawn, one_hot - 1)
 
     def _discriminate(self, images, labels, real: bool = False):
         """(logits, code logits or None) of D on `images`; `labels` are classes when conditional,
@@ -194,6 +214,15 @@ class DCGAN(tf.Module):
             return 0.0
         return self.config.code_balance * balance_loss(real_code_logits, self.codes)
 
+    def _invariance_loss(self, real_images, real_code_logits):
+        """Per example, weighted (0 when off): code_losses.invariance_loss on real images shifted by
+        up to INVARIANCE_SHIFT pixels, for D (one more pass of D over the real batch)."""
+        if not (self.config.code_invariance and self.codes and real_code_logits is not None):
+            return 0.0
+        shifted = translate(real_images, self.noise, INVARIANCE_SHIFT)
+        _, shifted_code_logits = self._discriminate(shifted, None, real=True)
+        return self.config.code_invariance * invariance_loss(real_code_logits, shifted_code_logits, self.codes)
+
     def _mode_seeking_loss(self, inputs, fake_images):
         """Per example, weighted (0 when off): code_losses.mode_seeking_loss, for G."""
         if not self.config.mode_seeking:
@@ -223,6 +252,10 @@ class DCGAN(tf.Module):
                                         args=(real_images, tf.cast(real_labels, tf.int32), draws, batch))
         report = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                   for key, value in per_replica.items()}
+        read = report.pop("real_code_counts")
+        if self.code_frequency is not None:
+            self.code_frequency.assign(PRIOR_MOMENTUM * self.code_frequency
+                                       + (1.0 - PRIOR_MOMENTUM) * read / tf.cast(batch, tf.float32))
         if self.config.ema:
             self._update_ema()
         return report
@@ -257,11 +290,13 @@ class DCGAN(tf.Module):
             g_loss = mean(self._generator_loss(fake_logits) + info_loss
                           + self._mode_seeking_loss(inputs, fake_images))
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss
-                          + self._balance_loss(real_code_logits))
+                          + self._balance_loss(real_code_logits)
+                          + self._invariance_loss(real_images, real_code_logits))
             g_scaled, d_scaled = self._scaled(self.g_optimizer, g_loss), self._scaled(self.d_optimizer, d_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
-        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
+        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels,
+                            real_code_logits)
 
     def _alternating_step(self, real_images, real_labels, draws, mean):
         (inputs, fake_labels), (fresh_inputs, fresh_labels) = draws
@@ -271,6 +306,7 @@ class DCGAN(tf.Module):
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
                           + self._balance_loss(real_code_logits)
+                          + self._invariance_loss(real_images, real_code_logits)
                           + self._info_loss(code_logits, inputs, fake_labels))
             d_scaled = self._scaled(self.d_optimizer, d_loss)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
@@ -282,12 +318,19 @@ class DCGAN(tf.Module):
                           + self._mode_seeking_loss(fresh_inputs, fresh_images))
             g_scaled = self._scaled(self.g_optimizer, g_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
-        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels)
+        return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels,
+                            real_code_logits)
 
-    def _report(self, mean, g_loss, d_loss, real_logits, fake_logits, code_logits, codes):
+    def _report(self, mean, g_loss, d_loss, real_logits, fake_logits, code_logits, codes, real_code_logits):
         """Losses, D(x) and D(G(z)) (sigmoid of the logits: the discriminator's mean belief that
         each batch is real), and how often Q reads the fakes' code back (0 without codes); each
-        this replica's share of the global mean, summed over replicas by the step."""
+        this replica's share of the global mean, summed over replicas by the step. Also (taken out
+        by the step) how many of this replica's real glyphs Q reads as each code."""
+        if self.code_frequency is None or real_code_logits is None:
+            real_code_counts = tf.zeros([0])
+        else:
+            read = tf.argmax(real_code_logits[:, :self.codes], axis=1, output_type=tf.int32)
+            real_code_counts = tf.reduce_sum(tf.one_hot(read, self.codes), axis=0)
         if code_logits is None or not self.codes:
             code_accuracy = tf.constant(0.0)
         else:
@@ -296,4 +339,4 @@ class DCGAN(tf.Module):
         return {"g_loss": g_loss, "d_loss": d_loss,
                 "d_real": mean(tf.sigmoid(real_logits)),
                 "d_fake": mean(tf.sigmoid(fake_logits)),
-                "code_accuracy": code_accuracy}
+                "code_accuracy": code_accuracy, "real_code_counts": real_code_counts}

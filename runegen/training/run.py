@@ -10,6 +10,7 @@ A run folder holds everything a run makes:
                           state, epoch and step
     generator.keras       the final generator alone (the weight average when EMA is on),
                           float32, ready for inference and export
+    code_weights.json     with --code-prior: how often each latent code is drawn
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import shutil
 import signal
@@ -28,7 +30,7 @@ import numpy as np
 
 from runegen.core import atomic, images
 from runegen.core.errors import RunStateError
-from runegen.core.latents import latents
+from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
@@ -89,7 +91,7 @@ class Run:
         with self.strategy.scope():
             generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
                                                    config.spectral_norm, self.codes, config.minibatch_std,
-                                                   continuous, config.self_conditioning)
+                                                   continuous, config.self_conditioning, config.q_pooling)
             ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
                              if config.ema else None)
         if self.strategy.num_replicas_in_sync > 1:
@@ -105,6 +107,8 @@ class Run:
         dropout_rng = [v.value for v in self.gan.discriminator.variables
                        if "seed_generator_state" in v.path]
         optional = {"ema_generator": ema_generator} if ema_generator is not None else {}
+        if self.gan.code_frequency is not None:
+            optional["code_frequency"] = self.gan.code_frequency
         checkpoint = tf.train.Checkpoint(
             generator=self.gan.generator, discriminator=self.gan.discriminator,
             g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
@@ -228,13 +232,19 @@ class Run:
 
         def score(model):
             return self.scorer.score(lambda z: np.asarray(model(z, training=False), np.float32),
-                                     width, self.num_classes, self.codes)
+                                     width, self.num_classes, self.codes, self.code_weights())
 
         scores = score(self.gan.sampler)
         if self.config.ema:  # the live generator too: what EMA adds, measured in the same run
             scores.update({f"raw_{k}": v for k, v in score(self.gan.generator).items()
                            if k in RAW_SCORES})
         return scores
+
+    def code_weights(self) -> list[float] | None:
+        """How often each latent code is drawn (the learned code prior), or None: uniformly."""
+        if self.gan.code_frequency is None:
+            return None
+        return [round(float(w), 6) for w in self.gan.code_frequency.numpy()]
 
     def _append_metrics(self, row: dict) -> None:
         path = self.out / "metrics.csv"
@@ -265,6 +275,9 @@ class Run:
                                                           num_classes=self.num_classes)
         generator.set_weights(self.gan.sampler.get_weights())
         target = self.out / "generator.keras"
+        weights = self.code_weights()
+        if weights is not None:  # read by the Keras runtime beside config.json, carried by exports
+            atomic.write_text(self.out / CODE_WEIGHTS_FILE, json.dumps(weights) + "\n")
         with atomic.atomic_path(target) as tmp:
             generator.save(tmp)
         return target

@@ -104,6 +104,35 @@ def test_codes_from_metadata(metadata, codes):
     assert generator.codes == codes
 
 
+def test_code_weights_draw_codes_by_the_prior_and_spread_them_for_evaluation():
+    from runegen.core.latents import latents, spread
+
+    weights = np.array([0.0, 1.0, 3.0, 0.0])
+    drawn = latents(4000, 10, 3, 4, weights=weights)[:, 6:].argmax(axis=1)
+    counts = np.bincount(drawn, minlength=4)
+    assert counts[0] == counts[3] == 0 and 0.2 < counts[1] / 4000 < 0.3  # a quarter, up to chance
+    np.testing.assert_array_equal(np.bincount(spread(40, 4, weights), minlength=4), [0, 10, 30, 0])
+    np.testing.assert_array_equal(spread(6, 4), [0, 1, 2, 3, 0, 1])  # no prior: every code in turn
+    uniform = latents(8, 10, 3, 4)
+    assert np.array_equal(latents(8, 10, 3, 4), uniform)  # seeded, and unchanged without a prior
+
+
+@pytest.mark.parametrize("weights, valid", [
+    ("[1, 3]", True), ([0.5, 0.5], True), ("[1, -1]", False), ("[1]", False), ("junk", False), ("[0, 0]", False),
+])
+def test_code_weights_from_metadata(weights, valid):
+    from runegen.core.errors import ModelFileError
+
+    generator = Generator("m.onnx", "onnx", 100, {"codes": "2", "code_weights": weights}, run=lambda z: z)
+    if valid:
+        assert generator.code_weights.sum() == pytest.approx(1.0)
+        assert generator.inputs(3, 0).shape == (3, 100)
+    else:
+        with pytest.raises(ModelFileError, match="code_weights"):
+            generator.inputs(3, 0)
+    assert Generator("m.onnx", "onnx", 100, {"codes": "2"}, run=lambda z: z).code_weights is None
+
+
 def test_spectral_norm_bounds_the_kernel_and_passes_gradients():
     import tensorflow as tf
 
@@ -226,6 +255,33 @@ def test_balance_is_zero_for_confident_even_readings_and_grows_with_doubt_or_cro
     assert even.shape == (48,) and float(even[0]) < 1e-5
     np.testing.assert_allclose(crowded, np.log(24), rtol=1e-4)  # every code but one left empty
     np.testing.assert_allclose(unsure, np.log(24), rtol=1e-4)  # spread, but no reading at all
+
+
+def test_translate_moves_glyphs_on_a_blank_background_and_invariance_compares_readings():
+    import tensorflow as tf
+
+    from runegen.training.augment import translate
+    from runegen.training.code_losses import invariance_loss
+
+    images = -np.ones([16, 28, 28, 1], np.float32)
+    images[:, 10:18, 12:14] = 1.0  # a stroke in the middle
+    moved = np.asarray(translate(tf.constant(images), tf.random.Generator.from_seed(0), 2))
+    assert moved.min() == -1.0 and moved.max() == 1.0  # blank stays blank: nothing grey comes in
+    np.testing.assert_allclose((moved > 0).sum(axis=(1, 2, 3)), 16)  # the whole stroke, moved
+    assert not np.array_equal(moved, images)
+    rows, columns = np.nonzero(moved[..., 0] > 0)[1:]
+    assert rows.min() >= 8 and rows.max() <= 19 and columns.min() >= 10 and columns.max() <= 15
+
+    confident = tf.constant(30.0 * np.eye(24, dtype=np.float32)[np.arange(48) % 24])
+    other = tf.constant(30.0 * np.eye(24, dtype=np.float32)[(np.arange(48) + 1) % 24])
+    assert float(tf.reduce_max(invariance_loss(confident, confident, 24))) < 1e-5
+    assert float(tf.reduce_min(invariance_loss(confident, other, 24))) > 20  # another code read
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(other)
+        tape.watch(confident)
+        loss = tf.reduce_sum(invariance_loss(other, confident, 24))
+    assert tape.gradient(loss, other) is None  # the unshifted reading is the target, held fixed
+    assert float(tf.reduce_max(tf.abs(tape.gradient(loss, confident)))) > 0
 
 
 def test_a_run_from_before_self_conditioning_resumes_without_it(tmp_path):
