@@ -30,7 +30,7 @@ from pathlib import Path
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
             "--beta-2", "0.999", "--lr-decay", "0", "--no-self-conditioning", "--code-balance", "0",
-            "--mode-seeking", "0"]
+            "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
 # The default of 2026-11-25: SN-GAN's D and loss with 24 InfoGAN codes, and EMA.
@@ -38,8 +38,11 @@ CODES_DEFAULT = ["--ema", "0.999", *SN_HINGE, *CODES]
 SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's reading for real images)
 # The default of 2026-11-30: that, with a self-conditioned D, balanced codes and doubled rates.
 NOV30 = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
-# Today's default (2026-12-01): that with 60 codes, 2.5 for each kind of rune.
-DEFAULT = [*NOV30, "--codes", "60"]
+# The first default of 2026-12-01: that with 60 codes, 2.5 for each kind of rune.
+DEC01 = [*NOV30, "--codes", "60"]
+# Today's default (later on 2026-12-01): Q files real runes by shape (a light invariance term), and
+# codes are drawn as often as Q reads them.
+DEFAULT = [*DEC01, "--code-invariance", "0.1", "--code-prior"]
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
@@ -64,17 +67,19 @@ SETTINGS = {
     "2026-11-30+info2": [*NOV30, "--info-weight", "2"],  # Q's term twice as heavy
     "2026-11-30+codes48": [*NOV30, "--codes", "48"],  # two codes for each kind of rune
     "2026-11-30+codes48+lr_decay": [*NOV30, "--codes", "48", "--lr-decay", "0.25"],
-    "default": DEFAULT,  # 2026-11-30 with 60 codes
-    "default+codes72": [*DEFAULT, "--codes", "72"],  # three codes for each kind of rune
-    "default+codes72+lr_decay": [*DEFAULT, "--codes", "72", "--lr-decay", "0.25"],
-    # On top of the 2026-12-01 default (2026-12-02):
-    "default+invariance": [*DEFAULT, "--code-invariance", "1"],  # Q reads a shifted real glyph alike
-    "default+invariance0.3": [*DEFAULT, "--code-invariance", "0.3"],
-    "default+invariance0.3+balance3": [*DEFAULT, "--code-invariance", "0.3", "--code-balance", "3"],
-    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],
-    "default+q_pooling": [*DEFAULT, "--q-pooling"],  # Q on D's feature map averaged over positions
-    "default+code_prior": [*DEFAULT, "--code-prior"],  # codes drawn as often as Q reads them in real runes
-    "default+mode_seeking": [*DEFAULT, "--mode-seeking", "1"],  # same-code pairs must differ
+    "2026-12-01": DEC01,  # 2026-11-30 with 60 codes
+    "2026-12-01+codes72": [*DEC01, "--codes", "72"],  # three codes for each kind of rune
+    "2026-12-01+codes72+lr_decay": [*DEC01, "--codes", "72", "--lr-decay", "0.25"],
+    # On top of the first 2026-12-01 default, one change each (a later session the same day):
+    "2026-12-01+lr_decay": [*DEC01, "--lr-decay", "0.25"],
+    "2026-12-01+mode_seeking": [*DEC01, "--mode-seeking", "1"],  # same-code pairs must differ
+    "2026-12-01+codes66+lr_decay": [*DEC01, "--codes", "66", "--lr-decay", "0.25"],
+    # Q must read a real rune moved by up to 2 pixels as the unmoved one (weights 1, 0.3, 0.1)
+    "2026-12-01+invariance": [*DEC01, "--code-invariance", "1"],
+    "2026-12-01+invariance0.3": [*DEC01, "--code-invariance", "0.3"],
+    "2026-12-01+invariance0.1": [*DEC01, "--code-invariance", "0.1"],
+    "2026-12-01+code_prior": [*DEC01, "--code-prior"],  # codes drawn as often as Q reads them
+    "default": DEFAULT,  # both of the last two
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -77,7 +77,7 @@ if spec.get("optimizer"):
 dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
                                               config.codes, config.minibatch_std,
-                                              self_conditioned=config.self_conditioning, q_pooling=config.q_pooling)
+                                              self_conditioned=config.self_conditioning)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
 gan = DCGAN(generator, discriminator, config, 0, config.codes, ema)
 if spec.get("jit"):

@@ -1,9 +1,9 @@
-"""Random image translations for D, differentiable and drawn from a checkpointed tf.random.Generator.
+"""Image translations for D, differentiable (products with shift matrices).
 
 - `diff_augment` (DiffAugment, Zhao et al. 2020): the same random translation and cutout on real
-  and fake images before D, so G learns through it.
-- `translate`: a small shift on a blank background, for the invariance of Q's reading of real
-  glyphs (runegen/training/code_losses.py).
+  and fake images before D, so G learns through it; drawn from a checkpointed tf.random.Generator.
+- `translate`: given shifts on a blank background, for the invariance of Q's reading of real
+  glyphs (runegen/training/code_losses.py); the GAN step draws the shifts.
 
 No flips: a mirrored rune is another rune or none."""
 
@@ -14,33 +14,31 @@ import tensorflow as tf
 TRANSLATION, CUTOUT = 1 / 8, 1 / 2  # DiffAugment's defaults: shift up to 1/8 of the side, cut 1/2
 
 
-def _shifted(plane, rng: tf.random.Generator, shift: int):
-    """(n, size, size) planes moved by up to `shift` pixels each way, zero-filled, per image: products
-    with shift matrices, so differentiable in `plane`."""
-    n, size = tf.shape(plane)[0], plane.shape[1]
-    index = tf.range(size)
+def _shifted(plane, down, right):
+    """(n, size, size) planes, each moved `down` and `right` pixels (n integers each), zero-filled."""
+    index = tf.range(plane.shape[1])
 
-    def shift_matrices():  # S[b, i, k] = 1 where k = i - d[b]: (S @ x)[i] = x[i - d]
-        d = rng.uniform([n], -shift, shift + 1, dtype=tf.int32)
+    def shift_matrices(d):  # S[b, i, k] = 1 where k = i - d[b]: (S @ x)[i] = x[i - d]
         return tf.cast(tf.equal(index[None, None, :], index[None, :, None] - d[:, None, None]), tf.float32)
 
-    return shift_matrices() @ plane @ tf.transpose(shift_matrices(), [0, 2, 1])
+    return shift_matrices(down) @ plane @ tf.transpose(shift_matrices(right), [0, 2, 1])
 
 
-def translate(images, rng: tf.random.Generator, shift: int):
-    """Images in [-1, 1] moved by up to `shift` pixels each way, on the blank (-1) background."""
+def translate(images, shifts):
+    """Images in [-1, 1] moved by `shifts` ((n, 2) integers: down, right), on the blank (-1) background."""
     plane = tf.cast(images, tf.float32)[..., 0] + 1.0
-    return (_shifted(plane, rng, shift) - 1.0)[..., None]
+    return (_shifted(plane, shifts[:, 0], shifts[:, 1]) - 1.0)[..., None]
 
 
 def diff_augment(images, rng: tf.random.Generator):
     """Random translation (zero-filled, up to 1/8 of the side) then cutout (a square of half the
     side set to 0), per image, differentiable in `images`: both are masks and shift matrices."""
     images = tf.cast(images, tf.float32)
-    size = images.shape[1]
-    index = tf.range(size)
-    plane = _shifted(images[..., 0], rng, int(size * TRANSLATION))
-    n = tf.shape(plane)[0]
+    n, size = tf.shape(images)[0], images.shape[1]
+    index, shift = tf.range(size), int(size * TRANSLATION)
+    down = rng.uniform([n], -shift, shift + 1, dtype=tf.int32)
+    right = rng.uniform([n], -shift, shift + 1, dtype=tf.int32)
+    plane = _shifted(images[..., 0], down, right)
     half = int(size * CUTOUT) // 2
     cy = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)
     cx = rng.uniform([n, 1, 1], 0, size, dtype=tf.int32)

@@ -20,7 +20,7 @@ PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 # What a config.json that predates a setting means by its absence: off.
-LEGACY = {"self_conditioning": False, "code_balance": 0.0, "code_invariance": 0.0, "q_pooling": False, "code_prior": False}
+LEGACY = {"self_conditioning": False, "code_balance": 0.0, "code_invariance": 0.0, "code_prior": False}
 
 
 @dataclass
@@ -30,7 +30,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 60 InfoGAN
-    # latent codes (2.5 for each kind of rune) and a self-conditioned D; chosen by the
+    # latent codes (2.5 for each kind of rune), a self-conditioned D whose Q head files real glyphs
+    # by shape rather than position, and codes drawn as often as Q reads them; chosen by the
     # ablation in docs/ablation.md, like the optimiser settings below.
     objective: str = "hinge"
     spectral_norm: bool = True
@@ -41,9 +42,8 @@ class TrainConfig:
     # D judges each image against its code (fakes) or its Q head's reading of it (real images).
     self_conditioning: bool = True
     code_balance: float = 1.0  # weight of D's term that spreads Q's readings of real images evenly
-    code_invariance: float = 0.0  # weight of D's term that keeps Q's reading of a real glyph when it shifts
-    code_prior: bool = False  # draw codes as often as Q reads them in real glyphs (runegen/training/gan.py)
-    q_pooling: bool = False  # Q reads D's last feature map averaged over positions (see nets.info_discriminator)
+    code_invariance: float = 0.1  # weight of D's term that keeps Q's reading of a real glyph when it shifts
+    code_prior: bool = True  # draw codes as often as Q reads them in real glyphs (runegen/training/gan.py)
     # The bounded mode-seeking term of runegen/training/gan.py: its weight (0 = off), and the image
     # distance per unit of noise distance it asks of same-code pairs (real runes of one class: 0.16).
     mode_seeking: float = 0.0

@@ -25,6 +25,12 @@ whose class is the code: a fake is judged against the code it was drawn from, a 
 the code Q reads in it. A code then has to match the whole cluster of real glyphs Q assigns to it,
 variety included, instead of one readable prototype; with no labels used, as with plain codes.
 
+Code invariance (`code_invariance`, with codes): D also minimises Q's cross-entropy on each real
+glyph moved by up to INVARIANCE_SHIFT pixels against its own reading of the unmoved glyph
+(code_losses.invariance_loss). Without it Q's clusters follow where a glyph sits as much as what
+it is, so a cluster mixes runes and its code draws the likeliest of them; with it clusters are
+purer, but some codes are left with no real glyph at all, which the code prior then stops drawing.
+
 Code prior (`code_prior`, with codes): fake codes are drawn as often as Q reads each code in real
 glyphs (a running average over the last hundred steps or so, `code_frequency`) instead of
 uniformly, as the self-conditioned GAN draws its clusters; the final frequencies travel with the
@@ -214,12 +220,16 @@ class DCGAN(tf.Module):
             return 0.0
         return self.config.code_balance * balance_loss(real_code_logits, self.codes)
 
-    def _invariance_loss(self, real_images, real_code_logits):
-        """Per example, weighted (0 when off): code_losses.invariance_loss on real images shifted by
-        up to INVARIANCE_SHIFT pixels, for D (one more pass of D over the real batch)."""
-        if not (self.config.code_invariance and self.codes and real_code_logits is not None):
+    @property
+    def _invariant(self) -> bool:
+        return bool(self.config.code_invariance and self.codes and not self.num_classes)
+
+    def _invariance_loss(self, real_images, real_code_logits, real_shifts):
+        """Per example, weighted (0 when off): code_losses.invariance_loss on the real images moved
+        by `real_shifts`, for D (one more pass of D over the real batch)."""
+        if not (self._invariant and real_code_logits is not None):
             return 0.0
-        shifted = translate(real_images, self.noise, INVARIANCE_SHIFT)
+        shifted = translate(real_images, real_shifts)
         _, shifted_code_logits = self._discriminate(shifted, None, real=True)
         return self.config.code_invariance * invariance_loss(real_code_logits, shifted_code_logits, self.codes)
 
@@ -248,8 +258,11 @@ class DCGAN(tf.Module):
         draws = [self.generator_inputs(batch) for _ in range(2 if self.config.update == "alternating" else 1)]
         draws = [(inputs, batch_labels if batch_labels is not None else tf.zeros([batch], tf.int32))
                  for inputs, batch_labels in draws]
-        per_replica = self.strategy.run(self._replica_step,
-                                        args=(real_images, tf.cast(real_labels, tf.int32), draws, batch))
+        # Where each real image moves for the invariance term: (down, right) up to INVARIANCE_SHIFT.
+        real_shifts = (tf.stack([self.noise.uniform([batch], -INVARIANCE_SHIFT, INVARIANCE_SHIFT + 1, dtype=tf.int32)
+                                 for _ in range(2)], axis=1) if self._invariant else tf.zeros([batch, 2], tf.int32))
+        per_replica = self.strategy.run(self._replica_step, args=(
+            real_images, tf.cast(real_labels, tf.int32), draws, real_shifts, batch))
         report = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                   for key, value in per_replica.items()}
         read = report.pop("real_code_counts")
@@ -260,14 +273,15 @@ class DCGAN(tf.Module):
             self._update_ema()
         return report
 
-    def _replica_step(self, real_images, real_labels, draws, batch):
+    def _replica_step(self, real_images, real_labels, draws, real_shifts, batch):
         def mine(tensor):
             return replica_slice(tensor, batch)
 
         def mean(per_example):  # this replica's share of the global batch's mean
             return tf.nn.compute_average_loss(tf.cast(per_example, tf.float32), global_batch_size=batch)
 
-        return self._step(mine(real_images), mine(real_labels), [(mine(z), mine(y)) for z, y in draws], mean)
+        return self._step(mine(real_images), mine(real_labels), [(mine(z), mine(y)) for z, y in draws],
+                          mine(real_shifts), mean)
 
     def _update_ema(self):
         # The decay warms up with the step count (as tf.train.ExponentialMovingAverage's
@@ -280,7 +294,7 @@ class DCGAN(tf.Module):
                                    self.generator.non_trainable_variables):
             average.assign(weight)  # BatchNorm's moving statistics follow the live generator
 
-    def _simultaneous_step(self, real_images, real_labels, draws, mean):
+    def _simultaneous_step(self, real_images, real_labels, draws, real_shifts, mean):
         [(inputs, fake_labels)] = draws
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake_images = self.generator(inputs, training=True)
@@ -291,14 +305,14 @@ class DCGAN(tf.Module):
                           + self._mode_seeking_loss(inputs, fake_images))
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss
                           + self._balance_loss(real_code_logits)
-                          + self._invariance_loss(real_images, real_code_logits))
+                          + self._invariance_loss(real_images, real_code_logits, real_shifts))
             g_scaled, d_scaled = self._scaled(self.g_optimizer, g_loss), self._scaled(self.d_optimizer, d_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)
         return self._report(mean, g_loss, d_loss, real_logits, fake_logits, code_logits, fake_labels,
                             real_code_logits)
 
-    def _alternating_step(self, real_images, real_labels, draws, mean):
+    def _alternating_step(self, real_images, real_labels, draws, real_shifts, mean):
         (inputs, fake_labels), (fresh_inputs, fresh_labels) = draws
         fake_images = self.generator(inputs, training=True)
         with tf.GradientTape() as d_tape:
@@ -306,7 +320,7 @@ class DCGAN(tf.Module):
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
                           + self._balance_loss(real_code_logits)
-                          + self._invariance_loss(real_images, real_code_logits)
+                          + self._invariance_loss(real_images, real_code_logits, real_shifts)
                           + self._info_loss(code_logits, inputs, fake_labels))
             d_scaled = self._scaled(self.d_optimizer, d_loss)
         self._apply(self.d_optimizer, d_tape, d_scaled, self.discriminator)

@@ -112,14 +112,11 @@ def s2_discriminator(dtype: str | None = None, spectral_norm: bool = False,
 
 
 def _features(base: keras.Model, image):
-    """(phi(x), the last feature map): `image` through every layer of `base` but its last (the
-    Dense 1 that gives the logit), and the last 4-D output on the way (before Flatten)."""
-    features = feature_map = image
+    """phi(x): `image` through every layer of `base` but its last (the Dense 1 that gives the logit)."""
+    features = image
     for layer in base.layers[:-1]:
         features = layer(features)
-        if len(features.shape) == 4:
-            feature_map = features
-    return features, feature_map
+    return features
 
 
 def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | None = None) -> keras.Model:
@@ -127,7 +124,7 @@ def conditional_discriminator(base: keras.Model, num_classes: int, dtype: str | 
     phi(x) is the input of base's last (Dense 1) layer. Inputs: [image, integer label]."""
     image = keras.Input(base.input_shape[1:], name="image")
     label = keras.Input((), dtype="int32", name="label")
-    features, _ = _features(base, image)
+    features = _features(base, image)
     logit = _projected(base.layers[-1](features), features, label, num_classes, dtype, "class_embedding")
     return keras.Model([image, label], logit, name=f"{base.name}_projection")
 
@@ -140,22 +137,18 @@ def _projected(logit, features, label, num_classes: int, dtype, name: str):
 
 
 def info_discriminator(base: keras.Model, codes: int, continuous: int = 0,
-                       self_conditioned: bool = False, q_pooling: bool = False) -> keras.Model:
+                       self_conditioned: bool = False) -> keras.Model:
     """`base` with an InfoGAN Q head: outputs [logit, Q], Q a Dense layer on the same features
     phi(x) that give the logit (so Q costs D almost nothing): `codes` logits of the categorical code,
     then `continuous` estimates of the continuous codes.
-
-    `q_pooling`: Q reads the last feature map averaged over its positions instead, so where a glyph
-    sits barely changes the code Q reads (runegen/training/gan.py).
 
     `self_conditioned`: inputs [image, code]; the logit gains a projection term embed(code)·phi(x)
     (as conditional_discriminator's), where a code < 0 stands for Q's own reading of the image:
     fakes are judged against their code, real images against the code Q reads in them, so each
     code must match the real glyphs of its cluster as a whole, not only be readable."""
     image = keras.Input(base.input_shape[1:], name="image")
-    features, feature_map = _features(base, image)
-    q_input = layers.GlobalAveragePooling2D(name="q_pooling")(feature_map) if q_pooling else features
-    q = layers.Dense(codes + continuous, dtype="float32", name="q_head")(q_input)
+    features = _features(base, image)
+    q = layers.Dense(codes + continuous, dtype="float32", name="q_head")(features)
     logit = base.layers[-1](features)
     if not self_conditioned:
         return keras.Model(image, [logit, q], name=f"{base.name}_info")
@@ -191,7 +184,7 @@ class Preset:
 
     def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None,
              spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False,
-             continuous: int = 0, self_conditioned: bool = False, q_pooling: bool = False):
+             continuous: int = 0, self_conditioned: bool = False):
         """(generator, discriminator): class-conditional when num_classes > 0, else with a Q head
         for `codes` categorical and `continuous` continuous latent codes when there are any (the
         generator's input width stays latent_dim)."""
@@ -200,8 +193,7 @@ class Preset:
         if num_classes:
             discriminator = conditional_discriminator(discriminator, num_classes, dtype)
         elif codes or continuous:
-            discriminator = info_discriminator(discriminator, codes, continuous, self_conditioned and codes > 0,
-                                               q_pooling)
+            discriminator = info_discriminator(discriminator, codes, continuous, self_conditioned and codes > 0)
         return generator, discriminator
 
 
