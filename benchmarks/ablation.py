@@ -80,6 +80,8 @@ SETTINGS = {
     "2026-12-01+invariance0.1": [*DEC01, "--code-invariance", "0.1"],
     "2026-12-01+code_prior": [*DEC01, "--code-prior"],  # codes drawn as often as Q reads them
     "default": DEFAULT,  # both of the last two
+    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],  # for recall
+    "default+codes48": [*DEFAULT, "--codes", "48"],  # wider clusters, for recall
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -8,9 +8,10 @@ cluster has them. This script measures both from a run's last checkpoint, with t
 
 - each code's share of the real runes (even: 1/codes), and how pure each cluster is (its most
   common rune's share);
-- the runes that uniform codes would draw if every code drew its cluster exactly;
+- the runes the codes would draw (uniformly, or by the run's learned code prior) if every code
+  drew its cluster exactly;
 - how far each code's generated runes are from its cluster's (total variation), and the runes the
-  generator actually draws;
+  generator actually draws, its codes drawn the same way;
 - how often Q still reads the same code when a real rune moves by one or two pixels.
 
     python benchmarks/code_clusters.py runs/train [--per-code 40]
@@ -73,8 +74,12 @@ def main() -> None:
           f"{(share == 0).sum()} codes empty", flush=True)
     print(f"cluster purity (its most common rune's share), mean over codes: "
           f"{cluster_runes.max(axis=1)[share > 0].mean():.3f}", flush=True)
-    implied = cluster_runes.sum(axis=0) / codes * 2400
-    print("runes per 2,400 if each uniformly drawn code drew its cluster exactly:",
+    # How often each code is drawn: its learned prior (--code-prior), else uniformly.
+    prior = np.asarray(run.code_weights() or np.full(codes, 1.0 / codes))
+    prior = prior / prior.sum()
+    drawn_as = "by the code prior" if run.code_weights() else "uniformly"
+    implied = prior @ cluster_runes * 2400
+    print(f"runes per 2,400 if each code, drawn {drawn_as}, drew its cluster exactly:",
           np.round(implied).astype(int).tolist(), flush=True)
 
     labels = np.repeat(np.arange(codes), args.per_code)
@@ -88,9 +93,9 @@ def main() -> None:
     distance = 0.5 * np.abs(generated - cluster_runes).sum(axis=1)
     print(f"generated vs cluster runes, total variation per code: mean {distance[share > 0].mean():.3f}",
           flush=True)
-    print("runes per 2,400 the generator draws:", np.round(generated.sum(axis=0) / codes * 2400).astype(int).tolist(),
-          flush=True)
-    for code in np.argsort(-distance)[:5]:
+    print(f"runes per 2,400 the generator draws (codes drawn {drawn_as}):",
+          np.round(prior @ generated * 2400).astype(int).tolist(), flush=True)
+    for code in [c for c in np.argsort(-distance) if share[c] > 0][:5]:
         real_top, fake_top = np.argsort(-cluster_runes[code])[:3], np.argsort(-generated[code])[:3]
         print(f"  code {code}: real " + ", ".join(f"{CLASS_NAMES[r]} {cluster_runes[code, r]:.2f}" for r in real_top)
               + " | generated " + ", ".join(f"{CLASS_NAMES[r]} {generated[code, r]:.2f}" for r in fake_top), flush=True)

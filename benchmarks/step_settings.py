@@ -17,7 +17,9 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - interop-1: `TF_NUM_INTEROP_THREADS=1`;
 - batch-128: batches of 128 instead of 64 (images/s; not the same training);
 - codes-24: 24 latent codes instead of the default's 60;
-- remapper: grappler's remapper on (`tf.config.optimizer.set_experimental_options`).
+- remapper: grappler's remapper on (`tf.config.optimizer.set_experimental_options`);
+- no-code-invariance: without the invariance term's extra pass of D over the real batch;
+- no-code-prior: codes drawn uniformly, not by the learned prior.
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -53,6 +55,9 @@ SETTINGS = {
     # Grappler's remapper (op fusion) back on, as before 2026-12-01 (runegen train turns it off:
     # on the default step it logs "remapper failed" and gives up on that graph anyway).
     "remapper": {"optimizer": {"remapping": True}},
+    # The two parts of the later 2026-12-01 default, one at a time.
+    "no-code-invariance": {"config": {"code_invariance": 0.0}},
+    "no-code-prior": {"config": {"code_prior": False}},
 }
 
 WORKER = r"""

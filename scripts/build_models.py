@@ -2,11 +2,11 @@
 write their model card from measured figures only.
 
     python scripts/build_models.py runs/ship/runes-s1 runs/ship/runes-s1-conditional \
-        [--seeds runs/seeds/seed0 runs/seeds/seed1 runs/seeds/seed2]
+        [--seeds runs/seeds/seed0 runs/seeds/seed1 runs/seeds/seed2 [--seeds-epoch 15]]
 
 For each run folder (named like its target: runes-s1, runes-s1-conditional): export the float32
 ONNX and full-int8 TFLite files through runegen's exporter (each checked against Keras), copy
-generator.keras + config.json + classes.json + the exports + a sample grid, score the .keras,
+generator.keras + config.json + classes.json (+ code_weights.json) + the exports + a sample grid, score the .keras,
 .onnx and .tflite files with `runegen evaluate`'s Scorer, and read the training time from the run's
 metrics.csv. `--seeds` adds a mean ± std table of the last evaluation of default runs. A model not
 rebuilt keeps its entry. Everything measured goes to runegen/models/scores.json, which
@@ -28,12 +28,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "runegen" / "models"
 SHIPPED_VARIANTS = ("onnx", "f32"), ("tflite", "int8")
+DRAWN_CODE = 1e-3  # a code drawn less often than this is left out of samples.png
 CARD_METRICS = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 
 
 def build(run: Path) -> dict:
     from runegen.core import images
     from runegen.core.formats import FORMATS
+    from runegen.core.latents import CODE_WEIGHTS_FILE
     from runegen.data import load_dataset
     from runegen.export import export, load_keras_generator
     from runegen.quality.scorer import Scorer
@@ -50,7 +52,9 @@ def build(run: Path) -> dict:
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
-        for name in ("generator.keras", "config.json", "classes.json"):
+        for name in ("generator.keras", "config.json", "classes.json", CODE_WEIGHTS_FILE):
+            if name == CODE_WEIGHTS_FILE and not (run / name).exists():  # no code prior
+                continue
             shutil.copy2(run / name, target / name)
         for result in results:
             for file in [result.path, result.path.with_name(result.path.name + ".json")]:
@@ -64,11 +68,14 @@ def build(run: Path) -> dict:
         generator = generators[file] = load_generator(target / file)
         scores[file] = scorer.score_generator(generator)
     keras_generator = generators["generator.keras"]
-    # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row.
+    # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row; of
+    # the codes, those the model draws (a code its prior never draws has no real rune behind it).
     if keras_generator.num_classes:
         labels, columns = np.repeat(np.arange(keras_generator.num_classes), 4), 12
     elif keras_generator.codes:
-        labels, columns = np.repeat(np.arange(keras_generator.codes), 4), 24
+        weights = keras_generator.code_weights
+        drawn = np.arange(keras_generator.codes) if weights is None else np.flatnonzero(weights >= DRAWN_CODE)
+        labels, columns = np.repeat(drawn, 4), 24
     else:
         labels, columns = None, 8
     grid = keras_generator.generate(keras_generator.inputs(len(labels) if labels is not None else 64, 0, labels))
@@ -84,11 +91,15 @@ def build(run: Path) -> dict:
             "progress": [{k: r[k] for k in ("epoch", *CARD_METRICS) if r.get(k)} for r in rows if r.get("fd")]}
 
 
-def seed_table(runs: list[Path]) -> dict:
+def seed_table(runs: list[Path], epoch: int | None = None) -> dict:
+    """Mean and std over `runs` of their evaluation at `epoch` (None: the last); a longer run's
+    evaluation at epoch N is what an N-epoch run ends with (no setting depends on the total)."""
     finals = []
     for run in runs:
         with open(run / "metrics.csv", newline="") as f:
-            evaluated = [r for r in csv.DictReader(f) if r.get("fd")]
+            evaluated = [r for r in csv.DictReader(f) if r.get("fd") and (epoch is None or int(r["epoch"]) == epoch)]
+        if not evaluated:
+            raise SystemExit(f"{run}: no evaluation at epoch {epoch}")
         finals.append({k: float(evaluated[-1][k]) for k in CARD_METRICS if evaluated[-1].get(k)})
     return {k: {"values": [f[k] for f in finals], "mean": statistics.mean(f[k] for f in finals),
                 "std": statistics.stdev(f[k] for f in finals) if len(finals) > 1 else 0.0}
@@ -99,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--seeds", nargs="*", type=Path, default=[])
+    parser.add_argument("--seeds-epoch", type=int, help="the seeds' evaluation at this epoch [default: the last]")
     args = parser.parse_args()
     path = MODELS / "scores.json"
     record = json.loads(path.read_text()) if path.exists() else {"models": []}
@@ -106,7 +118,8 @@ def main() -> None:
     names = [m["name"] for m in built]
     record["models"] = built + [m for m in record["models"] if m["name"] not in names]
     if args.seeds:
-        record["seeds"] = {"runs": [str(p) for p in args.seeds], "final": seed_table(args.seeds)}
+        record["seeds"] = {"runs": [str(p) for p in args.seeds], "epoch": args.seeds_epoch or "last",
+                           "final": seed_table(args.seeds, args.seeds_epoch)}
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     print(json.dumps(record, indent=2, default=float))
 
