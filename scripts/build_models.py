@@ -53,9 +53,8 @@ def build(run: Path) -> dict:
             shutil.rmtree(target)
         target.mkdir(parents=True)
         for name in ("generator.keras", "config.json", "classes.json", CODE_WEIGHTS_FILE):
-            if name == CODE_WEIGHTS_FILE and not (run / name).exists():  # no code prior
-                continue
-            shutil.copy2(run / name, target / name)
+            if (run / name).exists() or name != CODE_WEIGHTS_FILE:  # code weights: with a code prior
+                shutil.copy2(run / name, target / name)
         for result in results:
             for file in [result.path, result.path.with_name(result.path.name + ".json")]:
                 if file.exists():

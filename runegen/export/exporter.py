@@ -57,15 +57,15 @@ def load_keras_generator(path: Path):
 
 
 def metadata(generator, variant: Variant) -> dict[str, str]:
-    source = generator.metadata
+    source, code_weights = generator.metadata, generator.code_weights
     return {"latent_dim": str(generator.latent_dim), "output_range": "[-1, 1]",
             "flops_per_image": str(model_flops(generator.model)),
             "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
             "conditional": "true" if generator.num_classes else "false",
             "codes": str(generator.codes),
-            **({"code_weights": json.dumps([round(float(w), 6) for w in generator.code_weights])}
-               if generator.code_weights is not None else {}),
+            **({"code_weights": json.dumps([round(float(w), 6) for w in code_weights])}
+               if code_weights is not None else {}),
             "runegen_version": runegen.__version__}
 
 

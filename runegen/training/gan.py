@@ -265,8 +265,8 @@ class DCGAN(tf.Module):
             real_images, tf.cast(real_labels, tf.int32), draws, real_shifts, batch))
         report = {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                   for key, value in per_replica.items()}
-        read = report.pop("real_code_counts")
         if self.code_frequency is not None:
+            read = report.pop("real_code_counts")
             self.code_frequency.assign(PRIOR_MOMENTUM * self.code_frequency
                                        + (1.0 - PRIOR_MOMENTUM) * read / tf.cast(batch, tf.float32))
         if self.config.ema:
@@ -338,19 +338,19 @@ class DCGAN(tf.Module):
     def _report(self, mean, g_loss, d_loss, real_logits, fake_logits, code_logits, codes, real_code_logits):
         """Losses, D(x) and D(G(z)) (sigmoid of the logits: the discriminator's mean belief that
         each batch is real), and how often Q reads the fakes' code back (0 without codes); each
-        this replica's share of the global mean, summed over replicas by the step. Also (taken out
-        by the step) how many of this replica's real glyphs Q reads as each code."""
-        if self.code_frequency is None or real_code_logits is None:
-            real_code_counts = tf.zeros([0])
-        else:
-            read = tf.argmax(real_code_logits[:, :self.codes], axis=1, output_type=tf.int32)
-            real_code_counts = tf.reduce_sum(tf.one_hot(read, self.codes), axis=0)
+        this replica's share of the global mean, summed over replicas by the step. With the code
+        prior also (taken out by the step) how many of this replica's real glyphs Q reads as each
+        code."""
         if code_logits is None or not self.codes:
             code_accuracy = tf.constant(0.0)
         else:
             hits = tf.equal(tf.argmax(code_logits[:, :self.codes], axis=1, output_type=tf.int32), codes)
             code_accuracy = mean(hits)
-        return {"g_loss": g_loss, "d_loss": d_loss,
-                "d_real": mean(tf.sigmoid(real_logits)),
-                "d_fake": mean(tf.sigmoid(fake_logits)),
-                "code_accuracy": code_accuracy, "real_code_counts": real_code_counts}
+        report = {"g_loss": g_loss, "d_loss": d_loss,
+                  "d_real": mean(tf.sigmoid(real_logits)),
+                  "d_fake": mean(tf.sigmoid(fake_logits)),
+                  "code_accuracy": code_accuracy}
+        if self.code_frequency is not None:
+            read = tf.argmax(real_code_logits[:, :self.codes], axis=1, output_type=tf.int32)
+            report["real_code_counts"] = tf.reduce_sum(tf.one_hot(read, self.codes), axis=0)
+        return report
