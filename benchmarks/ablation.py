@@ -30,7 +30,7 @@ from pathlib import Path
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
             "--beta-2", "0.999", "--lr-decay", "0", "--no-self-conditioning", "--code-balance", "0",
-            "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior"]
+            "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior", "--continuous-codes", "0"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
 # The default of 2026-11-25: SN-GAN's D and loss with 24 InfoGAN codes, and EMA.
@@ -40,9 +40,12 @@ SELF_CONDITIONING = ["--self-conditioning"]  # D's projection on the code (Q's r
 NOV30 = [*CODES_DEFAULT, *SELF_CONDITIONING, "--code-balance", "1", "--lr-g", "4e-4", "--lr-d", "8e-4"]
 # The first default of 2026-12-01: that with 60 codes, 2.5 for each kind of rune.
 DEC01 = [*NOV30, "--codes", "60"]
-# Today's default (later on 2026-12-01): Q files real runes by shape (a light invariance term), and
-# codes are drawn as often as Q reads them.
-DEFAULT = [*DEC01, "--code-invariance", "0.1", "--code-prior"]
+# The later default of 2026-12-01: Q files real runes by shape (a light invariance term), and codes
+# are drawn as often as Q reads them.
+DEC01_LATER = [*DEC01, "--code-invariance", "0.1", "--code-prior"]
+# Today's default (a third session on 2026-12-01): that, with 4 continuous codes and both rates
+# falling to 0 over the last quarter.
+DEFAULT = [*DEC01_LATER, "--continuous-codes", "4", "--lr-decay", "0.25"]
 # name -> extra `runegen train` arguments
 SETTINGS = {
     "baseline+ema": ["--ema", "0.999"],  # the tutorial's setup; EMA scored beside the raw weights
@@ -79,9 +82,20 @@ SETTINGS = {
     "2026-12-01+invariance0.3": [*DEC01, "--code-invariance", "0.3"],
     "2026-12-01+invariance0.1": [*DEC01, "--code-invariance", "0.1"],
     "2026-12-01+code_prior": [*DEC01, "--code-prior"],  # codes drawn as often as Q reads them
-    "default": DEFAULT,  # both of the last two
-    "default+lr_decay": [*DEFAULT, "--lr-decay", "0.25"],  # for recall
-    "default+codes48": [*DEFAULT, "--codes", "48"],  # wider clusters, for recall
+    "2026-12-01-later": DEC01_LATER,  # both of the last two
+    "2026-12-01-later+lr_decay": [*DEC01_LATER, "--lr-decay", "0.25"],
+    # For recall (2026-12-01, a third session), one change each:
+    "2026-12-01-later+info0.3": [*DEC01_LATER, "--info-weight", "0.3"],  # Q's pull to the code's centre lighter
+    "2026-12-01-later+ema0.995": [*DEC01_LATER, "--ema", "0.995"],  # a shorter weight average
+    "2026-12-01-later+invariance0.05": [*DEC01_LATER, "--code-invariance", "0.05"],
+    # Gaussian inputs Q must read back, so that G cannot ignore the noise part of its input
+    "2026-12-01-later+continuous4": [*DEC01_LATER, "--continuous-codes", "4"],
+    "2026-12-01-later+continuous8": [*DEC01_LATER, "--continuous-codes", "8"],
+    "default": DEFAULT,  # continuous4 and lr_decay together
+    "default+invariance0.05": [*DEFAULT, "--code-invariance", "0.05"],
+    "default+ema0.99": [*DEFAULT, "--ema", "0.99"],
+    "default+lr_decay0.5": [*DEFAULT, "--lr-decay", "0.5"],  # the rates fall over the second half
+    "default+invariance0.075": [*DEFAULT, "--code-invariance", "0.075"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -20,6 +20,7 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - remapper: grappler's remapper on (`tf.config.optimizer.set_experimental_options`);
 - no-code-invariance: without the invariance term's extra pass of D over the real batch;
 - no-code-prior: codes drawn uniformly, not by the learned prior.
+- no-continuous-codes: without the 4 Gaussian inputs Q reads back.
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -58,6 +59,7 @@ SETTINGS = {
     # The two parts of the later 2026-12-01 default, one at a time.
     "no-code-invariance": {"config": {"code_invariance": 0.0}},
     "no-code-prior": {"config": {"code_prior": False}},
+    "no-continuous-codes": {"config": {"continuous_codes": 0}},
 }
 
 WORKER = r"""
@@ -81,10 +83,12 @@ if spec.get("optimizer"):
     tf.config.optimizer.set_experimental_options(spec["optimizer"])
 dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
-                                              config.codes, config.minibatch_std,
+                                              config.codes, config.minibatch_std, config.continuous_codes,
                                               self_conditioned=config.self_conditioning)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
-gan = DCGAN(generator, discriminator, config, 0, config.codes, ema)
+# As a run of config.epochs builds it (runegen/training/run.py): the rate schedule needs the length.
+gan = DCGAN(generator, discriminator, config, 0, config.codes, ema, config.continuous_codes,
+            total_steps=config.epochs * (len(dataset) // config.batch_size))
 if spec.get("jit"):
     gan.train_step = tf.function(gan._train_step, jit_compile=True)
 batches = (tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels.astype("int32"))).cache()

@@ -20,7 +20,8 @@ PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 # What a config.json that predates a setting means by its absence: off.
-LEGACY = {"self_conditioning": False, "code_balance": 0.0, "code_invariance": 0.0, "code_prior": False}
+LEGACY = {"self_conditioning": False, "code_balance": 0.0, "code_invariance": 0.0, "code_prior": False,
+          "continuous_codes": 0, "lr_decay": 0.0}
 
 
 @dataclass
@@ -31,13 +32,14 @@ class TrainConfig:
     batch_size: int = 64
     # The objective and D of runegen/training/gan.py: hinge loss, spectrally normalised D, 60 InfoGAN
     # latent codes (2.5 for each kind of rune), a self-conditioned D whose Q head files real glyphs
-    # by shape rather than position, and codes drawn as often as Q reads them; chosen by the
-    # ablation in docs/ablation.md, like the optimiser settings below.
+    # by shape rather than position, codes drawn as often as Q reads them, and 4 Gaussian inputs Q
+    # must read back (so that G spends its noise on visible variety); chosen by the ablation in
+    # docs/ablation.md, like the optimiser settings below.
     objective: str = "hinge"
     spectral_norm: bool = True
     minibatch_std: bool = False
     codes: int = 60  # one-hot latent codes in G's input (unconditional runs only); 0 = none
-    continuous_codes: int = 0  # Gaussian latent columns Q must also read back (unconditional only)
+    continuous_codes: int = 4  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0
     # D judges each image against its code (fakes) or its Q head's reading of it (real images).
     self_conditioning: bool = True
@@ -50,7 +52,7 @@ class TrainConfig:
     mode_seeking_target: float = 0.16
     lr_g: float = 4e-4
     lr_d: float = 8e-4
-    lr_decay: float = 0.0  # share of the run, at its end, over which both rates fall linearly to 0
+    lr_decay: float = 0.25  # share of the run, at its end, over which both rates fall linearly to 0
     beta_1: float = 0.0
     beta_2: float = 0.9
     seed: int = 0

@@ -181,7 +181,7 @@ def test_continuous_codes_are_read_back_by_q():
     from runegen.training.nets import PRESETS
     from runegen.training.config import TrainConfig
 
-    config = TrainConfig(continuous_codes=4, ema=0)
+    config = TrainConfig(continuous_codes=4, ema=0, lr_decay=0)
     generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24, continuous=4)
     gan = DCGAN(generator, discriminator, config, 0, 24, continuous=4)
     inputs, codes = gan.generator_inputs(8)
@@ -207,7 +207,7 @@ def test_mode_seeking_pairs_share_a_code_and_stop_pushing_at_the_target():
     from runegen.training.gan import DCGAN
     from runegen.training.nets import PRESETS
 
-    config = TrainConfig(mode_seeking=2.0, mode_seeking_target=0.2, ema=0)
+    config = TrainConfig(mode_seeking=2.0, mode_seeking_target=0.2, ema=0, lr_decay=0)
     generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24)
     gan = DCGAN(generator, discriminator, config, 0, 24)
     inputs, codes = gan.generator_inputs(8)
@@ -256,7 +256,7 @@ def test_self_conditioned_discriminator_judges_fakes_by_code_and_real_images_by_
     assert not np.allclose(discriminator([images, tf.constant(other)])[0], moved)
     np.testing.assert_allclose(same_q, q)
 
-    gan = DCGAN(generator, discriminator, TrainConfig(self_conditioning=True, ema=0), 0, 24)
+    gan = DCGAN(generator, discriminator, TrainConfig(self_conditioning=True, ema=0, lr_decay=0), 0, 24)
     report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
     assert all(np.isfinite(float(v)) for v in report.values())
 
@@ -311,8 +311,9 @@ def test_a_run_from_before_self_conditioning_resumes_without_it(tmp_path):
     assert load_config(tmp_path).self_conditioning  # today's default
     old = {k: v for k, v in dataclasses.asdict(TrainConfig()).items()
            if k not in ("self_conditioning", "code_balance", "mode_seeking", "mode_seeking_target",
-                        "code_invariance", "code_prior")}
+                        "code_invariance", "code_prior", "continuous_codes", "lr_decay")}
     (tmp_path / "config.json").write_text(json_module.dumps(old))
     config = load_config(tmp_path)
     assert not config.self_conditioning and config.code_balance == 0 and config.mode_seeking == 0
     assert config.code_invariance == 0 and not config.code_prior
+    assert config.continuous_codes == 0 and config.lr_decay == 0
