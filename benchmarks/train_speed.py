@@ -138,7 +138,10 @@ class RunegenLoop:
 
         config = TrainConfig(eval_every=0, checkpoint_every=10_000, **changes)
         self.epochs = config.epochs
-        self.run = Run(TrainConfig(**{**config.__dict__, "epochs": 0}), folder, dataset)
+        # Built for the whole run (the rates' schedule is set by its length), then trained an
+        # epoch per call: `Run.train` trains up to config.epochs.
+        self.run = Run(config, folder, dataset)
+        self.run.config.epochs = 0
         (folder / "samples").mkdir(parents=True)
         self.codes = self.run.codes
         self.batch_size = config.batch_size

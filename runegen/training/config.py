@@ -19,9 +19,10 @@ from runegen.core.errors import RunStateError
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
-# What a config.json that predates a setting means by its absence: off.
-LEGACY = {"self_conditioning": False, "code_balance": 0.0, "code_invariance": 0.0, "code_prior": False,
-          "continuous_codes": 0, "lr_decay": 0.0}
+# What a config.json that predates a setting means by its absence: off, or what the step did before
+# the setting existed (the tutorial's BCE, its Dropout D, Keras' Adam beta_2).
+LEGACY = {"objective": "bce", "spectral_norm": False, "beta_2": 0.999, "codes": 0, "self_conditioning": False,
+          "code_balance": 0.0, "code_invariance": 0.0, "code_prior": False, "continuous_codes": 0, "lr_decay": 0.0}
 
 
 @dataclass

@@ -317,3 +317,16 @@ def test_a_run_from_before_self_conditioning_resumes_without_it(tmp_path):
     assert not config.self_conditioning and config.code_balance == 0 and config.mode_seeking == 0
     assert config.code_invariance == 0 and not config.code_prior
     assert config.continuous_codes == 0 and config.lr_decay == 0
+
+
+def test_the_shipped_conditional_run_from_before_the_objective_option_reads_as_it_trained(tmp_path):
+    """Its config.json (2026-11-24) predates the objective, spectral norm, beta_2 and codes keys."""
+    import shutil
+
+    from runegen.runtime.generator import SHIPPED_DIR
+    from runegen.training.config import load_config
+
+    shutil.copy(SHIPPED_DIR / "runes-s1-conditional" / "config.json", tmp_path)
+    config = load_config(tmp_path)
+    assert (config.objective, config.spectral_norm, config.beta_2, config.codes) == ("bce", False, 0.999, 0)
+    assert config.conditional and config.lr_decay == 0 and not config.self_conditioning
