@@ -96,6 +96,9 @@ SETTINGS = {
     "default+ema0.99": [*DEFAULT, "--ema", "0.99"],
     "default+lr_decay0.5": [*DEFAULT, "--lr-decay", "0.5"],  # the rates fall over the second half
     "default+invariance0.075": [*DEFAULT, "--code-invariance", "0.075"],
+    "default+codes48": [*DEFAULT, "--codes", "48"],  # 30 of 60 codes end empty: fewer, each wider
+    "default+balance0.5": [*DEFAULT, "--code-balance", "0.5"],  # Q's clusters held less even
+    "default+codes48+invariance0.05": [*DEFAULT, "--codes", "48", "--code-invariance", "0.05"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster
