@@ -113,7 +113,8 @@ def quality(generate, generator, spec: dict) -> dict | None:
     if generator.classes != list(CLASS_NAMES):
         return None
     n = spec.get("quality_samples", 500)
-    images, labels = draw(generate, generator.latent_dim, generator.num_classes, n, generator.codes)
+    images, labels = draw(generate, generator.latent_dim, generator.num_classes, n, generator.codes,
+                          generator.code_weights)  # codes drawn as the runtime draws them
     _, probabilities = classifier_outputs(OnnxClassifier(Path(spec["classifier"]), spec["threads"]), images)
     share, coverage = recognisability(probabilities)
     result = {"samples": n, "recognisability": share, "class_coverage": coverage}
