@@ -91,8 +91,9 @@ def build(run: Path) -> dict:
 
 
 def seed_table(runs: list[Path], epoch: int | None = None) -> dict:
-    """Mean and std over `runs` of their evaluation at `epoch` (None: the last); a longer run's
-    evaluation at epoch N is what an N-epoch run ends with (no setting depends on the total)."""
+    """Mean and std over `runs` of their evaluation at `epoch` (None: the last). A longer run's
+    evaluation at epoch N is what an N-epoch run ends with only where no setting depends on the
+    run's length (`--lr-decay` does: score N-epoch runs at their end then)."""
     finals = []
     for run in runs:
         with open(run / "metrics.csv", newline="") as f:

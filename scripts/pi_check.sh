@@ -47,6 +47,12 @@ ROOT="$WORK/root"                       # the arm64 Debian root
 SUITE=bookworm                          # Raspberry Pi OS 12 is bookworm: Python 3.11
 export QEMU_CPU="${QEMU_CPU:-cortex-a72}"
 HOST_PYTHON="${HOST_PYTHON:-python3}"
+# The x86 reference (step 8) runs runegen's runtime on the host: check now, not after the emulation.
+if ! PYTHONPATH="$REPO" "$HOST_PYTHON" -c "import runegen.runtime, onnxruntime, ai_edge_litert" 2>/dev/null; then
+    echo "pi_check: $HOST_PYTHON cannot import runegen's runtime (numpy, pillow, onnxruntime, ai-edge-litert);" \
+         "set HOST_PYTHON to a Python that has the base install, e.g. HOST_PYTHON=.venv/bin/python" >&2
+    exit 2
+fi
 PI_CPUINFO="${PI_CPUINFO:-/work/shared/pi/cpuinfo-raspberry-pi-4.txt}"
 [[ -f "$PI_CPUINFO" ]] || PI_CPUINFO="$SCRIPT_DIR/cpuinfo-raspberry-pi-4.txt"
 MODELS=(generator_f32.onnx generator_int8.tflite)
