@@ -30,7 +30,8 @@ from pathlib import Path
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
             "--beta-2", "0.999", "--lr-decay", "0", "--no-self-conditioning", "--code-balance", "0",
-            "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior", "--continuous-codes", "0"]
+            "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior", "--continuous-codes", "0",
+            "--continuous-weight", "1"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
 # The default of 2026-11-25: SN-GAN's D and loss with 24 InfoGAN codes, and EMA.
@@ -99,6 +100,12 @@ SETTINGS = {
     "default+codes48": [*DEFAULT, "--codes", "48"],  # 30 of 60 codes end empty: fewer, each wider
     "default+balance0.5": [*DEFAULT, "--code-balance", "0.5"],  # Q's clusters held less even
     "default+codes48+invariance0.05": [*DEFAULT, "--codes", "48", "--code-invariance", "0.05"],
+    # For recall (2026-12-01, a fourth session): Q reads the continuous codes back more strictly
+    # (its regression weighed 2x or 4x), Q's pull as a whole heavier, or 6 continuous codes.
+    "default+continuous_weight2": [*DEFAULT, "--continuous-weight", "2"],
+    "default+continuous_weight4": [*DEFAULT, "--continuous-weight", "4"],
+    "default+info1.5": [*DEFAULT, "--info-weight", "1.5"],
+    "default+continuous6": [*DEFAULT, "--continuous-codes", "6"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -58,6 +58,7 @@ def train(
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
+    continuous_weight: float = typer.Option(DEFAULT.continuous_weight, min=0.0, help="Weight of the continuous codes' regression, relative to the one-hot code's cross-entropy (both times --info-weight)."),
     self_conditioning: bool = typer.Option(DEFAULT.self_conditioning, "--self-conditioning/--no-self-conditioning", help="With --codes: D judges fakes against their code and real images against the code its Q head reads in them (a projection term), so each code must match its cluster of real glyphs as a whole."),
     code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
     code_invariance: float = typer.Option(DEFAULT.code_invariance, min=0.0, help="With --codes: weight of D's term that keeps its Q head's reading of a real glyph when the glyph is shifted by up to 2 pixels, so codes gather glyphs by shape, not by position (one more pass of D per step); 0 = off."),
@@ -156,8 +157,9 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
     started = time.perf_counter()
     try:
-        with Progress(*columns, console=console) as progress:
-            # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch.
+        # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch and no
+        # bars (rich would print them all again when the display stops, cut to 80 columns).
+        with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
             run.train(progress, log=lambda line: console.is_terminal or console.print(
                 line, soft_wrap=True, highlight=False))
     except TrainingDiverged as error:

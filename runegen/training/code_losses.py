@@ -10,15 +10,17 @@ import keras
 import tensorflow as tf
 
 
-def info_loss(q, inputs, codes, num_codes: int, continuous: int, noise_width: int):
+def info_loss(q, inputs, codes, num_codes: int, continuous: int, noise_width: int,
+              continuous_weight: float = 1.0):
     """Q's error on the fakes' codes: cross-entropy on the categorical code (`codes`, integers),
-    half the squared error on the `continuous` Gaussian columns just before the one-hot (the
-    Gaussian log-likelihood with unit variance); G and D both minimise it."""
+    plus `continuous_weight` times half the squared error on the `continuous` Gaussian columns just
+    before the one-hot (the Gaussian log-likelihood with unit variance, a weight w reading as
+    variance 1/w); G and D both minimise it."""
     loss = (keras.losses.sparse_categorical_crossentropy(codes, q[:, :num_codes], from_logits=True)
             if num_codes else tf.zeros([tf.shape(inputs)[0]]))
     if continuous:
         targets = inputs[:, noise_width - continuous:noise_width]
-        loss += 0.5 * tf.reduce_sum(tf.square(q[:, num_codes:] - targets), axis=1)
+        loss += continuous_weight * 0.5 * tf.reduce_sum(tf.square(q[:, num_codes:] - targets), axis=1)
     return loss
 
 

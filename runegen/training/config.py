@@ -42,6 +42,7 @@ class TrainConfig:
     codes: int = 60  # one-hot latent codes in G's input (unconditional runs only); 0 = none
     continuous_codes: int = 4  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0
+    continuous_weight: float = 1.0  # the continuous codes' regression term, relative to the one-hot's
     # D judges each image against its code (fakes) or its Q head's reading of it (real images).
     self_conditioning: bool = True
     code_balance: float = 1.0  # weight of D's term that spreads Q's readings of real images evenly

@@ -212,7 +212,7 @@ class DCGAN(tf.Module):
         if q is None:
             return tf.zeros([tf.shape(inputs)[0]])
         return self.config.info_weight * info_loss(q, inputs, codes, self.codes, self.continuous,
-                                                   self.noise_width)
+                                                   self.noise_width, self.config.continuous_weight)
 
     def _balance_loss(self, real_code_logits):
         """Per example, weighted (0 when off): code_losses.balance_loss, for D."""

@@ -2,6 +2,7 @@
 the export carries the layout, every runtime draws latents that way, `generate --code` picks one."""
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -194,6 +195,11 @@ def test_continuous_codes_are_read_back_by_q():
     cross_entropy = keras.losses.sparse_categorical_crossentropy(codes, q[:, :24], from_logits=True)
     np.testing.assert_allclose(gan._info_loss(exact, inputs, codes), cross_entropy, rtol=1e-6)
     assert float(tf.reduce_mean(gan._info_loss(q, inputs, codes))) > float(tf.reduce_mean(cross_entropy))
+    # --continuous-weight scales the regression only, never the cross-entropy
+    half_squared_error = 0.5 * tf.reduce_sum(tf.square(q[:, 24:] - inputs[:, 72:76]), axis=1)
+    heavier = DCGAN(generator, discriminator, dataclasses.replace(config, continuous_weight=3.0), 0, 24, continuous=4)
+    np.testing.assert_allclose(heavier._info_loss(q, inputs, codes), cross_entropy + 3.0 * half_squared_error,
+                               rtol=1e-5)
     report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
     assert all(np.isfinite(float(v)) for v in report.values())
 

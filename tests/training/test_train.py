@@ -28,6 +28,9 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert "Traceback" not in result.stderr
     # TensorFlow's start-up lines and grappler's remapper error are kept off the user's terminal
     assert "oneDNN custom operations" not in result.stderr and "remapper failed" not in result.stderr
+    # a log (not a terminal) gets one whole line per epoch, not the bars again, cut, at the end
+    assert [result.stderr.count(f"epoch {n}/2  g_loss") for n in (1, 2)] == [1, 1]
+    assert "…" not in result.stderr, result.stderr
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     from PIL import Image
     with Image.open(out / "progress.gif") as gif:
