@@ -31,7 +31,7 @@ BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema",
             "--label-smoothing", "0", "--lr-g", "2e-4", "--lr-d", "2e-4", "--beta-1", "0.5",
             "--beta-2", "0.999", "--lr-decay", "0", "--no-self-conditioning", "--code-balance", "0",
             "--mode-seeking", "0", "--code-invariance", "0", "--no-code-prior", "--continuous-codes", "0",
-            "--continuous-weight", "1"]
+            "--continuous-weight", "1", "--no-minibatch-std"]
 SN_HINGE = ["--objective", "hinge", "--spectral-norm", "--beta-1", "0", "--beta-2", "0.9", "--lr-d", "4e-4"]
 CODES = ["--codes", "24"]
 # The default of 2026-11-25: SN-GAN's D and loss with 24 InfoGAN codes, and EMA.
@@ -106,6 +106,11 @@ SETTINGS = {
     "default+continuous_weight4": [*DEFAULT, "--continuous-weight", "4"],
     "default+info1.5": [*DEFAULT, "--info-weight", "1.5"],
     "default+continuous6": [*DEFAULT, "--continuous-codes", "6"],
+    "default+minibatch_std": [*DEFAULT, "--minibatch-std"],  # D sees each batch's spread
+    "default+continuous6+minibatch_std": [*DEFAULT, "--continuous-codes", "6", "--minibatch-std"],
+    # the same settings, run longer with --epochs 20 (the rates still fall over the last quarter)
+    "default-20": DEFAULT,
+    "default+minibatch_std-20": [*DEFAULT, "--minibatch-std"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster
