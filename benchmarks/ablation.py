@@ -108,6 +108,10 @@ SETTINGS = {
     "default+continuous6": [*DEFAULT, "--continuous-codes", "6"],
     "default+minibatch_std": [*DEFAULT, "--minibatch-std"],  # D sees each batch's spread
     "default+continuous6+minibatch_std": [*DEFAULT, "--continuous-codes", "6", "--minibatch-std"],
+    # Minibatch std with a light mode-seeking term (same-code pairs must differ) or with DiffAugment
+    # (D sees shifted, cut-out glyphs): can either buy recall without losing what minibatch std gave?
+    "default+minibatch_std+mode_seeking0.3": [*DEFAULT, "--minibatch-std", "--mode-seeking", "0.3"],
+    "default+minibatch_std+diffaugment": [*DEFAULT, "--minibatch-std", "--diffaugment"],
     # the same settings, run longer with --epochs 20 (the rates still fall over the last quarter)
     "default-20": DEFAULT,
     "default+minibatch_std-20": [*DEFAULT, "--minibatch-std"],
