@@ -234,7 +234,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
                 progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
                 first = template is reference_row and not reference.exists()
                 profile_path = (config.profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
-                                if config.profile is not None and row.format == "onnx" else None)
+                                if config.profile is not None and FORMATS[row.format].placement else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
                                           "device": row.device, "options": row.options, "variant": row.variant,
                                           "profile": str(profile_path) if profile_path else None,

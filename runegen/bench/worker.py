@@ -18,6 +18,7 @@ import numpy as np  # the parent set the thread variables in this process's envi
 
 from runegen.bench.limits import measure, timed
 from runegen.core.errors import reason
+from runegen.core.formats import FORMATS
 from runegen.core.parity import Parity
 from runegen.data.runes import CLASS_NAMES
 from runegen.quality.classifier import OnnxClassifier, classifier_outputs
@@ -80,11 +81,10 @@ def model_row(spec: dict) -> dict:
     figures["finite"] = bool(np.isfinite(outputs).all())
     if spec.get("classifier"):
         figures["quality"] = quality(generate, generator, spec)
-    if generator.format == "onnx":
-        from runegen.runtime.onnx import placement
-
-        figures["placement"] = placement(generator.path, spec["device"], spec["threads"],
-                                         Path(spec["profile"]) if spec.get("profile") else None)
+    report_placement = FORMATS[generator.format].placement
+    if report_placement is not None:
+        figures["placement"] = report_placement(generator.path, spec["device"], spec["threads"],
+                                                Path(spec["profile"]) if spec.get("profile") else None)
     # The device's limit, measured now, on the same cores: this shared machine's speed drifts
     # (2x swings were seen), so a limit taken minutes earlier would not be comparable.
     figures["limit"] = measure(spec)

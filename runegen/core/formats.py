@@ -60,6 +60,9 @@ class Format:
     any_device: bool = False  # runs on every --device of its runtime; else on the CPU only
     sidecar_metadata: bool = False  # metadata in <file>.json (TFLite's is not readable without TF)
     needs_tensorflow: bool = False  # to run it (every format needs TensorFlow to be exported)
+    # (path, device, threads, profile_to) -> nodes each execution provider ran, from the runtime's
+    # profiler (kept as JSON in profile_to when given); None: the runtime has no such report
+    placement: Callable | None = None
 
 
 def _variants(fmt: str, *rows: tuple[str, str, float, str]) -> tuple[Variant, ...]:
@@ -74,7 +77,8 @@ FORMATS: dict[str, Format] = {
                   ("f32", "float32", 1e-4, "write_f32"),
                   ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "write_f16"),
                   ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "write_int8")),
-        bench_runtimes=(BenchRuntime("onnxruntime"),), any_device=True),
+        bench_runtimes=(BenchRuntime("onnxruntime"),), any_device=True,
+        placement=lazy("runegen.runtime.onnx", "placement")),
     "tflite": Format(
         "tflite", ".tflite", lazy("runegen.runtime.tflite", "load"),
         _variants("tflite",
