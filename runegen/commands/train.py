@@ -80,7 +80,7 @@ def train(
     samples_per_class: int = typer.Option(DEFAULT.samples_per_class, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
     conditional: bool = typer.Option(DEFAULT.conditional, "--conditional", help="Class-conditional: generate asks for a rune/class."),
     ema: float = typer.Option(DEFAULT.ema, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), sampled and saved; 0 = off."),
-    diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs."),
+    diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs; Q then reads the codes through it, which collapsed runs with them (use with --codes 0 --continuous-codes 0)."),
     label_smoothing: float = typer.Option(DEFAULT.label_smoothing, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this (bce only)."),
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
     eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, help="Generated (and real) images per evaluation."),
