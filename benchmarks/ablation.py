@@ -112,6 +112,10 @@ SETTINGS = {
     # (D sees shifted, cut-out glyphs): can either buy recall without losing what minibatch std gave?
     "default+minibatch_std+mode_seeking0.3": [*DEFAULT, "--minibatch-std", "--mode-seeking", "0.3"],
     "default+minibatch_std+diffaugment": [*DEFAULT, "--minibatch-std", "--diffaugment"],
+    # Batch size against steps: half the batch (twice the steps of the same epochs), or twice the
+    # batch (half the steps; run with --epochs 20 so that it gets the default's images and more)
+    "default+batch32": [*DEFAULT, "--batch-size", "32"],
+    "default+batch128": [*DEFAULT, "--batch-size", "128"],
     # the same settings, run longer with --epochs 20 (the rates still fall over the last quarter)
     "default-20": DEFAULT,
     "default+minibatch_std-20": [*DEFAULT, "--minibatch-std"],
