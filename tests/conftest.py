@@ -104,15 +104,29 @@ def built_once(tmp_path_factory, name: str):
             done.touch()
 
 
+# The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
+# with a checkpoint after each and the quality evaluation at the end. test_train.py checks what it
+# leaves behind and resumes it; export, bench and evaluate use its generator.
+TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4", "--eval-every", "0")
+TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1",
+            "--eval-every", "2")
+
+
 @pytest.fixture(scope="session")
-def trained_generator(tmp_path_factory):
-    """A generator trained for a few steps through the real CLI (96 runes, one epoch)."""
-    with built_once(tmp_path_factory, "trained") as (out, build):
+def tiny_run(tmp_path_factory):
+    """(run folder, its CLI's stderr), built once for every xdist worker."""
+    with built_once(tmp_path_factory, "tiny") as (out, build):
         if build:
-            result = run_cli("train", "--epochs", "1", "--batch-size", "16", "--samples-per-class", "4",
-                             "--eval-every", "0", "--seed", "2", "--out", out)
+            result = run_cli(*TINY_RUN, "--out", out)
             assert result.returncode == 0, result.stderr
-    return out / "generator.keras"
+            (out.parent / "tiny.stderr").write_text(result.stderr)
+    return out, (out.parent / "tiny.stderr").read_text()
+
+
+@pytest.fixture(scope="session")
+def trained_generator(tiny_run):
+    """A generator trained for a few steps through the real CLI (tiny_run's)."""
+    return tiny_run[0] / "generator.keras"
 
 
 @pytest.fixture(scope="session")

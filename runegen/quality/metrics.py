@@ -88,16 +88,21 @@ def kernel_distance(real_features: np.ndarray, fake_features: np.ndarray, num_su
         raise ValueError(f"feature sizes differ: {real.shape[1]} and {fake.shape[1]}")
     d = real.shape[1]
     m = min(subset_size, len(real), len(fake))
-    rng = np.random.default_rng(seed)
-    estimates = np.empty(num_subsets)
-    for i in range(num_subsets):
-        x = real[rng.choice(len(real), m, replace=False)]
-        y = fake[rng.choice(len(fake), m, replace=False)]
+
+    def mmd(x, y):
         k_xx = (x @ x.T / d + 1.0) ** 3
         k_yy = (y @ y.T / d + 1.0) ** 3
         k_xy = (x @ y.T / d + 1.0) ** 3
         within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-        estimates[i] = within - 2.0 * k_xy.mean()
+        return within - 2.0 * k_xy.mean()
+
+    if m == len(real) == len(fake):  # every subset is both whole sets, reordered: one estimate
+        return float(mmd(real, fake)), 0.0
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(num_subsets)
+    for i in range(num_subsets):
+        estimates[i] = mmd(real[rng.choice(len(real), m, replace=False)],
+                           fake[rng.choice(len(fake), m, replace=False)])
     return float(estimates.mean()), float(estimates.std())
 
 

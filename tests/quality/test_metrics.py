@@ -115,6 +115,18 @@ def test_kid_is_unbiased_near_zero_for_one_distribution():
     assert abs(same) < 0.05 < 0.5 < shifted
 
 
+def test_kid_of_two_whole_sets_is_one_estimate_whatever_their_order():
+    """Sets no larger than a subset: every subset is both sets reordered, so KID is computed once."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(200, 8)), rng.normal(size=(200, 8)) + 0.3
+    kid, std = metrics.kernel_distance(x, y)
+    assert std == 0.0
+    reordered, _ = metrics.kernel_distance(x[rng.permutation(200)], y[rng.permutation(200)])
+    assert reordered == pytest.approx(kid, rel=1e-9)
+    nearly_whole, _ = metrics.kernel_distance(x, y, num_subsets=20, subset_size=199)
+    assert nearly_whole == pytest.approx(kid, rel=0.05)
+
+
 def test_precision_recall_on_nested_sets():
     """Fakes drawn from a small part of the real cloud: precise, but with poor recall."""
     rng = np.random.default_rng(2)

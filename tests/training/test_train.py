@@ -6,31 +6,19 @@ import csv
 import numpy as np
 import pytest
 
-from conftest import assert_same_weights, cut_back, generator_weights, run_cli
-
-# 96 runes, 3 steps an epoch; no quality evaluation (10 s a run), except in tiny_run, which checks it
-SETTINGS = ("--batch-size", "32", "--samples-per-class", "4", "--eval-every", "0")
-TINY = (*SETTINGS, "--seed", "1")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_cli("train", "--epochs", "2", "--checkpoint-every", "1", *TINY, "--eval-every", "2", "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out, result
+from conftest import TINY_SETTINGS, assert_same_weights, cut_back, generator_weights, run_cli
 
 
 def test_tiny_run_writes_every_artifact(tiny_run):
     import keras
 
-    out, result = tiny_run
-    assert "Traceback" not in result.stderr
+    out, stderr = tiny_run
+    assert "Traceback" not in stderr
     # TensorFlow's start-up lines and grappler's remapper error are kept off the user's terminal
-    assert "oneDNN custom operations" not in result.stderr and "remapper failed" not in result.stderr
+    assert "oneDNN custom operations" not in stderr and "remapper failed" not in stderr
     # a log (not a terminal) gets one whole line per epoch, not the bars again, cut, at the end
-    assert [result.stderr.count(f"epoch {n}/2  g_loss") for n in (1, 2)] == [1, 1]
-    assert "…" not in result.stderr, result.stderr
+    assert [stderr.count(f"epoch {n}/2  g_loss") for n in (1, 2)] == [1, 1]
+    assert "…" not in stderr, stderr
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     from PIL import Image
     with Image.open(out / "progress.gif") as gif:
@@ -65,7 +53,7 @@ def test_same_seed_same_weights_and_another_seed_differs(tiny_run, tmp_path):
     the evaluation nor the checkpoints of tiny_run change its weights."""
     def train(seed):
         out = tmp_path / f"seed{seed}"
-        assert run_cli("train", "--epochs", "2", *SETTINGS, "--seed", seed, "--out", out).returncode == 0
+        assert run_cli("train", "--epochs", "2", *TINY_SETTINGS, "--seed", seed, "--out", out).returncode == 0
         return generator_weights(out / "generator.keras")
 
     first = generator_weights(tiny_run[0] / "generator.keras")  # TINY's seed, another process

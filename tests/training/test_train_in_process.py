@@ -1,5 +1,5 @@
 """Training in process, through `Run`: Ctrl-C mid-epoch and exact resume, other update schemes and
-precisions, the learning-rate decay, divergence."""
+precisions, the learning-rate decay (checked on the resumed runs), divergence."""
 
 import dataclasses
 import os
@@ -66,6 +66,17 @@ def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
     assert_same_weights(reference.gan.generator.get_weights(), resumed.gan.generator.get_weights())
     assert_same_weights(reference.gan.discriminator.get_weights(), resumed.gan.discriminator.get_weights())
     assert_same_weights(reference.gan.sampler.get_weights(), resumed.gan.sampler.get_weights())
+    if config.lr_decay:
+        assert_rates_decayed_to_zero(resumed)
+
+
+def assert_rates_decayed_to_zero(run):
+    """Both rates held until the last `lr_decay` share of the run's 6 steps, then 0 at its end."""
+    assert run.gan.g_optimizer.iterations.numpy() == 6
+    for optimizer, rate in [(run.gan.g_optimizer, run.config.lr_g), (run.gan.d_optimizer, run.config.lr_d)]:
+        schedule = optimizer._learning_rate  # the LinearDecay itself (Keras keeps it there)
+        assert [float(schedule(step)) for step in (0, 3, 6)] == pytest.approx([rate, rate, 0.0])
+        assert float(optimizer.learning_rate) == 0.0  # the rate now: the run ended where the decay ends
 
 
 @pytest.mark.parametrize("update, precision, jit", [
@@ -79,14 +90,6 @@ def test_other_update_scheme_and_precision_train(tmp_path, update, precision, ji
     assert all(np.isfinite(w).all() for w in run.gan.generator.get_weights())
     scaled = isinstance(run.gan.g_optimizer, __import__("keras").optimizers.LossScaleOptimizer)
     assert scaled == (precision == "fp16")
-
-
-def test_learning_rates_decay_to_zero_over_the_end_of_the_run(tmp_path):
-    run = train_in_process(tmp_path / "r", tiny_config(epochs=2, lr_decay=0.5), InterruptAt())  # 6 steps
-    for optimizer, rate in [(run.gan.g_optimizer, run.config.lr_g), (run.gan.d_optimizer, run.config.lr_d)]:
-        schedule = optimizer._learning_rate  # the LinearDecay itself (Keras keeps it there)
-        assert [float(schedule(step)) for step in (0, 3, 6)] == pytest.approx([rate, rate, 0.0])
-        assert float(optimizer.learning_rate) == 0.0  # the rate now: the run ended where the decay ends
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
