@@ -139,3 +139,19 @@ def exported(trained_generator, tmp_path_factory):
             assert result.returncode == 0, result.stdout + result.stderr
             (out.parent / "export.stdout").write_text(result.stdout)
     return out, (out.parent / "export.stdout").read_text()
+
+
+# Modules by how long they take, longest first. pytest-xdist (--dist loadscope) hands whole modules
+# to the two workers in collection order, so the long ones start first and the short ones fill in
+# at the end, instead of one worker running test_distribute alone while the other idles.
+LONGEST_FIRST = ("training/test_train_in_process.py", "training/test_distribute.py", "quality/test_quality.py",
+                 "training/test_codes.py", "training/test_train.py", "export/test_export.py",
+                 "bench/test_bench.py", "runtime/test_runtime.py", "runtime/test_shipped.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        module = item.path.relative_to(ROOT / "tests").as_posix()
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's own order is kept

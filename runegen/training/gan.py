@@ -137,7 +137,9 @@ class DCGAN(tf.Module):
             ema_generator.set_weights(generator.get_weights())
         steps = {"simultaneous": self._simultaneous_step, "alternating": self._alternating_step}
         self._step = steps[config.update]
-        self.train_step = tf.function(self._train_step, jit_compile=config.jit or None)
+        # No autograph: the step branches on the config only, never on a tensor, so the graph is
+        # the same without it, and converting the step's source took seconds of every start.
+        self.train_step = tf.function(self._train_step, jit_compile=config.jit or None, autograph=False)
 
     def _optimizer(self, learning_rate, total_steps):
         """Adam, its rate decaying over the end of the run if config.lr_decay; under mixed float16
