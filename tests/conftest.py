@@ -22,6 +22,28 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The CLI's console entry point (its error boundary included) in this process: for batches of
+    bad-input checks whose command loads TensorFlow, which a new process a check would import again
+    (test_cli.py checks the boundary in real processes)."""
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    from runegen.cli import main
+
+    stdout, stderr, argv = StringIO(), StringIO(), sys.argv
+    sys.argv = ["runegen", *map(str, args)]
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        sys.argv = argv
+    return subprocess.CompletedProcess(["runegen", *map(str, args)], code, stdout.getvalue(), stderr.getvalue())
+
+
 BLOCK_TENSORFLOW = """
 import sys
 

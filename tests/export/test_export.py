@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli, run_cli_in_process
 from runegen.core.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm
@@ -153,4 +153,5 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
     ]
     for args, fragment in cases:
-        assert_usage_error(run_cli("export", *args), fragment)
+        assert_usage_error(run_cli_in_process("export", *args), fragment)
+    assert not (blocker.parent / "sub").exists() and blocker.read_text() == "x"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
+from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "6", "--batch-size", "32",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
@@ -106,10 +106,10 @@ def test_diff_augment_passes_gradients():
 
 
 def test_evaluate_bad_input(tmp_path, trained_generator):
-    assert_usage_error(run_cli("evaluate", tmp_path / "none.onnx"), "no such file")
-    assert_usage_error(run_cli("evaluate", trained_generator, "--classifier", tmp_path / "c.keras"),
+    assert_usage_error(run_cli_in_process("evaluate", tmp_path / "none.onnx"), "no such file")
+    assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--classifier", tmp_path / "c.keras"),
                        "no such file")
-    assert_usage_error(run_cli("evaluate", trained_generator, "--json", tmp_path / "no" / "x.json"),
+    assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", tmp_path / "no" / "x.json"),
                        "cannot write")
 
 
