@@ -31,8 +31,8 @@ def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
 
     from runegen.cli import main
 
-    stdout, stderr, argv = StringIO(), StringIO(), sys.argv
-    sys.argv = ["runegen", *map(str, args)]
+    stdout, stderr, argv = StringIO(), StringIO(), ["runegen", *map(str, args)]
+    sys.argv, saved_argv = argv, sys.argv
     try:
         with redirect_stdout(stdout), redirect_stderr(stderr):
             main()
@@ -40,8 +40,8 @@ def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(["runegen", *map(str, args)], code, stdout.getvalue(), stderr.getvalue())
+        sys.argv = saved_argv
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 BLOCK_TENSORFLOW = """
@@ -129,9 +129,8 @@ def built_once(tmp_path_factory, name: str):
 # The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
 # with a checkpoint after each and the quality evaluation at the end. test_train.py checks what it
 # leaves behind and resumes it; export, bench and evaluate use its generator.
-TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4", "--eval-every", "0")
-TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1",
-            "--eval-every", "2")
+TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4")
+TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2")
 
 
 @pytest.fixture(scope="session")
