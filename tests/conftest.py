@@ -156,7 +156,7 @@ def exported(trained_generator, tmp_path_factory):
     that ran it)."""
     with built_once(tmp_path_factory, "export") as (out, build):
         if build:
-            result = run_cli("export", trained_generator, "--format", "all", "--out", out)
+            result = run_cli_in_process("export", trained_generator, "--format", "all", "--out", out)
             assert result.returncode == 0, result.stdout + result.stderr
             (out.parent / "export.stdout").write_text(result.stdout)
     return out, (out.parent / "export.stdout").read_text()

@@ -23,8 +23,8 @@ def conditional_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def conditional_exports(conditional_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("conditional_export")
-    result = run_cli("export", conditional_run / "generator.keras", "-f", "onnx,tflite", "-q", "f32,int8",
-                     "--out", out)
+    result = run_cli_in_process("export", conditional_run / "generator.keras", "-f", "onnx,tflite",
+                                "-q", "f32,int8", "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -32,7 +32,7 @@ def conditional_exports(conditional_run, tmp_path_factory):
 @pytest.mark.slow
 def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditional_run, tmp_path):
     scores = tmp_path / "scores.json"
-    result = run_cli("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
+    result = run_cli_in_process("evaluate", conditional_run / "generator.keras", "--samples", "240", "--json", scores)
     assert result.returncode == 0, result.stderr
     record = json.loads(scores.read_text())
     # 180 steps are far from a good model: the loose bound is three times chance (1/24). Seen on a
@@ -134,11 +134,11 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
         (tmp_path / "data" / f"c{c}").mkdir(parents=True)
         for i in range(20):
             Image.fromarray(np.full((28, 28), level + i, np.uint8)).save(tmp_path / "data" / f"c{c}" / f"{i}.png")
-    result = run_cli("classifier", "--data", tmp_path / "data", "--out", out)
+    result = run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out)
     assert result.returncode == 0, result.stderr
     images = load_dataset(str(tmp_path / "data")).images
     keras_outputs = classifier_outputs(load_classifier(out), images)
     onnx_outputs = classifier_outputs(load_classifier(out.with_suffix(".onnx")), images)
     for a, b in zip(keras_outputs, onnx_outputs):
         np.testing.assert_allclose(a, b, atol=1e-4)
-    assert_usage_error(run_cli("classifier", "--data", tmp_path / "data", "--out", out), "exists")
+    assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out), "exists")

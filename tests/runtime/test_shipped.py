@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, run_cli_without_tensorflow
+from conftest import ROOT, run_cli_in_process, run_cli_without_tensorflow
 
 MODELS = ROOT / "runegen" / "models"
 GENERATORS = ["runes-s1", "runes-s1-conditional"]
@@ -42,7 +42,7 @@ def test_int8_file_matches_the_keras_generator(name):
 def test_evaluate_every_shipped_format_as_the_card_says(file, tmp_path):
     """`runegen evaluate` on each shipped file gives the figures recorded in scores.json."""
     out = tmp_path / "scores.json"
-    result = run_cli("evaluate", MODELS / "runes-s1" / file, "--json", out)
+    result = run_cli_in_process("evaluate", MODELS / "runes-s1" / file, "--json", out)
     assert result.returncode == 0, result.stderr
     measured = json.loads(out.read_text())
     recorded = next(m for m in SCORES["models"] if m["name"] == "runes-s1")["scores"][file]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
+from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 from runegen.runtime import Generator, load_generator
 from runegen.training.config import TrainConfig
 
@@ -30,7 +30,7 @@ def coded_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def coded_onnx(coded_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("codes_export")
-    result = run_cli("export", coded_run / "generator.keras", "-f", "onnx", "-q", "f32", "--out", out)
+    result = run_cli_in_process("export", coded_run / "generator.keras", "-f", "onnx", "-q", "f32", "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
     return out / "generator_f32.onnx"
 
