@@ -1,17 +1,19 @@
-"""Is the fp32 training step limited by its kernels? The s1 generator's layers on this CPU.
+"""Is the fp32 training step limited by its kernels? The default step's layers on this CPU.
 
 G is the seed's network, fixed by issue 10; what could still change is how its layers are
 computed. This times, at the training batch (64), in float32 as `--precision auto` runs on
 AVX2-only CPUs:
 
-- each multiply-add layer of G (the Dense and the three transposed convolutions, the Keras layers
+- each multiply-add layer of the default G and D (G's Dense and three transposed convolutions;
+  D's two spectrally normalised convolutions, its Q head's Dense and its logit; the Keras layers
   themselves), forward and forward + backward (the gradients for its input and its kernel, as the
   training step needs them), as milliseconds and achieved GFLOP/s (runegen.export.flops counts);
+  the step runs D's layers three times (real, fake, the invariance term's shifted real batch);
 - the stride-1 transposed convolution (four fifths of G's FLOPs) against the plain convolution that
   computes the same output (flipped kernel, in and out channels swapped; checked equal first);
 - the whole generator in training mode (BatchNorm with batch statistics), forward + backward.
 
-    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/generator_kernels.py   # oneDNN held to AVX2 kernels
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/step_kernels.py   # oneDNN held to AVX2 kernels
 
 Each figure is the fastest of `--rounds` rounds of `--calls` calls. A record, not a test.
 """
@@ -27,9 +29,11 @@ from runegen.core.quiet import import_tensorflow
 
 tf = import_tensorflow()
 
+import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from runegen.export.flops import layer_flops, model_flops  # noqa: E402
+from runegen.training.config import TrainConfig  # noqa: E402
 from runegen.training.nets import PRESETS  # noqa: E402
 from runegen.training.run import configure_tensorflow  # noqa: E402
 
@@ -73,6 +77,15 @@ def report(name: str, flops_per_image: int, forward, both, args) -> None:
           flush=True)
 
 
+def multiply_add_layers(model):
+    """The Dense and convolution layers of a model and of the models nested in it, in order."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from multiply_add_layers(layer)
+        elif isinstance(layer, (layers.Dense, layers.Conv2D, layers.Conv2DTranspose)):
+            yield layer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=30)
@@ -80,11 +93,12 @@ def main() -> None:
     args = parser.parse_args()
     configure_tensorflow(tf, True)  # as runegen train sets it
     rng = np.random.default_rng(0)
-    generator = PRESETS["s1"].generator()
-    print(f"s1 generator, batch {BATCH}, float32; backward counted as twice the forward FLOPs")
-    for layer in generator.layers:
-        if not isinstance(layer, (layers.Dense, layers.Conv2DTranspose)):
-            continue
+    config = TrainConfig()
+    generator, discriminator = PRESETS["s1"].pair(
+        config.latent_dim, 0, None, config.spectral_norm, config.codes, config.minibatch_std,
+        config.continuous_codes, self_conditioned=config.self_conditioning)
+    print(f"the default s1 pair, batch {BATCH}, float32; backward counted as twice the forward FLOPs")
+    for layer in [*multiply_add_layers(generator), *multiply_add_layers(discriminator)]:
         inputs = tf.constant(rng.standard_normal((BATCH, *layer.input.shape[1:]), np.float32))
         name = f"{type(layer).__name__} {tuple(layer.input.shape[1:])} -> {tuple(layer.output.shape[1:])}"
         report(name, layer_flops(layer), *forward_and_backward(layer, inputs, layer.trainable_variables), args)
