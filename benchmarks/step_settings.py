@@ -21,6 +21,7 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - no-code-invariance: without the invariance term's extra pass of D over the real batch;
 - no-code-prior: codes drawn uniformly, not by the learned prior.
 - no-continuous-codes: without the 4 Gaussian inputs Q reads back.
+- d-width-0.5, d-width-0.75: D with half or three quarters of its channels (`--d-width`).
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -60,6 +61,9 @@ SETTINGS = {
     "no-code-invariance": {"config": {"code_invariance": 0.0}},
     "no-code-prior": {"config": {"code_prior": False}},
     "no-continuous-codes": {"config": {"continuous_codes": 0}},
+    # D at half and three quarters of its channels: its passes are about 40% of an fp32 step.
+    "d-width-0.5": {"config": {"d_width": 0.5}},
+    "d-width-0.75": {"config": {"d_width": 0.75}},
 }
 
 WORKER = r"""
@@ -84,7 +88,7 @@ if spec.get("optimizer"):
 dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
                                               config.codes, config.minibatch_std, config.continuous_codes,
-                                              self_conditioned=config.self_conditioning)
+                                              self_conditioned=config.self_conditioning, d_width=config.d_width)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
 # As a run of config.epochs builds it (runegen/training/run.py): the rate schedule needs the length.
 gan = DCGAN(generator, discriminator, config, 0, config.codes, ema, config.continuous_codes,

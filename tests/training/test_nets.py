@@ -31,6 +31,17 @@ def test_s2_follows_seed_001_shapes():
         [(14, 14, 32), (7, 7, 64), (3, 3, 128)]
 
 
+@pytest.mark.parametrize("name, channels", [("s1", [32, 64]), ("s2", [16, 32, 64])])
+def test_d_width_scales_only_the_discriminator(name, channels):
+    """`--d-width 0.5`: D's convolutions at half the preset's channels; G stays the seed's."""
+    generator, discriminator = PRESETS[name].pair(100, 0, None, True, 24, continuous=4, self_conditioned=True,
+                                                  d_width=0.5)
+    convolutions = [layer for layer in discriminator.layers if "conv2d" in layer.name]
+    assert [layer.output.shape[-1] for layer in convolutions] == channels
+    assert generator.count_params() == PRESETS[name].generator().count_params()
+    assert tuple(discriminator({"image": np.zeros((2, 28, 28, 1), "f4"), "code": np.zeros((2,), "i4")})[0].shape) == (2, 1)
+
+
 def test_bf16_policy_keeps_float32_variables():
     generator = PRESETS["s1"].generator(dtype="mixed_bfloat16")
     assert {w.dtype for w in generator.trainable_weights} == {"float32"}

@@ -53,9 +53,10 @@ def train_in_process(out, config, progress, resume=False):
     {"objective": "bce", "spectral_norm": False, "codes": 0, "beta_1": 0.5, "beta_2": 0.999},
     # Every stabiliser and the conditional pair: the weight average, the augmentation draws and
     # the fake labels must all resume where they stopped.
-    # The learning-rate decay is a function of the optimizers' step counters, which resume too.
+    # The learning-rate decay is a function of the optimizers' step counters, which resume too; and
+    # D at half its width (--d-width) restores from its checkpoint like the preset's own.
     {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1, "objective": "bce",
-     "lr_decay": 0.5},
+     "lr_decay": 0.5, "d_width": 0.5},
 ], ids=["default", "tutorial", "conditional+stabilisers"])
 def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
     config = tiny_config(**changes)
