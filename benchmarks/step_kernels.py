@@ -93,10 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_tensorflow(tf, True)  # as runegen train sets it
     rng = np.random.default_rng(0)
-    config = TrainConfig()
-    generator, discriminator = PRESETS["s1"].pair(
-        config.latent_dim, 0, None, config.spectral_norm, config.codes, config.minibatch_std,
-        config.continuous_codes, self_conditioned=config.self_conditioning, d_width=config.d_width)
+    generator, discriminator = PRESETS["s1"].pair_for(TrainConfig())
     print(f"the default s1 pair, batch {BATCH}, float32; backward counted as twice the forward FLOPs")
     for layer in [*multiply_add_layers(generator), *multiply_add_layers(discriminator)]:
         inputs = tf.constant(rng.standard_normal((BATCH, *layer.input.shape[1:]), np.float32))

@@ -86,9 +86,7 @@ configure_tensorflow(tf, spec.get("determinism", True))  # as runegen train sets
 if spec.get("optimizer"):
     tf.config.optimizer.set_experimental_options(spec["optimizer"])
 dataset = load_dataset("runes", config.samples_per_class, 0)
-generator, discriminator = PRESETS["s1"].pair(config.latent_dim, 0, dtype, config.spectral_norm,
-                                              config.codes, config.minibatch_std, config.continuous_codes,
-                                              self_conditioned=config.self_conditioning, d_width=config.d_width)
+generator, discriminator = PRESETS["s1"].pair_for(config, 0, dtype)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
 # As a run of config.epochs builds it (runegen/training/run.py): the rate schedule needs the length.
 gan = DCGAN(generator, discriminator, config, 0, config.codes, ema, config.continuous_codes,

@@ -1,4 +1,5 @@
-"""Shared test helpers: run the real CLI in a subprocess, as a user would."""
+"""Shared test helpers: the real CLI in a subprocess, as a user runs it, or through its entry point in
+the test process where a new process would only import TensorFlow again."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 
 def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
-    """The CLI's console entry point (its error boundary included) in this process: for batches of
-    bad-input checks whose command loads TensorFlow, which a new process a check would import again
-    (test_cli.py checks the boundary in real processes)."""
+    """The CLI's console entry point (its error boundary included) in this process: for commands that
+    load TensorFlow but set nothing process-wide (export, evaluate, classifier, and bad-input batches),
+    which a new process would import again. Trainings keep their own processes (op determinism and
+    the seeds are process-wide); test_cli.py checks the boundary in real processes."""
     from contextlib import redirect_stderr, redirect_stdout
     from io import StringIO
 

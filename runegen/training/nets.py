@@ -202,6 +202,12 @@ class Preset:
             discriminator = info_discriminator(discriminator, codes, continuous, self_conditioned and codes > 0)
         return generator, discriminator
 
+    def pair_for(self, config, num_classes: int = 0, dtype: str | None = None):
+        """The pair a TrainConfig asks for: its codes (none when conditional), D's settings and width."""
+        return self.pair(config.latent_dim, num_classes, dtype, config.spectral_norm, config.latent_codes,
+                         config.minibatch_std, config.latent_continuous_codes, config.self_conditioning,
+                         config.d_width)
+
 
 PRESETS = {
     "s1": Preset("s1", "seed 000 (rune GAN) = TensorFlow DCGAN tutorial", s1_generator, s1_discriminator),

@@ -89,9 +89,7 @@ class Run:
         self.codes = config.latent_codes
         continuous = config.latent_continuous_codes
         with self.strategy.scope():
-            generator, discriminator = preset.pair(config.latent_dim, self.num_classes, dtype,
-                                                   config.spectral_norm, self.codes, config.minibatch_std,
-                                                   continuous, config.self_conditioning, config.d_width)
+            generator, discriminator = preset.pair_for(config, self.num_classes, dtype)
             ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
                              if config.ema else None)
         if self.strategy.num_replicas_in_sync > 1:
