@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import platform
@@ -251,6 +252,8 @@ def main() -> None:
     parser.add_argument("--plot-from", type=Path, metavar="JSON",
                         help="only draw --plot from an earlier --json (also one a stopped run left)")
     args = parser.parse_args()
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # before the race, not after it
+        parser.error("--plot needs matplotlib: pip install -e '.[benchmarks]'")
     if args.plot_from:
         record = json.loads(args.plot_from.read_text())
         races = {label: record["race"][name] for label, name in

@@ -23,19 +23,22 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
-def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
+def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The CLI's console entry point (its error boundary included) in this process: for commands that
-    load TensorFlow but set nothing process-wide (export, evaluate, classifier, and bad-input batches),
-    which a new process would import again. Trainings keep their own processes (op determinism and
-    the seeds are process-wide); test_cli.py checks the boundary in real processes."""
+    load TensorFlow but set nothing process-wide (export, evaluate, classifier, generate from a .keras
+    file, and bad-input batches), which a new process would import again. Trainings keep their own
+    processes (op determinism and the seeds are process-wide); test_cli.py checks the boundary in
+    real processes."""
     from contextlib import redirect_stderr, redirect_stdout
     from io import StringIO
 
     from runegen.cli import main
 
     stdout, stderr, argv = StringIO(), StringIO(), ["runegen", *map(str, args)]
-    sys.argv, saved_argv = argv, sys.argv
+    sys.argv, saved_argv, saved_cwd = argv, sys.argv, os.getcwd()
     try:
+        if cwd is not None:
+            os.chdir(cwd)
         with redirect_stdout(stdout), redirect_stderr(stderr):
             main()
         code = 0
@@ -43,6 +46,7 @@ def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
         code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     finally:
         sys.argv = saved_argv
+        os.chdir(saved_cwd)
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 

@@ -14,7 +14,7 @@ import typer
 from runegen.commands.options import check_writable, flag, is_default, positive
 from runegen.core.errors import DataError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
-from runegen.training.distribute import describe, is_chief
+from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -119,6 +119,9 @@ def train(
         config = given
         out = out or Path("runs") / "train"
 
+    if config.diffaugment and len(listed_devices(config.devices)) > 1:  # known before TensorFlow starts;
+        # a cluster's replicas are counted by its strategy, and Run refuses it there
+        raise UsageError(f"--diffaugment/--devices: {ONE_DEVICE_ONLY}")
     with flag("--data", DataError):
         dataset = load_dataset(config.data, config.samples_per_class, config.seed)
     if len(dataset) < config.batch_size:

@@ -37,10 +37,20 @@ def make_strategy(devices: str = "auto"):
         return _strategy(tf, devices)
 
 
+# DiffAugment draws its randomness inside each replica, so replicas would not augment alike.
+ONE_DEVICE_ONLY = "DiffAugment runs on one device only (its draws are per replica)"
+
+
+def listed_devices(devices: str) -> list[str]:
+    """The devices a `--devices` list names ([] for "auto", which TensorFlow resolves)."""
+    if devices == "auto":
+        return []
+    return [name.strip() for name in devices.split(",") if name.strip()]
+
+
 def _strategy(tf, devices: str):
     if devices != "auto":
-        names = [name.strip() for name in devices.split(",") if name.strip()]
-        return tf.distribute.MirroredStrategy(names)
+        return tf.distribute.MirroredStrategy(listed_devices(devices))
     if cluster():
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")

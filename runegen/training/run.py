@@ -73,7 +73,7 @@ class Run:
         self.strategy = strategy or distribute.make_strategy(config.devices)
         self.chief = distribute.is_chief()
         if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
-            raise RunStateError("DiffAugment runs on one device only (its draws are per replica)")
+            raise RunStateError(distribute.ONE_DEVICE_ONLY)
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset

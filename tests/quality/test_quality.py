@@ -7,13 +7,13 @@ import pytest
 
 from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
-CONDITIONAL = ("--conditional", "--samples-per-class", "40", "--epochs", "6", "--batch-size", "32",
+CONDITIONAL = ("--conditional", "--samples-per-class", "20", "--epochs", "6", "--batch-size", "16",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
 
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
-    """A conditional generator trained briefly (960 runes, 180 steps)."""
+    """A conditional generator trained briefly (480 runes, 180 steps of 16)."""
     out = tmp_path_factory.mktemp("conditional") / "run"
     result = run_cli("train", *CONDITIONAL, "--out", out)
     assert result.returncode == 0, result.stderr
@@ -36,7 +36,8 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     assert result.returncode == 0, result.stderr
     record = json.loads(scores.read_text())
     # 180 steps are far from a good model: the loose bound is three times chance (1/24). Seen on a
-    # 2-core Intel Xeon (AVX-512, AMX): 0.21 after 120 steps, 0.23 after 180, 0.39 after 240.
+    # 2-core AMD EPYC (Zen 3, AVX2 only): 0.317 after these 180 steps of 16; with steps of 32, 0.146
+    # after 120 and 0.204 after 180 (and 0.21, 0.23 and 0.39 after 120, 180 and 240 on an Intel Xeon).
     assert record["class_accuracy"] >= 0.125, record
     assert "class_accuracy" in result.stdout
 

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, cut_back, run_cli
+from conftest import ROOT, assert_usage_error, cut_back, run_cli, run_cli_in_process
 
 TINY = ("train", "--epochs", "1", "--samples-per-class", "8", "--batch-size", "32", "--eval-every", "0",
         "--precision", "fp32")
@@ -124,10 +124,12 @@ def test_resume_under_two_replicas_continues_the_run(two_replicas, tmp_path):
     assert_close_weights(weights(cut), weights(two_replicas))
 
 
-def test_diffaugment_is_refused_with_two_replicas(tmp_path):
-    result = on_two_logical_cpus(*TINY, "--diffaugment", *TWO, "--out", tmp_path / "x")
-    assert result.returncode == 2, result.stderr
-    assert "--diffaugment/--devices: DiffAugment runs on one device only" in result.stderr.strip().splitlines()[-1]
+def test_diffaugment_is_refused_with_two_devices(tmp_path):
+    """Refused from the device list, before TensorFlow starts (so in this process); a cluster's
+    replicas are counted by its strategy, and Run refuses it there."""
+    result = run_cli_in_process(*TINY, "--diffaugment", *TWO, "--out", tmp_path / "x")
+    assert_usage_error(result, "--diffaugment/--devices: DiffAugment runs on one device only")
+    assert not (tmp_path / "x").exists()
 
 
 def free_ports(count: int) -> list[int]:
