@@ -24,18 +24,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 
 def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The CLI's console entry point (its error boundary included) in this process: for commands that
-    load TensorFlow but set nothing process-wide (export, evaluate, classifier, generate from a .keras
-    file, and bad-input batches), which a new process would import again. Trainings keep their own
-    processes (op determinism and the seeds are process-wide); test_cli.py checks the boundary in
-    real processes."""
+    """The CLI's console entry point (its error boundary included) in this process, which has
+    TensorFlow loaded already, where a new process would only import it again (8 s of CPU on a 2-core
+    AMD EPYC): export, evaluate, classifier, generate from a .keras file, bad-input batches, and the
+    trainings whose results are held to bounds (the conditional and coded runs, the one-device
+    reference of the tf.distribute tests). A training compared bit for bit with another keeps its
+    own process, as users run it: op determinism and the seeds are process-wide (the tiny run, the
+    same-seed and resume tests, the tf.distribute runs). test_cli.py checks the boundary in real
+    processes."""
     from contextlib import redirect_stderr, redirect_stdout
     from io import StringIO
 
     from runegen.cli import main
 
     stdout, stderr, argv = StringIO(), StringIO(), ["runegen", *map(str, args)]
-    sys.argv, saved_argv, saved_cwd = argv, sys.argv, os.getcwd()
+    # A command may set variables for a library it starts (the .keras loader's TensorFlow threads):
+    # kept out of the processes this one starts later.
+    sys.argv, saved_argv, saved_cwd, saved_environ = argv, sys.argv, os.getcwd(), dict(os.environ)
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -47,6 +52,8 @@ def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
@@ -133,10 +140,12 @@ def built_once(tmp_path_factory, name: str):
 
 
 # The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
-# with a checkpoint after each and the quality evaluation at the end. test_train.py checks what it
+# with a checkpoint after each and the quality evaluation at the end (of 200 samples, not 1,000:
+# 6 s less of this run and of its resumption on a 2-core AMD EPYC). test_train.py checks what it
 # leaves behind and resumes it; export, bench and evaluate use its generator.
 TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4")
-TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2")
+TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2",
+            "--eval-samples", "200")
 
 
 @pytest.fixture(scope="session")
@@ -168,12 +177,16 @@ def exported(trained_generator, tmp_path_factory):
     return out, (out.parent / "export.stdout").read_text()
 
 
-# Modules by how long they take, longest first. pytest-xdist (--dist loadscope) hands whole modules
-# to the two workers in collection order, so the long ones start first and the short ones fill in
-# at the end, instead of one worker running test_distribute alone while the other idles.
-LONGEST_FIRST = ("training/test_train_in_process.py", "training/test_distribute.py", "quality/test_quality.py",
-                 "training/test_codes.py", "training/test_train.py", "export/test_export.py",
-                 "bench/test_bench.py", "runtime/test_runtime.py", "runtime/test_shipped.py")
+# Modules by how long they take, longest first (a 2-core AMD EPYC, Zen 3). pytest-xdist
+# (--dist loadscope --no-loadscope-reorder, in pyproject.toml) hands whole modules to the two
+# workers in collection order, so the long ones start first and the short ones fill in at the end.
+# Without --no-loadscope-reorder, xdist orders modules by their number of tests instead, and one
+# worker ran the bench alone for the last minute. The bench comes early: its fixture builds the
+# tiny run and the exports that export, train and quality then share.
+LONGEST_FIRST = ("training/test_train_in_process.py", "bench/test_bench.py", "quality/test_quality.py",
+                 "training/test_distribute.py", "training/test_codes.py", "export/test_export.py",
+                 "quality/test_metrics.py", "training/test_train.py", "runtime/test_runtime.py",
+                 "commands/test_cli.py", "runtime/test_shipped.py")
 
 
 def pytest_collection_modifyitems(items):

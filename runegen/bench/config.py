@@ -16,9 +16,10 @@ class BenchConfig:
     min_seconds: float = 1.0  # minimum timed seconds per measurement
     runs: int = 10  # minimum timed calls per measurement
     profile: Path | None = None  # a folder for each ONNX row's onnxruntime profile (per-op times, JSON)
+    quality_samples: int = 500  # images per row scored by the rune classifier (0: none; see worker.quality)
 
     @property
     def settings(self) -> dict:
         """What the report records of this run's settings."""
         return {"devices": self.devices, "threads": self.threads, "batches": self.batches,
-                "min_seconds": self.min_seconds, "runs": self.runs}
+                "min_seconds": self.min_seconds, "runs": self.runs, "quality_samples": self.quality_samples}

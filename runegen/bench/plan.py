@@ -30,7 +30,6 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
 # Keras against itself: one oneDNN thread and two round differently (~1e-7), so not exactly 0.
 KERAS_TOLERANCE = 1e-5
-QUALITY_SAMPLES = 500  # images per row scored by the rune classifier (see worker.quality)
 
 
 @dataclass
@@ -225,7 +224,8 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
         reference = scratch / "reference.npy"
         common = {"batches": config.batches, "min_seconds": config.min_seconds, "runs": config.runs,
                   "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
-                  "classifier": _quality_classifier(), "quality_samples": QUALITY_SAMPLES}
+                  "classifier": _quality_classifier() if config.quality_samples else None,
+                  "quality_samples": config.quality_samples}
         # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
         reference_row = rows[0]
         for count in config.threads:

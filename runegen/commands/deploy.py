@@ -60,6 +60,7 @@ def bench_command(
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
     runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
+    quality_samples: int = typer.Option(BENCH.quality_samples, min=0, help="Images per row scored by the rune classifier (recognisability; 0: none)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
@@ -76,7 +77,7 @@ def bench_command(
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
     config = BenchConfig(devices, integers(threads, "--threads", all_value=os.cpu_count() or 1),
-                         integers(batches, "--batches"), min_seconds, runs, profile)
+                         integers(batches, "--batches"), min_seconds, runs, profile, quality_samples)
     old = read_json(compare, "--compare") if compare else None
     for target in (json_out, markdown_out):
         if target is not None and not target.parent.is_dir():

@@ -15,7 +15,7 @@ CONDITIONAL = ("--conditional", "--samples-per-class", "20", "--epochs", "6", "-
 def conditional_run(tmp_path_factory):
     """A conditional generator trained briefly (480 runes, 180 steps of 16)."""
     out = tmp_path_factory.mktemp("conditional") / "run"
-    result = run_cli("train", *CONDITIONAL, "--out", out)
+    result = run_cli_in_process("train", *CONDITIONAL, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 

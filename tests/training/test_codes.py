@@ -21,8 +21,8 @@ def coded_run(tmp_path_factory):
     """The default recipe (its codes, hinge, spectral norm, self-conditioned D) on 960 runes for
     60 steps."""
     out = tmp_path_factory.mktemp("codes") / "run"
-    result = run_cli("train", "--samples-per-class", "40", "--batch-size", "32", "--epochs", "2",
-                     "--eval-every", "0", "--seed", "5", "--out", out)
+    result = run_cli_in_process("train", "--samples-per-class", "40", "--batch-size", "32", "--epochs", "2",
+                                "--eval-every", "0", "--seed", "5", "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
