@@ -183,10 +183,10 @@ def exported(trained_generator, tmp_path_factory):
 # Without --no-loadscope-reorder, xdist orders modules by their number of tests instead, and one
 # worker ran the bench alone for the last minute. The bench comes early: its fixture builds the
 # tiny run and the exports that export, train and quality then share.
-LONGEST_FIRST = ("training/test_train_in_process.py", "bench/test_bench.py", "quality/test_quality.py",
-                 "training/test_distribute.py", "training/test_codes.py", "export/test_export.py",
-                 "quality/test_metrics.py", "training/test_train.py", "runtime/test_runtime.py",
-                 "commands/test_cli.py", "runtime/test_shipped.py")
+LONGEST_FIRST = ("bench/test_bench.py", "training/test_distribute.py", "training/test_resume_in_process.py",
+                 "training/test_train_in_process.py", "quality/test_quality.py", "training/test_codes.py",
+                 "training/test_train.py", "quality/test_metrics.py", "runtime/test_runtime.py",
+                 "commands/test_cli.py", "runtime/test_shipped.py", "export/test_export.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -22,10 +22,12 @@ def conditional_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def conditional_exports(conditional_run, tmp_path_factory):
+    """The two files the tests read: the f32 ONNX file and the int8 TFLite file."""
     out = tmp_path_factory.mktemp("conditional_export")
-    result = run_cli_in_process("export", conditional_run / "generator.keras", "-f", "onnx,tflite",
-                                "-q", "f32,int8", "--out", out)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for fmt, variant in (("onnx", "f32"), ("tflite", "int8")):
+        result = run_cli_in_process("export", conditional_run / "generator.keras", "-f", fmt, "-q", variant,
+                                    "--out", out)
+        assert result.returncode == 0, result.stdout + result.stderr
     return out
 
 

@@ -1,5 +1,5 @@
 """Training through the CLI: a tiny real run, resume equivalence, same-seed determinism.
-(In-process runs: test_train_in_process.py.)"""
+(In-process runs: test_resume_in_process.py, test_train_in_process.py.)"""
 
 import csv
 

@@ -1,0 +1,45 @@
+"""Training in the test process, through `Run`: a tiny config, a run folder as the CLI makes it,
+and a progress display that presses Ctrl-C. Shared by test_resume_in_process.py and
+test_train_in_process.py (two modules, so that two xdist workers can take one each)."""
+
+import os
+import signal
+
+from runegen.data import load_dataset
+from runegen.training.config import TrainConfig, save_config
+from runegen.training.run import Run
+
+
+class InterruptAt:
+    """A progress display that presses Ctrl-C (a real SIGINT) after `after` steps."""
+
+    def __init__(self, after=None):
+        self.after, self.steps = after, 0
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, task, completed=None, **kwargs):
+        if completed is not None:  # one call per training step
+            self.steps += 1
+            if self.steps == self.after:
+                os.kill(os.getpid(), signal.SIGINT)
+
+
+def tiny_config(**changes):
+    """One rune of each class, 3 steps of 8 an epoch: these tests check the loop's bookkeeping, which
+    a batch of 8 exercises as a batch of 64 does, at an eighth of the arithmetic."""
+    return TrainConfig(**{"epochs": 2, "batch_size": 8, "samples_per_class": 1, "seed": 3, "eval_every": 0,
+                          **changes})
+
+
+def train_in_process(out, config, progress, resume=False):
+    dataset = load_dataset("runes", config.samples_per_class, config.seed)
+    run = Run(config, out, dataset)
+    if resume:
+        run.restore()
+    else:
+        (out / "samples").mkdir(parents=True)
+        save_config(config, out)
+    run.train(progress)
+    return run
