@@ -141,7 +141,7 @@ def built_once(tmp_path_factory, name: str):
 
 # The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
 # with a checkpoint after each and the quality evaluation at the end (of 200 samples, not 1,000:
-# 6 s less of this run and of its resumption on a 2-core AMD EPYC). test_train.py checks what it
+# 6 s less of this run and of its resumption on a 2-core AMD EPYC Zen 3). test_train.py checks what it
 # leaves behind and resumes it; export, bench and evaluate use its generator.
 TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4")
 TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2",

@@ -1,6 +1,7 @@
 """tf.distribute (runegen/training/distribute.py): two replicas train what one device trains.
 
-Each run is the real `runegen train` in its own process: one device; two logical CPU devices
+Each run is the real `runegen train`: one device, in the test process (a reference held to a
+tolerance); and each in its own process: two logical CPU devices
 under MirroredStrategy (the logical split must happen before TensorFlow starts, so a small
 launcher does it and then calls the CLI); two worker processes on localhost under
 MultiWorkerMirroredStrategy, from TF_CONFIG. Same seed, same data (48 runes), same global batch of 8, six
