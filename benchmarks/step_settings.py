@@ -22,6 +22,8 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
 - no-code-prior: codes drawn uniformly, not by the learned prior.
 - no-continuous-codes: without the 4 Gaussian inputs Q reads back.
 - d-width-0.5, d-width-0.75: D with half or three quarters of its channels (`--d-width`).
+- autotune: tf.data's autotuner on (runegen train turns it off);
+- d-kernel-3, d-kernel-4: D's convolutions with 3x3 or 4x4 kernels instead of s1's 5x5 (`--d-kernel`).
 
     python benchmarks/step_settings.py [--rounds 3] [--steps 150] [--only default onednn-avx2]
 
@@ -64,6 +66,12 @@ SETTINGS = {
     # D at half and three quarters of its channels: its passes are about 40% of an fp32 step.
     "d-width-0.5": {"config": {"d_width": 0.5}},
     "d-width-0.75": {"config": {"d_width": 0.75}},
+    # tf.data's autotuner on, as before 2026-12-03 (runegen train turns it off: its thread held
+    # epochs to 20.48, 40.96 or 81.92 s; here one pipeline serves every step, so that wait never comes).
+    "autotune": {"autotune": True},
+    # D's convolutions with 3x3 and 4x4 kernels instead of s1's 5x5.
+    "d-kernel-3": {"config": {"d_kernel": 3}},
+    "d-kernel-4": {"config": {"d_kernel": 4}},
 }
 
 WORKER = r"""
@@ -76,7 +84,7 @@ import keras
 from runegen.data import load_dataset
 from runegen.training.gan import DCGAN
 from runegen.training.nets import PRESETS
-from runegen.training.run import configure_tensorflow
+from runegen.training.run import configure_tensorflow, without_autotune
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_precision
 
 config = TrainConfig(**spec.get("config", {}))
@@ -95,10 +103,13 @@ if spec.get("jit"):
     gan.train_step = tf.function(gan._train_step, jit_compile=True)
 batches = (tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels.astype("int32"))).cache()
            .shuffle(len(dataset), seed=0).repeat().batch(config.batch_size, drop_remainder=True)
-           .prefetch(tf.data.AUTOTUNE))
+           .prefetch(tf.data.AUTOTUNE if spec.get("autotune") else 2))
+if not spec.get("autotune"):
+    batches = without_autotune(batches)  # as runegen train reads its batches
 iterator = iter(batches)
 for _ in range(5):  # tracing and warm-up
     float(gan.train_step(*next(iterator))["g_loss"])
+print("timed steps follow", flush=True)  # where benchmarks/step_profile.py starts counting
 started = time.perf_counter()
 for _ in range(spec["steps"]):
     float(gan.train_step(*next(iterator))["g_loss"])  # the loop reads every step's losses too

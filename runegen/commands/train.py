@@ -56,6 +56,7 @@ def train(
     spectral_norm: bool = typer.Option(DEFAULT.spectral_norm, "--spectral-norm/--no-spectral-norm", help="Spectrally normalised discriminator (no dropout); off: the preset's own D with dropout."),
     minibatch_std: bool = typer.Option(DEFAULT.minibatch_std, "--minibatch-std/--no-minibatch-std", help="Minibatch standard deviation channel in D (rewards varied batches)."),
     d_width: float = typer.Option(DEFAULT.d_width, min=0.05, max=4.0, help="D's channels, times the preset's: a narrower D makes each step cheaper (D's passes are about 40% of an fp32 step on a 2-core Intel Xeon held to AVX2 kernels); G stays the seed's network."),
+    d_kernel: int = typer.Option(DEFAULT.d_kernel, min=0, max=7, help="Size of D's square convolution kernels; 0 = the preset's (s1: 5, s2: 3). G stays the seed's network."),
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),

@@ -65,14 +65,15 @@ def _width(channels: int, width: float) -> int:
 
 
 def s1_discriminator(dtype: str | None = None, spectral_norm: bool = False,
-                     minibatch_std: bool = False, width: float = 1.0) -> keras.Model:
+                     minibatch_std: bool = False, width: float = 1.0, kernel: int = 0) -> keras.Model:
     conv, dense, dropout = _d_layers(spectral_norm)
+    kernel = kernel or 5
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        conv(_width(64, width), 5, strides=2, padding="same", dtype=dtype),
+        conv(_width(64, width), kernel, strides=2, padding="same", dtype=dtype),
         layers.LeakyReLU(dtype=dtype),
         *dropout(0.3, dtype),
-        conv(_width(128, width), 5, strides=2, padding="same", dtype=dtype),
+        conv(_width(128, width), kernel, strides=2, padding="same", dtype=dtype),
         layers.LeakyReLU(dtype=dtype),
         *dropout(0.3, dtype),
         *([MinibatchStd(dtype=dtype)] if minibatch_std else []),
@@ -98,16 +99,17 @@ def s2_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
 
 
 def s2_discriminator(dtype: str | None = None, spectral_norm: bool = False,
-                     minibatch_std: bool = False, width: float = 1.0) -> keras.Model:
+                     minibatch_std: bool = False, width: float = 1.0, kernel: int = 0) -> keras.Model:
     conv, dense, _ = _d_layers(spectral_norm)
+    kernel = kernel or 3
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        conv(_width(32, width), 3, strides=2, padding="same", dtype=dtype),  # 14x14x32
+        conv(_width(32, width), kernel, strides=2, padding="same", dtype=dtype),  # 14x14x32
         layers.LeakyReLU(0.01, dtype=dtype),
-        conv(_width(64, width), 3, strides=2, padding="same", dtype=dtype),  # 7x7x64
+        conv(_width(64, width), kernel, strides=2, padding="same", dtype=dtype),  # 7x7x64
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
-        conv(_width(128, width), 3, strides=2, padding="valid", dtype=dtype),  # 3x3x128, as the seed says
+        conv(_width(128, width), kernel, strides=2, padding="valid", dtype=dtype),  # 3x3x128, as the seed says
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
         *([MinibatchStd(dtype=dtype)] if minibatch_std else []),
@@ -189,13 +191,14 @@ class Preset:
 
     def pair(self, latent_dim: int, num_classes: int = 0, dtype: str | None = None,
              spectral_norm: bool = False, codes: int = 0, minibatch_std: bool = False,
-             continuous: int = 0, self_conditioned: bool = False, d_width: float = 1.0):
+             continuous: int = 0, self_conditioned: bool = False, d_width: float = 1.0, d_kernel: int = 0):
         """(generator, discriminator): class-conditional when num_classes > 0, else with a Q head
         for `codes` categorical and `continuous` continuous latent codes when there are any (the
-        generator's input width stays latent_dim); D's channels are `d_width` times the preset's."""
+        generator's input width stays latent_dim); D's channels are `d_width` times the preset's,
+        its convolutions' kernels `d_kernel` wide (0: the preset's)."""
         generator = self.generator(latent_dim, dtype=dtype, num_classes=num_classes)
         discriminator = self.discriminator(dtype=dtype, spectral_norm=spectral_norm, minibatch_std=minibatch_std,
-                                           width=d_width)
+                                           width=d_width, kernel=d_kernel)
         if num_classes:
             discriminator = conditional_discriminator(discriminator, num_classes, dtype)
         elif codes or continuous:
@@ -203,10 +206,10 @@ class Preset:
         return generator, discriminator
 
     def pair_for(self, config, num_classes: int = 0, dtype: str | None = None):
-        """The pair a TrainConfig asks for: its codes (none when conditional), D's settings and width."""
+        """The pair a TrainConfig asks for: its codes (none when conditional), D's settings, width and kernels."""
         return self.pair(config.latent_dim, num_classes, dtype, config.spectral_norm, config.latent_codes,
                          config.minibatch_std, config.latent_continuous_codes, config.self_conditioning,
-                         config.d_width)
+                         config.d_width, config.d_kernel)
 
 
 PRESETS = {

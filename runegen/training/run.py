@@ -51,6 +51,18 @@ def configure_tensorflow(tf, deterministic: bool) -> None:
     tf.config.optimizer.set_experimental_options({"remapping": False})
 
 
+def without_autotune(dataset):
+    """`dataset` with tf.data's autotuning off. An epoch's iterator, when it is destroyed, waits for
+    the autotuner's background thread to wake up, and that thread sleeps longer and longer: epochs
+    of more than about 20 s were held to exactly 20.48, 40.96, 81.92 or 141.92 s (idle for up to
+    half of them; docs/training_speed.md). A pipeline of cached tensors has nothing to tune."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -132,14 +144,12 @@ class Run:
     def batches(self, epoch: int, skip: int):
         """This epoch's shuffled batches; the order depends only on (seed, epoch), so a resumed
         run skips exactly the batches the interrupted one had consumed."""
-        import tensorflow as tf
-
         order_seed = (self.config.seed * 1_000_003 + epoch) % 2**31
-        return (self.real_images
-                .shuffle(len(self.dataset), seed=order_seed, reshuffle_each_iteration=False)
-                .batch(self.config.batch_size, drop_remainder=True)
-                .skip(skip)
-                .prefetch(tf.data.AUTOTUNE))
+        return without_autotune(self.real_images
+                                .shuffle(len(self.dataset), seed=order_seed, reshuffle_each_iteration=False)
+                                .batch(self.config.batch_size, drop_remainder=True)
+                                .skip(skip)
+                                .prefetch(2))
 
     # -- the loop -------------------------------------------------------------------------
     def restore(self) -> None:

@@ -43,6 +43,23 @@ def test_d_width_scales_only_the_discriminator(name, channels):
     assert tuple(logits.shape) == (2, 1)
 
 
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_d_kernel_sets_only_the_discriminator_kernels(kernel):
+    """`--d-kernel 3`: s1's D convolves with 3x3 kernels, its layers' output shapes unchanged; 0 keeps
+    each preset's own kernels (s1 5x5, s2 3x3); G stays the seed's."""
+    def convolutions(name, d_kernel):
+        generator, discriminator = PRESETS[name].pair(100, 0, None, True, 24, continuous=4, self_conditioned=True,
+                                                      d_kernel=d_kernel)
+        assert generator.count_params() == PRESETS[name].generator().count_params()
+        return [layer for layer in discriminator.layers if "conv2d" in layer.name]
+
+    assert {layer.kernel_size for layer in convolutions("s1", 0)} == {(5, 5)}
+    assert {layer.kernel_size for layer in convolutions("s2", 0)} == {(3, 3)}
+    assert {layer.kernel_size for layer in convolutions("s1", kernel)} == {(kernel, kernel)}
+    assert ([tuple(layer.output.shape) for layer in convolutions("s1", kernel)]
+            == [tuple(layer.output.shape) for layer in convolutions("s1", 0)])
+
+
 def test_bf16_policy_keeps_float32_variables():
     generator = PRESETS["s1"].generator(dtype="mixed_bfloat16")
     assert {w.dtype for w in generator.trainable_weights} == {"float32"}

@@ -23,6 +23,9 @@ def test_other_update_scheme_and_precision_train(tmp_path, update, precision, ji
     assert all(np.isfinite(w).all() for w in run.gan.generator.get_weights())
     scaled = isinstance(run.gan.g_optimizer, __import__("keras").optimizers.LossScaleOptimizer)
     assert scaled == (precision == "fp16")
+    # An epoch's batches come without tf.data's autotuner, whose thread held epochs to 20.48,
+    # 40.96 or 81.92 s (runegen/training/run.py: without_autotune)
+    assert run.batches(0, 0).options().autotune.enabled is False
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
