@@ -86,8 +86,8 @@ class TutorialLoop:
         cross_entropy = tf.keras.losses.BinaryCrossentropy(from_logits=True)
         self.generator_optimizer = generator_optimizer = tf.keras.optimizers.Adam(1e-4)
         discriminator_optimizer = tf.keras.optimizers.Adam(1e-4)
-        # Without tf.data's autotuner, as runegen's own loop: its thread held epochs of more than
-        # about 20 s to 40.96 or 81.92 s, whatever the loop (runegen/training/run.py).
+        # Without tf.data's autotuner, as runegen's own loop: its thread held epochs to exactly
+        # 20.48, 40.96 or 81.92 s, whatever the loop (runegen/training/run.py).
         self.dataset = without_autotune(
             tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=seed).batch(TUTORIAL_BATCH))
 

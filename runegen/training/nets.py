@@ -109,7 +109,7 @@ def s2_discriminator(dtype: str | None = None, spectral_norm: bool = False,
         conv(_width(64, width), kernel, strides=2, padding="same", dtype=dtype),  # 7x7x64
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
-        conv(_width(128, width), kernel, strides=2, padding="valid", dtype=dtype),  # 3x3x128, as the seed says
+        conv(_width(128, width), kernel, strides=2, padding="valid", dtype=dtype),  # 3x3x128 with the seed's 3x3 kernels
         layers.BatchNormalization(dtype=dtype),
         layers.LeakyReLU(0.01, dtype=dtype),
         *([MinibatchStd(dtype=dtype)] if minibatch_std else []),

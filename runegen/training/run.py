@@ -54,8 +54,8 @@ def configure_tensorflow(tf, deterministic: bool) -> None:
 def without_autotune(dataset):
     """`dataset` with tf.data's autotuning off. An epoch's iterator, when it is destroyed, waits for
     the autotuner's background thread to wake up, and that thread sleeps longer and longer: epochs
-    of more than about 20 s were held to exactly 20.48, 40.96, 81.92 or 141.92 s (idle for up to
-    half of them; docs/training_speed.md). A pipeline of cached tensors has nothing to tune."""
+    were held to exactly 20.48, 40.96, 81.92 or 141.92 s, the cores idle meanwhile (up to half of
+    an epoch; docs/training_speed.md). A pipeline of cached tensors has nothing to tune."""
     import tensorflow as tf
 
     options = tf.data.Options()
