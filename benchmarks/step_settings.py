@@ -15,6 +15,7 @@ settings take turns for `--rounds` rounds so that the shared machine's drift hit
   (the same cores and clock otherwise: an estimate of the AVX2 class's speed, not a measurement);
 - bf16: `--precision bf16` whatever `--precision` says (on CPUs with AVX512-BF16 or AMX);
 - interop-1: `TF_NUM_INTEROP_THREADS=1`;
+- intraop-1: `TF_NUM_INTRAOP_THREADS=1` (one thread per op, independent ops side by side);
 - batch-128: batches of 128 instead of 64 (images/s; not the same training);
 - codes-24: 24 latent codes instead of the default's 60;
 - remapper: grappler's remapper on (`tf.config.optimizer.set_experimental_options`);
@@ -52,6 +53,9 @@ SETTINGS = {
     # One thread for running independent ops side by side: on 2 cores TensorFlow's default pool
     # and oneDNN's threads may compete.
     "interop-1": {"env": {"TF_NUM_INTEROP_THREADS": "1"}},
+    # The other way round: each op on one thread, independent ops (D's passes, the two tapes'
+    # gradients) side by side on the two cores.
+    "intraop-1": {"env": {"TF_NUM_INTRAOP_THREADS": "1"}},
     # Twice the default batch: images/s only (a bigger batch means fewer steps per epoch).
     "batch-128": {"config": {"batch_size": 128}},
     # The 2026-11-30 default's 24 codes instead of 60: what the wider Q head and embedding cost.

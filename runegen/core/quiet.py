@@ -25,7 +25,7 @@ def quiet_native_stderr() -> Iterator[None]:
         os.dup2(captured.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except Exception:  # a failed import: what it printed may say why (not so for Ctrl-C)
             os.dup2(saved, 2)
             captured.seek(0)
             sys.stderr.write(captured.read().decode(errors="replace"))

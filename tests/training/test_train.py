@@ -72,3 +72,14 @@ def test_auto_precision_by_device():
     assert auto_precision(set(), [(7, 0)]) == "fp16"  # V100: fp16 tensor cores, loss scaling
     assert auto_precision(set(), [(6, 1)]) == "fp32"
     assert auto_precision(set(), [None]) == "fp32"  # capability unknown
+
+
+def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_path):
+    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.core.errors import DataError
+    from runegen.data import load_dataset
+
+    beside, here = loaded_beside_tensorflow("runes", 3, 5), load_dataset("runes", 3, 5)
+    assert np.array_equal(beside.images, here.images) and np.array_equal(beside.labels, here.labels)
+    with pytest.raises(DataError, match="no such file or folder"):  # raised there, raised here
+        loaded_beside_tensorflow(str(tmp_path / "missing"), 3, 0)
