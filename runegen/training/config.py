@@ -40,7 +40,8 @@ class TrainConfig:
     spectral_norm: bool = True
     minibatch_std: bool = False
     d_width: float = 1.0  # D's channels, times the preset's (D's shape is a preset detail; G's is the seed's)
-    d_kernel: int = 0  # D's convolution kernels (0: the preset's, s1 5x5, s2 3x3)
+    # D's convolution kernels (0: the preset's, s1 5x5, s2 3x3); s2's last, "valid", then shrinks (2x2 at 4 or 5)
+    d_kernel: int = 0
     codes: int = 60  # one-hot latent codes in G's input (unconditional runs only); 0 = none
     continuous_codes: int = 4  # Gaussian latent columns Q must also read back (unconditional only)
     info_weight: float = 1.0

@@ -58,6 +58,9 @@ def test_d_kernel_sets_only_the_discriminator_kernels(kernel):
     assert {layer.kernel_size for layer in convolutions("s1", kernel)} == {(kernel, kernel)}
     assert ([tuple(layer.output.shape) for layer in convolutions("s1", kernel)]
             == [tuple(layer.output.shape) for layer in convolutions("s1", 0)])
+    # s2's last convolution is "valid": its 3x3 output (7x7 input, stride 2) shrinks with bigger kernels
+    assert [tuple(layer.output.shape[1:3]) for layer in convolutions("s2", kernel)] == [
+        (14, 14), (7, 7), ((7 - kernel) // 2 + 1,) * 2]
 
 
 def test_bf16_policy_keeps_float32_variables():
