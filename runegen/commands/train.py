@@ -162,8 +162,12 @@ def loaded_beside_tensorflow(*args):
     from runegen.core.quiet import import_tensorflow
     from runegen.data import load_dataset
 
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ImportError):  # no process pool on this system (no POSIX semaphores)
+        return load_dataset(*args)
     # Started before the import, so the drawing process keeps the real stderr that the import hides.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with pool:
         drawing = pool.submit(load_dataset, *args)
         import_tensorflow(start_runtime=False)  # a cluster's strategy starts the runtime
         return drawing.result()  # a DataError raised there is raised here

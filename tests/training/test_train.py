@@ -83,3 +83,16 @@ def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_p
     assert np.array_equal(beside.images, here.images) and np.array_equal(beside.labels, here.labels)
     with pytest.raises(DataError, match="no such file or folder"):  # raised there, raised here
         loaded_beside_tensorflow(str(tmp_path / "missing"), 3, 0)
+
+
+def test_runes_are_drawn_here_where_no_process_pool_can_start(monkeypatch):
+    import concurrent.futures
+
+    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.data import load_dataset
+
+    def no_semaphores(*args, **kwargs):
+        raise OSError(38, "Function not implemented")  # as on hosts without /dev/shm
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_semaphores)
+    assert np.array_equal(loaded_beside_tensorflow("runes", 2, 0).images, load_dataset("runes", 2, 0).images)
