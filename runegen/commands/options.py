@@ -20,6 +20,19 @@ def positive(name: str):
     return check
 
 
+def require(package: str, message: str) -> None:
+    """A UsageError with `message` where `package` is not installed (the edge install has no
+    TensorFlow nor scipy): one line, before any work."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except ImportError:  # an import hook that refuses it
+        found = False
+    if not found:
+        raise UsageError(message)
+
+
 def is_default(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is None or source.name == "DEFAULT"

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import flag, positive, table_console
+from runegen.commands.options import flag, positive, require, table_console
 from runegen.core.errors import DataError, ModelFileError, UsageError
 
 def evaluate_command(
@@ -34,7 +34,7 @@ def evaluate_command(
         raise UsageError(f"--json {json_out}: cannot write (no folder {json_out.parent})")
     model = model or shipped_generator()
     generator = load_generator(model, threads=threads)
-    _require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
+    require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
     # The built-in runes: only their names are needed here (the reference is drawn apart).
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
@@ -73,7 +73,7 @@ def classifier_command(
         raise UsageError(f"--out {out}: must end in .keras")
     if out.exists():
         raise UsageError(f"--out {out}: exists; choose a new file")
-    _require("tensorflow", "training a classifier needs TensorFlow: pip install 'runegen[train]'")
+    require("tensorflow", "training a classifier needs TensorFlow: pip install 'runegen[train]'")
     from runegen.quality.classifier import accuracy, train_and_save
 
     with flag("--data", DataError):
@@ -82,10 +82,3 @@ def classifier_command(
     held_out = load_dataset(data, samples_per_class=50, seed=seed + 90_001) if data == "runes" else dataset
     typer.echo(f"wrote {out} and {out.with_suffix('.onnx').name}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "
                f"on {'held-out' if data == 'runes' else 'training'} data")
-
-
-def _require(package: str, message: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(package) is None:
-        raise UsageError(message)

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, flag, is_default, positive
+from runegen.commands.options import check_writable, flag, is_default, positive, require
 from runegen.core.errors import DataError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
@@ -122,6 +122,7 @@ def train(
     if config.diffaugment and len(listed_devices(config.devices)) > 1:  # known before TensorFlow starts;
         # a cluster's replicas are counted by its strategy, and Run refuses it there
         raise UsageError(f"--diffaugment/--devices: {ONE_DEVICE_ONLY}")
+    require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = _load_while_tensorflow_starts(config)
     if len(dataset) < config.batch_size:

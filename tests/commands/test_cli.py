@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
 
 
 def test_help_lists_the_commands():
@@ -75,3 +75,10 @@ def test_data_preview_writes_a_grid(tmp_path):
 def test_data_preview_bad_out(tmp_path):
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "x.jpg"), "must end in .png")
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
+
+
+def test_train_without_tensorflow_says_what_to_install(tmp_path):
+    """On the edge install (no TensorFlow): one line before any work, no run folder."""
+    result = run_cli_without_tensorflow("train", "--out", tmp_path / "run", cwd=tmp_path)
+    assert_usage_error(result, "training needs TensorFlow: pip install 'runegen[train]'")
+    assert not (tmp_path / "run").exists()
