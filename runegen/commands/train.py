@@ -159,6 +159,7 @@ def loaded_beside_tensorflow(*args):
     imports TensorFlow; the same arrays as drawn here (tests/training/test_train.py)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from runegen.core.quiet import import_tensorflow
     from runegen.data import load_dataset
@@ -171,7 +172,10 @@ def loaded_beside_tensorflow(*args):
     with pool:
         drawing = pool.submit(load_dataset, *args)
         import_tensorflow(start_runtime=False)  # a cluster's strategy starts the runtime
-        return drawing.result()  # a DataError raised there is raised here
+        try:
+            return drawing.result()  # a DataError raised there is raised here
+        except BrokenProcessPool:  # the drawing process was killed (out of memory, say): draw here
+            return load_dataset(*args)
 
 
 def _train(config, out: Path, dataset, resume: bool) -> None:

@@ -96,3 +96,18 @@ def test_runes_are_drawn_here_where_no_process_pool_can_start(monkeypatch):
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_semaphores)
     assert np.array_equal(loaded_beside_tensorflow("runes", 2, 0).images, load_dataset("runes", 2, 0).images)
+
+
+def test_runes_are_drawn_here_when_the_drawing_process_dies(monkeypatch):
+    import concurrent.futures
+    import os
+
+    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.data import load_dataset
+
+    class PoolWhoseProcessDies(concurrent.futures.ProcessPoolExecutor):
+        def submit(self, fn, *args):  # the real process exits abruptly, as when killed
+            return super().submit(os._exit, 9)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", PoolWhoseProcessDies)
+    assert np.array_equal(loaded_beside_tensorflow("runes", 2, 0).images, load_dataset("runes", 2, 0).images)
