@@ -19,8 +19,8 @@ BENCH = BenchConfig()  # the bench options' defaults are the config's
 def export_command(
     model: Path = typer.Argument(..., help="Trained generator (.keras), e.g. runs/train/generator.keras."),
     format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
-    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help="Variants to write: f32, int8 (onnx); f32, f16, dynamic, int8, int8io (tflite); all [default: every variant of the formats]."),
-    out: Optional[Path] = typer.Option(None, help="Folder for the files [default: beside the model, in export/]."),
+    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help="Variants to write: f32, int8 (onnx); f32, f16, dynamic, int8, int8io (tflite); all.", show_default="every variant of the formats"),
+    out: Optional[Path] = typer.Option(None, help="Folder for the files.", show_default="beside the model, in export/"),
 ):
     """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""
     from rich.table import Table
@@ -103,10 +103,10 @@ def bench_command(
 
 
 def generate(
-    model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras [default: the shipped rune generator]."),
+    model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
     rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
-    class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index [default: every class in turn]."),
-    code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code in turn, one per column [default: drawn at random, as in training]."),
+    class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index.", show_default="every class in turn"),
+    code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code in turn, one per column.", show_default="drawn at random, as in training"),
     count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),

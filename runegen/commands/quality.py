@@ -15,9 +15,9 @@ from runegen.commands.options import flag, positive, require, table_console
 from runegen.core.errors import DataError, ModelFileError, UsageError
 
 def evaluate_command(
-    model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite [default: the shipped rune generator]."),
+    model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
-    classifier: Optional[Path] = typer.Option(None, help="Feature classifier (.keras) [default: the shipped one for runes, else one trained now]."),
+    classifier: Optional[Path] = typer.Option(None, help="Feature classifier (.keras).", show_default="the shipped one for runes, else one trained now"),
     samples: int = typer.Option(1000, min=10, help="Generated (and real) images to compare."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the generator's runtime."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),

@@ -76,7 +76,7 @@ def train(
     latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim")),
     update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
     precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), fp16 (mixed float16, loss scaling), or auto: bf16 on GPUs with compute capability >= 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs, else fp32."),
-    deterministic: Optional[bool] = typer.Option(DEFAULT.deterministic, "--deterministic/--no-deterministic", help="TensorFlow op determinism (same seed -> same weights) [default: on without a GPU; ~1% of the step on a 2-core AMD EPYC with AVX512-BF16]."),
+    deterministic: Optional[bool] = typer.Option(DEFAULT.deterministic, "--deterministic/--no-deterministic", help="TensorFlow op determinism (same seed -> same weights).", show_default="on without a GPU; ~1% of the step on a 2-core AMD EPYC with AVX512-BF16"),
     jit: bool = typer.Option(DEFAULT.jit, "--jit/--no-jit", help="Compile the step with XLA (0.90x on a 2-core AMD EPYC with AVX512-BF16)."),
     checkpoint_every: int = typer.Option(DEFAULT.checkpoint_every, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
     samples_per_class: int = typer.Option(DEFAULT.samples_per_class, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
@@ -87,7 +87,7 @@ def train(
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, recognisability) every N epochs and at the end; 0 = never."),
     eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, help="Generated (and real) images per evaluation."),
     devices: str = typer.Option(DEFAULT.devices, help="tf.distribute: auto = every GPU (MirroredStrategy) or the TF_CONFIG cluster (MultiWorkerMirroredStrategy), else one device; or a list such as /gpu:0,/gpu:1."),
-    out: Optional[Path] = typer.Option(None, help="Run folder [default: runs/train, runs/train2, ...]."),
+    out: Optional[Path] = typer.Option(None, help="Run folder.", show_default="runs/train, runs/train2, ..."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
