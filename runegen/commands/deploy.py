@@ -106,8 +106,8 @@ def generate(
     model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
     rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
     class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index.", show_default="every class in turn"),
-    code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code in turn, one per column.", show_default="drawn at random, as in training"),
-    count: int = typer.Option(16, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024)."),
+    code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code the model draws, one per column.", show_default="drawn at random, as in training"),
+    count: Optional[int] = typer.Option(None, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024).", show_default="16; with --code all, 4 of each code"),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
@@ -115,6 +115,8 @@ def generate(
     device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
+    import numpy as np
+
     from runegen.core import images
     from runegen.runtime import load_generator, shipped_generator
 
@@ -128,9 +130,12 @@ def generate(
     generator = load_generator(model, threads=threads, device=device)
     if code is not None and (rune is not None or class_name is not None):
         raise UsageError("--code is for models trained with latent codes, --rune/--class for conditional ones: give one")
-    labels = _code_labels(generator, code, count) if code is not None else _labels(generator, rune, class_name, count)
-    if code == "all" and columns is None:
-        columns = generator.codes
+    codes = _shown_codes(generator, code) if code is not None else None
+    every_code = codes is not None and code.strip().lower() == "all"
+    count = count or (4 * len(codes) if every_code else 16)
+    labels = np.resize(codes, count) if codes is not None else _labels(generator, rune, class_name, count)
+    if every_code and columns is None:
+        columns = len(codes)  # one code per column
     glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
@@ -138,7 +143,8 @@ def generate(
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     preset = generator.metadata.get("preset")
     what = (f"{count} {generator.classes[labels[0]]}" if rune or class_name
-            else f"{count} images of code {code}" if code is not None else f"{count} images")
+            else f"{count} images of the {len(codes)} codes it draws" if every_code
+            else f"{count} images of code {code}" if codes is not None else f"{count} images")
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
                f"({generator.format}{f', {preset}' if preset else ''}, latent {_latent_text(generator)}, "
                f"{generator.device})")
@@ -173,18 +179,22 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
     return np.full(count, index)
 
 
-def _code_labels(generator, code: str, count: int):
-    """The latent code of each image: the one asked for, or with 'all' every code in turn."""
+def _shown_codes(generator, code: str):
+    """The latent codes to draw: the one asked for, or with 'all' every code the model draws (a
+    code the learned prior gives no share is never drawn, and G never learned to draw it)."""
     import numpy as np
 
-    codes = generator.codes
+    codes, weights = generator.codes, generator.code_weights
     if not codes:
         raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
     if code.strip().lower() == "all":
-        return np.arange(count) % codes
+        return np.arange(codes) if weights is None else np.flatnonzero(weights > 0)
     if not code.strip().isdigit() or int(code) >= codes:
         raise UsageError(f"--code {code}: expected a code in 0..{codes - 1} or 'all'")
-    return np.full(count, int(code))
+    if weights is not None and weights[int(code)] == 0:
+        typer.echo(f"note: this model never draws code {int(code)} (no share in its code prior): "
+                   "expect no rune", err=True)
+    return np.array([int(code)])
 
 
 def _latent_text(generator) -> str:

@@ -93,9 +93,23 @@ def test_generate_one_code_and_every_code(coded_onnx, tmp_path):
     from runegen.core import images
     np.testing.assert_array_equal(drawn, np.asarray(images.grid(images.to_uint8(expected))))
 
-    every = run_cli("generate", coded_onnx, "--code", "all", "-n", str(2 * CODES), "--out", tmp_path / "all.png")
-    assert every.returncode == 0, every.stderr
-    assert columns(tmp_path / "all.png") == CODES
+    every = run_cli_in_process("generate", coded_onnx, "--code", "all", "--out", tmp_path / "all.png")
+    drawn = int((generator.code_weights > 0).sum())  # codes the learned prior never draws are left out
+    assert every.returncode == 0 and f"{4 * drawn} images of the {drawn} codes it draws" in every.stdout
+    assert columns(tmp_path / "all.png") == drawn
+
+
+def test_generate_every_code_leaves_out_the_codes_the_shipped_model_never_draws(tmp_path):
+    from runegen.runtime import shipped_generator
+
+    weights = load_generator(shipped_generator()).code_weights
+    drawn = np.flatnonzero(weights > 0)
+    assert 0 < len(drawn) < CODES  # the shipped prior gives some codes no share
+    every = run_cli_in_process("generate", "--code", "all", "-n", str(len(drawn)), "--out", tmp_path / "all.png")
+    assert every.returncode == 0 and columns(tmp_path / "all.png") == len(drawn), every.stderr
+    never = int(np.flatnonzero(weights == 0)[0])
+    one = run_cli_in_process("generate", "--code", str(never), "-n", "2", "--out", tmp_path / "never.png")
+    assert one.returncode == 0 and f"never draws code {never}" in one.stderr
 
 
 @pytest.mark.parametrize("code, fragment", [(str(CODES), f"expected a code in 0..{CODES - 1}"),
