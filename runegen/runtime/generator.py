@@ -125,7 +125,9 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     if not path.exists():
         raise ModelFileError(f"{path}: no such file")
     if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file ({known})")
+        inside = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in LOADERS)
+        hint = f"in it: {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}" if inside else known
+        raise ModelFileError(f"{path} is a folder, not a model file ({hint})")
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise ModelFileError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")

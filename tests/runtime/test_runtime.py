@@ -181,7 +181,9 @@ def _truncated(models, tmp_path, kind, name):
 
 @pytest.mark.parametrize("make, fragment", [
     (lambda m, t: t / "missing.onnx", "no such file"),
-    (lambda m, t: t, "is a folder"),
+    (lambda m, t: t, "is a folder, not a model file (known: .onnx"),
+    (lambda m, t: _write(t / "generator_f32.onnx", m["onnx"].read_bytes()).parent,
+     "generator_f32.onnx)"),  # a run or export folder: the error names the model files in it
     (lambda m, t: _write(t / "empty.onnx", b""), "is empty"),
     (lambda m, t: _write(t / "empty.tflite", b""), "is empty"),
     (lambda m, t: _write(t / "empty.keras", b""), "is empty"),
