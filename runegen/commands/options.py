@@ -48,11 +48,12 @@ def check_writable(folder: Path) -> None:
 
 
 def table_console():
-    """A console for result tables: never narrower than the table when output goes to a file."""
+    """A console for result tables: in a terminal its width; into a file or pipe wide enough for
+    the whole table (rich tables take their natural width, so none is padded out to it)."""
     from rich.console import Console
 
     console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 140))
+    return console if console.is_terminal else Console(width=max(console.width, 1000))
 
 
 def split_list(values: list[str]) -> list[str]:
