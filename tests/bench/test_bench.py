@@ -130,3 +130,22 @@ def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():
     spec = {"classifier": str(SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")), "threads": 1,
             "quality_samples": 500}
     assert quality(generator.generate, generator, spec)["recognisability"] > 0.85
+
+
+@pytest.mark.slow
+def test_the_table_written_to_a_file_keeps_every_figure(bench_run, capsys):
+    """Out of a terminal (a file, a pipe, CI's log) the table takes its natural width: no figure
+    is cut to '2,0…'. Eight batch sizes make it wider than any terminal default."""
+    import copy
+
+    from runegen.bench.report import print_table
+    from runegen.commands.options import table_console
+
+    report = copy.deepcopy(bench_run[0])
+    report["settings"]["batches"] = [1, 2, 4, 8, 16, 32, 64, 128]
+    for row in report["rows"]:
+        if row["figures"].get("throughput"):
+            row["figures"]["throughput"] = {str(b): 12_345.6 for b in report["settings"]["batches"]}
+    print_table(report, table_console())
+    shown = capsys.readouterr().out
+    assert "…" not in shown and shown.count("12,346") == 8 * (len(report["rows"]) - 1)  # the ❌ row has none
