@@ -130,8 +130,8 @@ def generate(
     generator = load_generator(model, threads=threads, device=device)
     if code is not None and (rune is not None or class_name is not None):
         raise UsageError("--code is for models trained with latent codes, --rune/--class for conditional ones: give one")
-    codes = _shown_codes(generator, code) if code is not None else None
-    every_code = codes is not None and code.strip().lower() == "all"
+    every_code = code is not None and code.strip().lower() == "all"
+    codes = _shown_codes(generator, code, every_code) if code is not None else None
     count = count or (4 * len(codes) if every_code else 16)
     labels = np.resize(codes, count) if codes is not None else _labels(generator, rune, class_name, count)
     if every_code and columns is None:
@@ -179,7 +179,7 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
     return np.full(count, index)
 
 
-def _shown_codes(generator, code: str):
+def _shown_codes(generator, code: str, every_code: bool):
     """The latent codes to draw: the one asked for, or with 'all' every code the model draws (a
     code the learned prior gives no share is never drawn, and G never learned to draw it)."""
     import numpy as np
@@ -187,7 +187,7 @@ def _shown_codes(generator, code: str):
     codes, weights = generator.codes, generator.code_weights
     if not codes:
         raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
-    if code.strip().lower() == "all":
+    if every_code:
         return np.arange(codes) if weights is None else np.flatnonzero(weights > 0)
     if not code.strip().isdigit() or int(code) >= codes:
         raise UsageError(f"--code {code}: expected a code in 0..{codes - 1} or 'all'")
