@@ -78,6 +78,9 @@ def classifier_command(
 
     with flag("--data", DataError):
         dataset = load_dataset(data, seed=seed)
+    if len(dataset.class_names) < 2:
+        raise UsageError(f"--data {data}: one class (no labels), nothing for a classifier to tell apart; "
+                         "evaluate and training score such data with the rune classifier's features")
     classifier = train_and_save(dataset, out, seed=seed)  # and out.with_suffix(".onnx")
     held_out = load_dataset(data, samples_per_class=50, seed=seed + 90_001) if data == "runes" else dataset
     typer.echo(f"wrote {out} and {out.with_suffix('.onnx').name}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "

@@ -20,8 +20,12 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     classes = [(d.name, files) for d in class_dirs if (files := _images_in(d))]
-    if not classes and (files := _images_in(root)):
-        classes = [(root.name, files)]
+    loose = _images_in(root)
+    if not classes and loose:
+        classes = [(root.name, loose)]
+    elif classes and loose:  # one layout or the other: a class's images never lie loose at the top
+        print(f"warning: ignored {len(loose)} image file(s) at the top of {root}: with subfolders, "
+              "each subfolder is a class and only their images are read", file=sys.stderr)
     if not classes:
         raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
 

@@ -152,30 +152,30 @@ def class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(probabilities).argmax(1) == np.asarray(labels)))
 
 
-def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilities: np.ndarray,
+def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilities: np.ndarray | None,
            labels=None, *, k: int = 3, threshold: float = 0.9, kid_subsets: int = 100,
            kid_subset_size: int = 1000, seed: int = 0) -> dict:
     """Every metric of generated vs real features: {"fd", "kid", "kid_std", "precision", "recall",
-    "recognisability", "class_coverage", "num_classes", "n_real", "n_fake"}, and "class_accuracy"
-    when the fakes' `labels` (the classes they were asked for) are given; lower fd/kid and higher
-    everything else is better."""
+    "n_real", "n_fake"}, with "recognisability", "class_coverage" and "num_classes" from the fakes'
+    class probabilities (None: the classifier's classes are not the data's), and
+    "class_accuracy" when the fakes' `labels` (the classes they were asked for) are given too;
+    lower fd/kid and higher everything else is better."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size, seed)
     precision, recall = precision_recall(real_features, fake_features, k)
-    recognisable, coverage = recognisability(fake_probabilities, threshold)
     result = {
         "fd": frechet_distance(real_features, fake_features),
         "kid": kid,
         "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
-        "recognisability": recognisable,
-        "class_coverage": coverage,
-        "num_classes": int(fake_probabilities.shape[1]),
-        "n_real": len(real_features),
-        "n_fake": len(fake_features),
     }
-    if labels is not None:
-        result["class_accuracy"] = class_accuracy(fake_probabilities, labels)
+    if fake_probabilities is not None:
+        recognisable, coverage = recognisability(fake_probabilities, threshold)
+        result.update(recognisability=recognisable, class_coverage=coverage,
+                      num_classes=int(fake_probabilities.shape[1]))
+        if labels is not None:
+            result["class_accuracy"] = class_accuracy(fake_probabilities, labels)
+    result.update(n_real=len(real_features), n_fake=len(fake_features))
     return result
 
 

@@ -8,6 +8,10 @@ exported format, through the runtime) and training's evaluation every `--eval-ev
 - Classifier: the shipped one for the built-in runes (runegen/models/classifier_runes.onnx, run
   by onnxruntime: no TensorFlow needed; or its .keras original), a file given with --classifier,
   or one trained on the spot (about 10 s for the runes).
+  Data of one class (a flat image folder: no labels) cannot train a classifier, which needs
+  classes to tell apart; its features come from the shipped rune classifier instead, a general
+  glyph feature extractor as Inception is for FID, and the class metrics (recognisability,
+  coverage) are left out: they would say how rune-like the samples are.
 - Reference: for the runes, freshly drawn glyphs with a seed no default run trains on; for
   other data, a fixed random subset of the dataset.
 - Generated samples come from fixed latents (seed `EVAL_SEED`); a conditional generator is asked
@@ -40,6 +44,7 @@ class Scorer:
     classifier: object  # KerasClassifier or OnnxClassifier (classifier.py)
     real_images: np.ndarray
     samples: int = 1000
+    class_metrics: bool = True  # False: the classifier's classes are not the data's
 
     def __post_init__(self):
         # The reference's features, once: training scores twice per evaluation (EMA and live).
@@ -52,7 +57,11 @@ class Scorer:
         in `cache` (a run folder), else one trained now (and saved to `cache` if given)."""
         if classifier_path is not None and not classifier_path.exists():
             raise ModelFileError(f"{classifier_path}: no such file")
-        path = classifier_path or SHIPPED_CLASSIFIERS.get(dataset.name)
+        unlabelled = len(dataset.class_names) < 2
+        path = classifier_path or SHIPPED_CLASSIFIERS.get("runes" if unlabelled else dataset.name)
+        if unlabelled and classifier_path is None:
+            log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features, "
+                "without recognisability")
         if path is None or not path.exists():
             path = cache / "classifier.keras" if cache is not None else None
         if path is not None and path.exists():
@@ -60,10 +69,10 @@ class Scorer:
         else:
             log(f"training a classifier on {dataset.name} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
-        if classifier.num_classes != len(dataset.class_names):
+        if not unlabelled and classifier.num_classes != len(dataset.class_names):
             raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
-        return cls(classifier, reference_images(dataset, samples), samples)
+        return cls(classifier, reference_images(dataset, samples), samples, class_metrics=not unlabelled)
 
     def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,
               codes: int = 0, code_weights=None) -> dict:
@@ -71,6 +80,8 @@ class Scorer:
         in proportion to `code_weights` where the generator has a code prior."""
         fakes, labels = draw(generate, width, num_classes, self.samples, codes, code_weights)
         fake_features, fake_probabilities = classifier_outputs(self.classifier, fakes)
+        if not self.class_metrics:
+            fake_probabilities = labels = None
         return scores(self.real_features, fake_features, fake_probabilities, labels)
 
 

@@ -90,6 +90,14 @@ def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys):
     assert "skipped 1 unreadable" in capsys.readouterr().err
 
 
+def test_loose_images_beside_class_subfolders_are_ignored_and_named(tmp_path, capsys):
+    make_folder(tmp_path, per_class=2)
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "loose.png")
+    data = load_dataset(str(tmp_path))
+    assert len(data) == 4 and data.class_names == ("a", "b")
+    assert "ignored 1 image file(s) at the top of" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda p: None, "no images found"),
     (lambda p: (p / "x.png").write_bytes(b"junk"), "could be read"),

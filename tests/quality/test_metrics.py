@@ -141,6 +141,12 @@ def test_recognisability_and_coverage():
     assert metrics.recognisability(probabilities) == (0.75, 2)
 
 
+def test_scores_without_class_probabilities_leave_out_the_class_metrics():
+    rng = np.random.default_rng(3)
+    result = metrics.scores(rng.normal(size=(60, 4)), rng.normal(size=(60, 4)), None, kid_subsets=5)
+    assert set(result) == {"fd", "kid", "kid_std", "precision", "recall", "n_real", "n_fake"}
+
+
 def test_bad_shapes_are_refused(classifier):
     with pytest.raises(ValueError, match="28, 28, 1"):
         compare(classifier, np.zeros((4, 28, 28), np.float32), np.zeros((4, 28, 28, 1), np.float32))

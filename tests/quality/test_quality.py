@@ -145,3 +145,38 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     for a, b in zip(keras_outputs, onnx_outputs):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out), "exists")
+
+
+def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path, exported):
+    """One class, no labels: no classifier can be trained on it, so the scores use the shipped rune
+    classifier's features and leave out the class metrics; the classifier command refuses it."""
+    from PIL import Image
+
+    from runegen.data import load_dataset
+    from runegen.data.runes import render_runes
+    from runegen.quality.scorer import Scorer
+
+    glyphs, _ = render_runes(samples_per_class=10, seed=3)
+    folder = tmp_path / "glyphs"
+    folder.mkdir()
+    for i, glyph in enumerate(glyphs):
+        Image.fromarray(glyph).save(folder / f"{i:03d}.png")
+    dataset = load_dataset(str(folder))
+    scorer = Scorer.for_dataset(dataset, samples=120)
+    assert not scorer.class_metrics and scorer.classifier.num_classes == 24
+    other, _ = render_runes(samples_per_class=5, seed=4)
+    real = scorer.score(lambda z: (other[:len(z), ..., None] / 127.5 - 1).astype(np.float32), 100)
+    noise = scorer.score(lambda z: np.random.default_rng(0).uniform(-1, 1, (len(z), 28, 28, 1)).astype(np.float32), 100)
+    assert "recognisability" not in real and "class_coverage" not in real
+    assert real["fd"] < noise["fd"] / 10 and real["precision"] > 0.9 and real["recall"] > 0.9
+
+    scores = tmp_path / "s.json"
+    result = run_cli_in_process("evaluate", exported[0] / "generator_f32.onnx", "--data", folder,
+                                "--samples", "100", "--json", scores)
+    assert result.returncode == 0, result.stderr
+    assert "one class (no labels)" in result.stdout and "│ recognisability" not in result.stdout
+    record = json.loads(scores.read_text())
+    assert record["fd"] > 0 and "recognisability" not in record and "num_classes" not in record
+    assert_usage_error(run_cli_in_process("classifier", "--data", folder, "--out", tmp_path / "c.keras"),
+                       "one class (no labels)")
+    assert not (tmp_path / "c.keras").exists()
