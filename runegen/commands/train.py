@@ -195,7 +195,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
         run = Run(config, out, dataset, strategy)
     config = run.config  # precision and determinism resolved, once, by the run
     console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
-                  f"on {dataset.name} ({len(dataset):,} images, {_classes(dataset)}) -> {out}")
+                  f"on {dataset.name} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {out}")
     if resume:
         with flag("--resume:", RunStateError):
             run.restore()
@@ -272,10 +272,10 @@ def data_preview(
         images.save_png(images.grid(glyphs, columns=per_class), out)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
-    typer.echo(f"wrote {out}: {len(picked)} samples of {min(len(dataset.class_names), max_classes)} "
-               f"classes ({', '.join(dataset.class_names[:max_classes])})")
+    shown = min(len(dataset.class_names), max_classes)
+    typer.echo(f"wrote {out}: {len(picked)} samples of {shown} class{'es' if shown > 1 else ''} "
+               f"({', '.join(dataset.class_names[:max_classes])})")
 
 
-def _classes(dataset) -> str:
-    count = len(dataset.class_names)
-    return f"{count} classes" if count > 1 else "one class, no labels"
+def _classes(count: int) -> str:
+    return f"{count} classes" if count > 1 else "one class: no labels"

@@ -150,3 +150,33 @@ def test_scores_without_class_probabilities_leave_out_the_class_metrics():
 def test_bad_shapes_are_refused(classifier):
     with pytest.raises(ValueError, match="28, 28, 1"):
         compare(classifier, np.zeros((4, 28, 28), np.float32), np.zeros((4, 28, 28, 1), np.float32))
+
+
+def font_digits(count: int, seed: int, only: int | None = None) -> np.ndarray:
+    """Digits in Pillow's own font, shifted and turned a little: glyphs that are no rune."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from runegen.data import to_unit_range
+
+    font, rng = ImageFont.load_default(size=22), np.random.default_rng(seed)
+    glyphs = np.empty((count, 28, 28), np.uint8)
+    for i in range(count):
+        image = Image.new("L", (28, 28))
+        digit = only if only is not None else rng.integers(0, 10)
+        ImageDraw.Draw(image).text((14 + rng.uniform(-2, 2), 14 + rng.uniform(-2, 2)), str(digit), fill=255,
+                                   font=font, anchor="mm")
+        glyphs[i] = np.asarray(image.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR))
+    return to_unit_range(glyphs)
+
+
+def test_the_shipped_rune_classifier_measures_glyphs_that_are_no_runes():
+    """Unlabelled data is scored on the shipped rune classifier's features (scorer.py): on digits
+    they still tell real from real, blur by degree, and a collapsed generator."""
+    shipped = classifiers.load_classifier(classifiers.prefer_onnx(classifiers.SHIPPED_CLASSIFIERS["runes"]))
+    real, other = font_digits(500, seed=1), font_digits(500, seed=2)
+    same = score(shipped, real, other)
+    blurred = [score(shipped, real, blur(other, sigma))["fd"] for sigma in (0.5, 1.0, 1.5)]
+    collapsed = score(shipped, real, font_digits(500, seed=2, only=7))
+    assert same["fd"] < 10 and same["precision"] > 0.9 and same["recall"] > 0.9
+    assert same["fd"] < blurred[0] < blurred[1] < blurred[2]
+    assert collapsed["fd"] > 10 * same["fd"] and collapsed["recall"] < 0.3
