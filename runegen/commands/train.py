@@ -125,6 +125,9 @@ def train(
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = _load_while_tensorflow_starts(config)
+    if config.conditional and len(dataset.class_names) < 2:
+        raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
+                         "a conditional model needs a subfolder per class")
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     if is_chief():

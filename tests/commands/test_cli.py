@@ -54,6 +54,13 @@ def test_empty_and_corrupt_image_folders(tmp_path):
     corrupt.mkdir()
     (corrupt / "glyph.png").write_bytes(b"\x89PNG truncated")
     assert_usage_error(run_cli("train", "--data", corrupt, "--out", tmp_path / "b"), "could be read")
+    flat = tmp_path / "flat"  # one class: nothing to condition on
+    flat.mkdir()
+    for i in range(2):
+        Image.new("L", (28, 28), 40 * i).save(flat / f"{i}.png")
+    assert_usage_error(run_cli("train", "--data", flat, "--conditional", "--out", tmp_path / "c"),
+                       "--conditional: --data")
+    assert not (tmp_path / "c").exists()
 
 
 def test_unwritable_out(tmp_path):
