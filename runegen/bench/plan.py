@@ -23,7 +23,7 @@ from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import EXPORT_FORMATS, FORMATS
-from runegen.quality.classifier import SHIPPED_CLASSIFIERS
+from runegen.quality.classifier import SHIPPED_CLASSIFIER
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
@@ -258,7 +258,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
 
 def _quality_classifier() -> str | None:
     """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
-    path = SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")
+    path = SHIPPED_CLASSIFIER.with_suffix(".onnx")
     return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
 
 

@@ -18,6 +18,7 @@ class GlyphDataset:
     images: np.ndarray  # float32 (N, 28, 28, 1) in [-1, 1]
     labels: np.ndarray  # int32 (N,)
     class_names: tuple[str, ...]
+    built_in: bool = False  # the runes drawn by runegen itself, not files (a folder may be named "runes")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -32,7 +33,7 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
     """Resolve `--data`: "runes", "mnist", an MNIST .npz / idx folder, or an image folder."""
     if spec == "runes":
         images, labels = runes.render_runes(samples_per_class=samples_per_class, seed=seed)
-        return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES)
+        return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES, built_in=True)
     if spec == "mnist":
         images, labels = mnist.load_mnist(mnist.find_default_mnist())
         return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)

@@ -20,7 +20,7 @@ from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
 from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
-SHIPPED_CLASSIFIERS = {"runes": MODELS_DIR / "classifier_runes.keras"}  # and its .onnx beside it
+SHIPPED_CLASSIFIER = MODELS_DIR / "classifier_runes.keras"  # the built-in runes'; its .onnx twin beside it
 FEATURES_LAYER = "features"
 FEATURE_DIM = 128
 OUTPUTS = ("features", "probabilities")  # the ONNX twin's outputs

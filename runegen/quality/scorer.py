@@ -30,7 +30,7 @@ from runegen.core.errors import ModelFileError, RunegenError
 from runegen.core.latents import latents, spread
 from runegen.data import GlyphDataset, to_unit_range
 from runegen.data.runes import render_runes
-from runegen.quality.classifier import (SHIPPED_CLASSIFIERS, KerasClassifier, classifier_outputs, load_classifier,
+from runegen.quality.classifier import (SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs, load_classifier,
                                         prefer_onnx, train_and_save)
 from runegen.quality.metrics import scores
 
@@ -58,7 +58,8 @@ class Scorer:
         if classifier_path is not None and not classifier_path.exists():
             raise ModelFileError(f"{classifier_path}: no such file")
         unlabelled = len(dataset.class_names) < 2
-        path = classifier_path or SHIPPED_CLASSIFIERS.get("runes" if unlabelled else dataset.name)
+        shipped = SHIPPED_CLASSIFIER if unlabelled or dataset.built_in else None
+        path = classifier_path or shipped
         if unlabelled and classifier_path is None:
             log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features, "
                 "without recognisability")
@@ -116,7 +117,7 @@ def compare(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, lab
 
 def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:
     """Real images the generator never saw (runes) or a fixed subset of its data (others)."""
-    if dataset.name == "runes":
+    if dataset.built_in:
         per_class = -(-samples // len(dataset.class_names))
         images, _ = render_runes(samples_per_class=per_class, seed=REFERENCE_SEED)
         pool = to_unit_range(images)

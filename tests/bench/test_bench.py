@@ -121,13 +121,13 @@ def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():
     quality must draw codes the same way, as `runegen evaluate` does (0.914 on the shipped file),
     not uniformly (0.48 on aarch64 and x86 alike before the fix)."""
     from runegen.bench.worker import quality
-    from runegen.quality.classifier import SHIPPED_CLASSIFIERS
+    from runegen.quality.classifier import SHIPPED_CLASSIFIER
     from runegen.runtime import load_generator
     from runegen.runtime.generator import SHIPPED_DIR
 
     generator = load_generator(SHIPPED_DIR / "runes-s1" / "generator_f32.onnx", threads=1)
     assert generator.code_weights is not None and (generator.code_weights == 0).any()
-    spec = {"classifier": str(SHIPPED_CLASSIFIERS["runes"].with_suffix(".onnx")), "threads": 1,
+    spec = {"classifier": str(SHIPPED_CLASSIFIER.with_suffix(".onnx")), "threads": 1,
             "quality_samples": 500}
     assert quality(generator.generate, generator, spec)["recognisability"] > 0.85
 

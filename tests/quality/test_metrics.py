@@ -172,7 +172,7 @@ def font_digits(count: int, seed: int, only: int | None = None) -> np.ndarray:
 def test_the_shipped_rune_classifier_measures_glyphs_that_are_no_runes():
     """Unlabelled data is scored on the shipped rune classifier's features (scorer.py): on digits
     they still tell real from real, blur by degree, and a collapsed generator."""
-    shipped = classifiers.load_classifier(classifiers.prefer_onnx(classifiers.SHIPPED_CLASSIFIERS["runes"]))
+    shipped = classifiers.load_classifier(classifiers.prefer_onnx(classifiers.SHIPPED_CLASSIFIER))
     real, other = font_digits(500, seed=1), font_digits(500, seed=2)
     same = score(shipped, real, other)
     blurred = [score(shipped, real, blur(other, sigma))["fd"] for sigma in (0.5, 1.0, 1.5)]

@@ -180,3 +180,22 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     assert_usage_error(run_cli_in_process("classifier", "--data", folder, "--out", tmp_path / "c.keras"),
                        "one class (no labels)")
     assert not (tmp_path / "c.keras").exists()
+
+
+def test_a_folder_named_runes_is_scored_as_a_folder(tmp_path):
+    """Only the built-in runes get the drawn held-out reference and the shipped 24-class classifier:
+    a folder of one's own called "runes" is compared with its own images, by its own classes."""
+    from PIL import Image
+
+    from runegen.data import load_dataset
+    from runegen.quality.scorer import Scorer
+
+    for name, level in (("a", 60), ("b", 200)):
+        (tmp_path / "runes" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.new("L", (28, 28), level + i).save(tmp_path / "runes" / name / f"{i}.png")
+    dataset = load_dataset(str(tmp_path / "runes"))
+    assert dataset.name == "runes" and not dataset.built_in
+    scorer = Scorer.for_dataset(dataset, samples=20)  # trains a 2-class classifier (a few seconds)
+    assert scorer.class_metrics and scorer.classifier.num_classes == 2
+    assert all(any(np.array_equal(real, own) for own in dataset.images) for real in scorer.real_images)
