@@ -53,8 +53,9 @@ class Scorer:
     @classmethod
     def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
                     cache: Path | None = None, log: Callable[[str], None] = lambda line: None) -> "Scorer":
-        """The classifier: `classifier_path`, else the shipped one for the data, else one cached
-        in `cache` (a run folder), else one trained now (and saved to `cache` if given)."""
+        """The classifier: `classifier_path`, else the shipped one (the built-in runes, or data of
+        one class), else one cached in `cache` (a run folder), else one trained now (and saved to
+        `cache` if given)."""
         if classifier_path is not None and not classifier_path.exists():
             raise ModelFileError(f"{classifier_path}: no such file")
         unlabelled = len(dataset.class_names) < 2
