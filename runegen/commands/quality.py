@@ -44,7 +44,7 @@ def evaluate_command(
     from runegen.quality.scorer import Scorer
 
     console = table_console()
-    with flag("--classifier", ModelFileError):
+    with flag("--data", DataError), flag("--classifier", ModelFileError):
         scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
     with console.status(f"scoring {samples} samples of {model} ..."):
         scores = scorer.score_generator(generator)

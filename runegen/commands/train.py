@@ -128,6 +128,11 @@ def train(
     if config.conditional and len(dataset.class_names) < 2:
         raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
                          "a conditional model needs a subfolder per class")
+    from runegen.quality.scorer import MIN_REFERENCE
+
+    if config.eval_every and not dataset.built_in and len(dataset) < MIN_REFERENCE:
+        raise UsageError(f"--data {config.data}: {len(dataset)} images are too few for the quality metrics "
+                         f"(at least {MIN_REFERENCE}); train with --eval-every 0")
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     if is_chief():

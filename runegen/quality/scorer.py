@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from runegen.core.errors import ModelFileError, RunegenError
+from runegen.core.errors import DataError, ModelFileError, RunegenError
 from runegen.core.latents import latents, spread
 from runegen.data import GlyphDataset, to_unit_range
 from runegen.data.runes import render_runes
@@ -37,6 +37,7 @@ from runegen.quality.metrics import scores
 REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
 EVAL_SEED = 7  # the generated samples' latents
 CHUNK = 256
+MIN_REFERENCE = 10  # real images a score needs at least (k-NN precision and recall need k + 1)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Scorer:
         """The classifier: `classifier_path`, else the shipped one (the built-in runes, or data of
         one class), else one cached in `cache` (a run folder), else one trained now (and saved to
         `cache` if given)."""
+        if not dataset.built_in and len(dataset) < MIN_REFERENCE:
+            raise DataError(f"{dataset.name}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
         if classifier_path is not None and not classifier_path.exists():
             raise ModelFileError(f"{classifier_path}: no such file")
         unlabelled = len(dataset.class_names) < 2

@@ -60,6 +60,11 @@ def test_empty_and_corrupt_image_folders(tmp_path):
         Image.new("L", (28, 28), 40 * i).save(flat / f"{i}.png")
     assert_usage_error(run_cli("train", "--data", flat, "--conditional", "--out", tmp_path / "c"),
                        "--conditional: --data")
+    # two images: too few for the k-NN metrics, said before training rather than at its first evaluation
+    assert_usage_error(run_cli("train", "--data", flat, "--batch-size", "2", "--out", tmp_path / "c"),
+                       "too few for the quality metrics")
+    assert_usage_error(run_cli_without_tensorflow("evaluate", "--data", flat, cwd=tmp_path),
+                       "2 images, too few to score")
     assert not (tmp_path / "c").exists()
 
 
