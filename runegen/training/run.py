@@ -220,7 +220,8 @@ class Run:
         self.epoch_sums.assign(tf.zeros_like(self.epoch_sums))
         if (epoch + 1) % self.config.checkpoint_every == 0 or last:
             self.checkpoints.save(checkpoint_number=self._global_step(epoch + 1, 0))
-        summary = (" ".join(f"{k} {row[k]:.3f}" for k in METRICS)
+        shown = METRICS if self.codes else METRICS[:-1]  # code_accuracy is 0 without codes
+        summary = (" ".join(f"{k} {row[k]:.3f}" for k in shown)
                    + f"  {row['images_per_s']:,.0f} img/s  {seconds:.1f}s")
         if quality:
             summary += "  " + " ".join(f"{k} {quality[k]:.3f}" for k in QUALITY_SHOWN if k in quality)

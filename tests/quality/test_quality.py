@@ -17,6 +17,7 @@ def conditional_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("conditional") / "run"
     result = run_cli_in_process("train", *CONDITIONAL, "--out", out)
     assert result.returncode == 0, result.stderr
+    (out.parent / "train.stderr").write_text(result.stderr)
     return out
 
 
@@ -42,6 +43,9 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
     # after 120 and 0.204 after 180 (and 0.21, 0.23 and 0.39 after 120, 180 and 240 on an Intel Xeon).
     assert record["class_accuracy"] >= 0.125, record
     assert "class_accuracy" in result.stdout
+    # the epoch lines leave out Q's code accuracy, always 0 without latent codes
+    log = (conditional_run.parent / "train.stderr").read_text()
+    assert "epoch 6/6  g_loss" in log and "code_accuracy" not in log
 
 
 @pytest.mark.slow

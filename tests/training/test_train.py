@@ -18,6 +18,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert "oneDNN custom operations" not in stderr and "remapper failed" not in stderr
     # a log (not a terminal) gets one whole line per epoch, not the bars again, cut, at the end
     assert [stderr.count(f"epoch {n}/2  g_loss") for n in (1, 2)] == [1, 1]
+    assert stderr.count("code_accuracy") == 2  # Q's reading of the latent codes, on each epoch's line
     assert "…" not in stderr, stderr
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
     from PIL import Image
