@@ -57,7 +57,7 @@ def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
-BLOCK_TENSORFLOW = """
+WITHOUT_TENSORFLOW = """
 import sys
 
 class BlockTensorFlow:
@@ -67,6 +67,8 @@ class BlockTensorFlow:
         return None
 
 sys.meta_path.insert(0, BlockTensorFlow())
+"""
+BLOCK_TENSORFLOW = WITHOUT_TENSORFLOW + """
 sys.argv[0] = "runegen"
 from runegen.cli import main
 main()

@@ -2,11 +2,15 @@
 model card says."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import ROOT, run_cli_in_process, run_cli_without_tensorflow
+from conftest import ROOT, WITHOUT_TENSORFLOW, run_cli_in_process, run_cli_without_tensorflow
 
 MODELS = ROOT / "runegen" / "models"
 GENERATORS = ["runes-s1", "runes-s1-conditional"]
@@ -58,3 +62,14 @@ def test_generate_without_a_model_uses_the_shipped_one_without_tensorflow(tmp_pa
                                          cwd=tmp_path)
     assert by_rune.returncode == 0, by_rune.stderr
     assert "4 ansuz" in by_rune.stdout and "runes-s1-conditional" in by_rune.stdout
+
+
+def test_the_readmes_python_example_runs_without_tensorflow(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("**From Python**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW + example], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "eight.png") as grid:
+        assert grid.width > 4 * grid.height  # eight glyphs in one row
