@@ -89,7 +89,6 @@ class Scorer:
             fake_probabilities = labels = None
         return scores(self.real_features, fake_features, fake_probabilities, labels)
 
-
     def score_generator(self, generator) -> dict:
         """Every metric of a loaded runtime Generator (runegen/runtime/generator.py), drawn as it
         draws its own latents."""
