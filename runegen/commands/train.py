@@ -128,16 +128,27 @@ def train(
     if config.conditional and len(dataset.class_names) < 2:
         raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
                          "a conditional model needs a subfolder per class")
-    from runegen.quality.scorer import MIN_REFERENCE
-
-    if config.eval_every and not dataset.built_in and len(dataset) < MIN_REFERENCE:
-        raise UsageError(f"--data {config.data}: {len(dataset)} images are too few for the quality metrics "
-                         f"(at least {MIN_REFERENCE}); train with --eval-every 0")
+    if config.eval_every and not dataset.built_in:
+        _check_scorable(config, dataset)
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     if is_chief():
         check_writable(out)
     _train(config, out, dataset, resume)
+
+
+def _check_scorable(config, dataset) -> None:
+    """Data the metrics cannot score is refused now rather than at the first evaluation: too few
+    images, or (one class: the rune classifier's features) glyphs that classifier sees nothing in."""
+    from runegen.quality.scorer import MIN_REFERENCE, Scorer
+
+    try:
+        if len(dataset.class_names) < 2:  # cheap: no classifier to train
+            Scorer.for_dataset(dataset, config.eval_samples)
+        elif len(dataset) < MIN_REFERENCE:
+            raise DataError(f"{dataset.name}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
+    except DataError as error:
+        raise UsageError(f"--data {error}; train with --eval-every 0") from None
 
 
 # Built-in sets at least this large are drawn beside TensorFlow's import; below it, starting a

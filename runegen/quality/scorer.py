@@ -11,7 +11,9 @@ exported format, through the runtime) and training's evaluation every `--eval-ev
   Data of one class (a flat image folder: no labels) cannot train a classifier, which needs
   classes to tell apart; its features come from the shipped rune classifier instead, a general
   glyph feature extractor as Inception is for FID, and the class metrics (recognisability,
-  coverage) are left out: they would say how rune-like the samples are.
+  coverage) are left out: they would say how rune-like the samples are. Dark glyphs on a light
+  ground are inverted first (the classifier learnt light on black, and sees nothing in the
+  other); data it still sees nothing in is refused rather than scored with all-zero features.
 - Reference: for the runes, freshly drawn glyphs with a seed no default run trains on; for
   other data, a fixed random subset of the dataset.
 - Generated samples come from fixed latents (seed `EVAL_SEED`); a conditional generator is asked
@@ -38,6 +40,7 @@ REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
 EVAL_SEED = 7  # the generated samples' latents
 CHUNK = 256
 MIN_REFERENCE = 10  # real images a score needs at least (k-NN precision and recall need k + 1)
+UNSEEN_LIMIT = 0.1  # share of real images the rune classifier may see nothing in, for data it was not trained on
 
 
 @dataclass
@@ -46,10 +49,15 @@ class Scorer:
     real_images: np.ndarray
     samples: int = 1000
     class_metrics: bool = True  # False: the classifier's classes are not the data's
+    invert: bool = False  # dark glyphs on a light ground, shown to the rune classifier light on dark
 
     def __post_init__(self):
         # The reference's features, once: training scores twice per evaluation (EMA and live).
-        self.real_features, _ = classifier_outputs(self.classifier, self.real_images)
+        self.real_features, _ = self.outputs(self.real_images)
+
+    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features, class probabilities) of images in [-1, 1], inverted first if `invert`."""
+        return classifier_outputs(self.classifier, -images if self.invert else images)
 
     @classmethod
     def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
@@ -64,9 +72,6 @@ class Scorer:
         unlabelled = len(dataset.class_names) < 2
         shipped = SHIPPED_CLASSIFIER if unlabelled or dataset.built_in else None
         path = classifier_path or shipped
-        if unlabelled and classifier_path is None:
-            log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features, "
-                "without recognisability")
         if path is None or not path.exists():
             path = cache / "classifier.keras" if cache is not None else None
         if path is not None and path.exists():
@@ -77,14 +82,27 @@ class Scorer:
         if not unlabelled and classifier.num_classes != len(dataset.class_names):
             raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
-        return cls(classifier, reference_images(dataset, samples), samples, class_metrics=not unlabelled)
+        if not (unlabelled and classifier_path is None):
+            return cls(classifier, reference_images(dataset, samples), samples, class_metrics=not unlabelled)
+
+        # Data of one class on the rune classifier's features: its glyphs must be ones it can see.
+        real = reference_images(dataset, samples)
+        scorer = cls(classifier, real, samples, class_metrics=False, invert=dark_on_light(real))
+        unseen = float(np.mean(~scorer.real_features.any(axis=1)))
+        if unseen > UNSEEN_LIMIT:
+            raise DataError(f"{dataset.name}: the rune classifier sees no glyph in {unseen:.0%} of these images "
+                            "(all-zero features); only a classifier trained on labelled images of their kind "
+                            "can score them")
+        log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features"
+            f"{' (dark glyphs on a light ground, inverted first)' if scorer.invert else ''}, without recognisability")
+        return scorer
 
     def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,
               codes: int = 0, code_weights=None) -> dict:
         """Every metric of `generate` (model inputs of `width` -> images in [-1, 1]); codes drawn
         in proportion to `code_weights` where the generator has a code prior."""
         fakes, labels = draw(generate, width, num_classes, self.samples, codes, code_weights)
-        fake_features, fake_probabilities = classifier_outputs(self.classifier, fakes)
+        fake_features, fake_probabilities = self.outputs(fakes)
         if not self.class_metrics:
             fake_probabilities = labels = None
         return scores(self.real_features, fake_features, fake_probabilities, labels)
@@ -107,6 +125,14 @@ def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: 
     z = latents(samples, width, EVAL_SEED, one_hot, labels)
     fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
     return fakes.reshape(-1, 28, 28, 1), labels if num_classes else None
+
+
+def dark_on_light(images: np.ndarray) -> bool:
+    """Whether glyphs are dark on a light ground (scans, most fonts): the 2-pixel frame of the
+    images is light on average. The runes and MNIST are light on black."""
+    frame = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel(),
+                            images[:, 2:-2, :2].ravel(), images[:, 2:-2, -2:].ravel()])
+    return bool(frame.mean() > 0)
 
 
 def compare(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, labels=None, **options) -> dict:

@@ -62,7 +62,13 @@ def test_empty_and_corrupt_image_folders(tmp_path):
                        "--conditional: --data")
     # two images: too few for the k-NN metrics, said before training rather than at its first evaluation
     assert_usage_error(run_cli("train", "--data", flat, "--batch-size", "2", "--out", tmp_path / "c"),
-                       "too few for the quality metrics")
+                       "too few to score")
+    noise = tmp_path / "noise"  # glyphs the rune classifier, which scores unlabelled data, sees nothing in
+    noise.mkdir()
+    for i in range(12):
+        Image.effect_noise((28, 28), 100 + 10 * i).save(noise / f"{i}.png")
+    assert_usage_error(run_cli("train", "--data", noise, "--batch-size", "4", "--out", tmp_path / "c"),
+                       "sees no glyph in 100% of these images")
     assert_usage_error(run_cli_without_tensorflow("evaluate", "--data", flat, cwd=tmp_path),
                        "2 images, too few to score")
     assert not (tmp_path / "c").exists()

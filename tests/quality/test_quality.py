@@ -156,6 +156,7 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     classifier's features and leave out the class metrics; the classifier command refuses it."""
     from PIL import Image
 
+    from runegen.core.errors import DataError
     from runegen.data import load_dataset
     from runegen.data.runes import render_runes
     from runegen.quality.scorer import Scorer
@@ -173,6 +174,19 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     noise = scorer.score(lambda z: np.random.default_rng(0).uniform(-1, 1, (len(z), 28, 28, 1)).astype(np.float32), 100)
     assert "recognisability" not in real and "class_coverage" not in real
     assert real["fd"] < noise["fd"] / 10 and real["precision"] > 0.9 and real["recall"] > 0.9
+    # Dark glyphs on a light ground, which the classifier (light on black) sees nothing in, are
+    # inverted first; images it still sees nothing in are refused, not scored on all-zero features.
+    inverted = tmp_path / "inverted"
+    inverted.mkdir()
+    for i, glyph in enumerate(glyphs):
+        Image.fromarray(255 - glyph).save(inverted / f"{i:03d}.png")
+    on_light = Scorer.for_dataset(load_dataset(str(inverted)), samples=120)
+    real_on_light = on_light.score(lambda z: (1 - other[:len(z), ..., None] / 127.5).astype(np.float32), 100)
+    assert on_light.invert and real_on_light["fd"] == pytest.approx(real["fd"], rel=1e-3)
+    for i, glyph in enumerate(glyphs):
+        Image.effect_noise((28, 28), 100).save(inverted / f"{i:03d}.png")
+    with pytest.raises(DataError, match="sees no glyph in 100% of these images"):
+        Scorer.for_dataset(load_dataset(str(inverted)), samples=120)
 
     scores = tmp_path / "s.json"
     result = run_cli_in_process("evaluate", exported[0] / "generator_f32.onnx", "--data", folder,
