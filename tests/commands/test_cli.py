@@ -46,7 +46,9 @@ def test_bad_train_flags(tmp_path, args, fragment):
     assert not (tmp_path / "run").exists()
 
 
-def test_empty_and_corrupt_image_folders(tmp_path):
+def test_image_folders_a_run_cannot_use(tmp_path):
+    """Empty, unreadable, one class with --conditional, too small to score, or unseen by the
+    classifier that scores unlabelled data: refused before training starts."""
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_usage_error(run_cli("train", "--data", empty, "--out", tmp_path / "a"), "no images found")
