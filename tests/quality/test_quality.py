@@ -193,6 +193,8 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
                                 "--samples", "100", "--json", scores)
     assert result.returncode == 0, result.stderr
     assert "one class (no labels)" in result.stdout and "│ recognisability" not in result.stdout
+    # the tiny run's generator learnt the built-in runes: scored against a folder, that is said
+    assert "was trained on other data (24 classes) than glyphs" in result.stderr
     record = json.loads(scores.read_text())
     assert record["fd"] > 0 and "recognisability" not in record and "num_classes" not in record
     assert_usage_error(run_cli_in_process("classifier", "--data", folder, "--out", tmp_path / "c.keras"),
