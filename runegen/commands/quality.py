@@ -41,16 +41,16 @@ def evaluate_command(
     if generator.num_classes and generator.classes != list(dataset.class_names):
         raise UsageError(f"{model} was trained on other classes than {dataset.name}'s "
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
-    if generator.classes and generator.classes != list(dataset.class_names):  # said, not refused:
-        # scoring a generator against other data can be meant (runes against a folder of runes)
-        trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
-        typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.name}; "
-                   "--data names the data to score against", err=True)
     from runegen.quality.scorer import Scorer
 
     console = table_console()
     with flag("--data", DataError), flag("--classifier", ModelFileError):
         scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
+    if generator.classes and generator.classes != list(dataset.class_names):  # said, not refused:
+        # scoring a generator against other data can be meant (runes against a folder of runes)
+        trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
+        typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.name}; "
+                   "--data names the data to score against", err=True)
     with console.status(f"scoring {samples} samples of {model} ..."):
         scores = scorer.score_generator(generator)
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
