@@ -128,27 +128,28 @@ def train(
     if config.conditional and len(dataset.class_names) < 2:
         raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
                          "a conditional model needs a subfolder per class")
-    if config.eval_every and not dataset.built_in:
-        _check_scorable(config, dataset)
+    scorer = _checked_scorer(config, dataset) if config.eval_every and not dataset.built_in else None
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     if is_chief():
         check_writable(out)
-    _train(config, out, dataset, resume)
+    _train(config, out, dataset, resume, scorer)
 
 
-def _check_scorable(config, dataset) -> None:
+def _checked_scorer(config, dataset):
     """Data the metrics cannot score is refused now rather than at the first evaluation: too few
-    images, or (one class: the rune classifier's features) glyphs that classifier sees nothing in."""
+    images, or (one class: the rune classifier's features) glyphs that classifier sees nothing in.
+    Returns the Scorer of data of one class, cheap to build (no classifier to train), for the run."""
     from runegen.quality.scorer import MIN_REFERENCE, Scorer
 
     try:
-        if len(dataset.class_names) < 2:  # cheap: no classifier to train
-            Scorer.for_dataset(dataset, config.eval_samples)
-        elif len(dataset) < MIN_REFERENCE:
+        if len(dataset.class_names) < 2:
+            return Scorer.for_dataset(dataset, config.eval_samples)
+        if len(dataset) < MIN_REFERENCE:
             raise DataError(f"{dataset.name}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
     except DataError as error:
         raise UsageError(f"--data {error}; train with --eval-every 0") from None
+    return None
 
 
 # Built-in sets at least this large are drawn beside TensorFlow's import; below it, starting a
@@ -197,7 +198,7 @@ def loaded_beside_tensorflow(*args):
             return load_dataset(*args)
 
 
-def _train(config, out: Path, dataset, resume: bool) -> None:
+def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -211,7 +212,7 @@ def _train(config, out: Path, dataset, resume: bool) -> None:
     chief = is_chief()
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
     with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
-        run = Run(config, out, dataset, strategy)
+        run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
                   f"on {dataset.name} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {out}")

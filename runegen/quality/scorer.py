@@ -82,19 +82,19 @@ class Scorer:
         if not unlabelled and classifier.num_classes != len(dataset.class_names):
             raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
                              f"the data {dataset.name} has {len(dataset.class_names)}")
-        if not (unlabelled and classifier_path is None):
-            return cls(classifier, reference_images(dataset, samples), samples, class_metrics=not unlabelled)
-
-        # Data of one class on the rune classifier's features: its glyphs must be ones it can see.
+        # Data of one class on the rune classifier's features: shown as it learnt glyphs (light on
+        # dark), and refused where it still sees nothing in them.
+        foreign = unlabelled and classifier_path is None
         real = reference_images(dataset, samples)
-        scorer = cls(classifier, real, samples, class_metrics=False, invert=dark_on_light(real))
-        unseen = float(np.mean(~scorer.real_features.any(axis=1)))
-        if unseen > UNSEEN_LIMIT:
-            raise DataError(f"{dataset.name}: the rune classifier sees no glyph in {unseen:.0%} of these images "
-                            "(all-zero features); only a classifier trained on labelled images of their kind "
-                            "can score them")
-        log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features"
-            f"{' (dark glyphs on a light ground, inverted first)' if scorer.invert else ''}, without recognisability")
+        scorer = cls(classifier, real, samples, class_metrics=not unlabelled, invert=foreign and dark_on_light(real))
+        if foreign:
+            unseen = float(np.mean(~scorer.real_features.any(axis=1)))
+            if unseen > UNSEEN_LIMIT:
+                raise DataError(f"{dataset.name}: the rune classifier sees no glyph in {unseen:.0%} of these images "
+                                "(all-zero features); only a classifier trained on labelled images of their kind "
+                                "can score them")
+            log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features"
+                f"{' (dark glyphs on a light ground, inverted first)' if scorer.invert else ''}, without recognisability")
         return scorer
 
     def score(self, generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: int = 0,

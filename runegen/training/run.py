@@ -70,9 +70,10 @@ class TrainingDiverged(RuntimeError):
 class Run:
     """One training run in its folder, fresh or resumed."""
 
-    def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset, strategy=None):
+    def __init__(self, config: TrainConfig, out: Path, dataset: GlyphDataset, strategy=None, scorer=None):
         """strategy: from runegen.training.distribute.make_strategy(config.devices), made by the caller
-        before any other TensorFlow work when it may be a cluster's (made here when None)."""
+        before any other TensorFlow work when it may be a cluster's (made here when None). scorer:
+        the quality/scorer.py Scorer of `dataset` if the caller has built it already."""
         from runegen.core.quiet import import_tensorflow
 
         tf = import_tensorflow()  # first, with its start-up noise kept quiet
@@ -137,7 +138,7 @@ class Run:
                                      config.latent_dim + self.num_classes, config.seed, one_hot, grid_labels)
         self.real_images = tf.data.Dataset.from_tensor_slices(
             (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
-        self.scorer = None  # built at the first evaluation: it loads or trains a classifier
+        self.scorer = scorer  # else built at the first evaluation: it loads or trains a classifier
         self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard")) if self.chief else None
 
     # -- data -----------------------------------------------------------------------------
