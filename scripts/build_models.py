@@ -3,13 +3,15 @@ write their model card from measured figures only.
 
     python scripts/build_models.py runs/ship/runes-s1 runs/ship/runes-s1-conditional \
         [--seeds runs/seeds/seed0 runs/seeds/seed1 runs/seeds/seed2 [--seeds-epoch 15]]
+    python scripts/build_models.py --rescore
 
 For each run folder (named like its target: runes-s1, runes-s1-conditional): export the float32
 ONNX and full-int8 TFLite files through runegen's exporter (each checked against Keras), copy
 generator.keras + config.json + classes.json (+ code_weights.json) + the exports + a sample grid, score the .keras,
 .onnx and .tflite files with `runegen evaluate`'s Scorer, and read the training time from the run's
 metrics.csv. `--seeds` adds a mean ± std table of the last evaluation of default runs. A model not
-rebuilt keeps its entry. Everything measured goes to runegen/models/scores.json, which
+rebuilt keeps its entry; `--rescore` scores the shipped files again in place, as after a metric
+was added, and says which earlier figures moved. Everything measured goes to runegen/models/scores.json, which
 runegen/models/MODEL_CARD.md quotes.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import shutil
 import statistics
 import tempfile
@@ -29,16 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "runegen" / "models"
 SHIPPED_VARIANTS = ("onnx", "f32"), ("tflite", "int8")
 DRAWN_CODE = 1e-3  # a code drawn less often than this is left out of samples.png
-CARD_METRICS = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
+CARD_METRICS = ("fd", "kid", "precision", "recall", "density", "real_coverage", "recognisability", "class_coverage",
+                "class_accuracy")
 
 
 def build(run: Path) -> dict:
     from runegen.core import images
     from runegen.core.formats import FORMATS
     from runegen.core.latents import CODE_WEIGHTS_FILE
-    from runegen.data import load_dataset
     from runegen.export import export, load_keras_generator
-    from runegen.quality.scorer import Scorer
     from runegen.runtime import load_generator
 
     target = MODELS / run.name
@@ -60,13 +62,8 @@ def build(run: Path) -> dict:
                 if file.exists():
                     shutil.copy2(file, target / file.name)
 
-    dataset = load_dataset(config["data"], config["samples_per_class"], config["seed"])
-    scorer = Scorer.for_dataset(dataset, 1000)
-    scores, generators = {}, {}
-    for file in ["generator.keras", *(r.path.name for r in results)]:
-        generator = generators[file] = load_generator(target / file)
-        scores[file] = scorer.score_generator(generator)
-    keras_generator = generators["generator.keras"]
+    scores = score_files(target, config, ["generator.keras", *(r.path.name for r in results)])
+    keras_generator = load_generator(target / "generator.keras")
     # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row; of
     # the codes, those the model draws (a code its prior never draws has no real rune behind it).
     if keras_generator.num_classes:
@@ -90,6 +87,29 @@ def build(run: Path) -> dict:
             "progress": [{k: r[k] for k in ("epoch", *CARD_METRICS) if r.get(k)} for r in rows if r.get("fd")]}
 
 
+def score_files(target: Path, config: dict, files: list[str]) -> dict:
+    """`runegen evaluate`'s figures for each of `files` in the model folder `target`."""
+    from runegen.data import load_dataset
+    from runegen.quality.scorer import Scorer
+    from runegen.runtime import load_generator
+
+    scorer = Scorer.for_dataset(load_dataset(config["data"], config["samples_per_class"], config["seed"]), 1000)
+    return {file: scorer.score_generator(load_generator(target / file)) for file in files}
+
+
+def rescore(record: dict) -> None:
+    """Score every shipped file again, in place (after a metric was added), and say which of the
+    figures recorded before moved by more than round-off (1e-6, relatively)."""
+    for model in record["models"]:
+        before, model["scores"] = model["scores"], score_files(MODELS / model["name"], model["config"],
+                                                               list(model["scores"]))
+        for file, old in before.items():
+            new = model["scores"][file]
+            moved = {k: (v, new.get(k)) for k, v in old.items()
+                     if k not in new or not math.isclose(v, new[k], rel_tol=1e-6, abs_tol=1e-9)}
+            print(f"{model['name']}/{file}: {'moved: ' + str(moved) if moved else 'every earlier figure the same'}")
+
+
 def seed_table(runs: list[Path], epoch: int | None = None) -> dict:
     """Mean and std over `runs` of their evaluation at `epoch` (None: the last). A longer run's
     evaluation at epoch N is what an N-epoch run ends with only where no setting depends on the
@@ -108,12 +128,15 @@ def seed_table(runs: list[Path], epoch: int | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("runs", nargs="*", type=Path)
+    parser.add_argument("--rescore", action="store_true", help="only score the shipped files again")
     parser.add_argument("--seeds", nargs="*", type=Path, default=[])
     parser.add_argument("--seeds-epoch", type=int, help="the seeds' evaluation at this epoch [default: the last]")
     args = parser.parse_args()
     path = MODELS / "scores.json"
     record = json.loads(path.read_text()) if path.exists() else {"models": []}
+    if args.rescore:
+        rescore(record)
     built = [build(run) for run in args.runs]
     names = [m["name"] for m in built]
     record["models"] = built + [m for m in record["models"] if m["name"] not in names]

@@ -9,6 +9,8 @@ plays the role Inception's pool layer plays in FID; `scores` computes every metr
   k(x, y) = (x·y / d + 1)³, averaged over random subsets (Bińkowski et al. 2018);
 - `precision`, `recall`: improved precision and recall with k-nearest-neighbour manifolds
   (Kynkäänniemi et al. 2019, k = 3);
+- `density`, `real_coverage`: density and coverage (Naeem et al. 2020, k = 5), on the real
+  samples' neighbourhoods only, so that a few real outliers cannot vouch for any sample;
 - `recognisability`: the share of generated samples the classifier labels with confidence
   >= 0.9, and `class_coverage`: how many distinct classes those confident labels cover
   (out of `num_classes`).
@@ -23,9 +25,11 @@ import numpy as np
 # What each of `scores`' figures says, in the order reports print them (`runegen evaluate`).
 READINGS = {
     "fd": "Fréchet distance on classifier features (lower is better)",
-    "kid": "kernel distance (lower is better; about 0 for real vs real)",
+    "kid": "kernel distance (lower is better; real vs real runes: about -1.8 to 0)",
     "precision": "share of samples inside the real manifold",
     "recall": "share of real glyphs inside the samples' manifold",
+    "density": "real neighbourhoods holding a sample, per k (about 1 for real vs real)",
+    "real_coverage": "share of real glyphs with a sample in their neighbourhood",
     "recognisability": "share of samples labelled with confidence >= 0.9",
     "class_coverage": "distinct classes among the confident samples",
     "class_accuracy": "conditional: share drawn as the class asked for",
@@ -115,7 +119,25 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
     """
     real, fake = _features(real_features, k + 1), _features(fake_features, k + 1)
     real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
-    return _inside(fake, real, real_radii), _inside(real, fake, fake_radii)
+    in_real, _ = _balls(fake, real, real_radii)
+    in_fake, _ = _balls(real, fake, fake_radii)
+    return float(np.mean(in_real > 0)), float(np.mean(in_fake > 0))
+
+
+def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), from the real samples' k-NN balls alone.
+
+    Density: the number of real balls each generated sample falls in, over k, averaged: about 1
+    when both sets come from one distribution, above 1 where samples crowd into dense real regions.
+    Coverage: the share of real samples whose ball holds at least one generated sample. Precision
+    counts a sample as real-like when any one ball holds it, so a real outlier, whose ball is wide,
+    vouches for whatever falls in it (blank images among a folder's glyphs vouch for blank
+    samples); density counts that one ball as 1/k and coverage as one real sample. The formulas
+    of the authors' `prdc` package, in numpy, as that package needs scikit-learn.
+    """
+    real, fake = _features(real_features, k + 1), _features(fake_features, 1)
+    holding, covered = _balls(fake, real, _knn_radii(real, k))
+    return float(holding.sum() / (k * len(fake))), float(covered.mean())
 
 
 def _knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
@@ -129,14 +151,17 @@ def _knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
     return radii
 
 
-def _inside(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> float:
-    """Share of `queries` inside at least one ball (centre, radius)."""
+def _balls(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
+           chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(how many balls (centre, radius) hold each query, whether each ball holds any query)."""
     from scipy.spatial.distance import cdist
 
-    hits = 0
+    holding, hit = np.zeros(len(queries), np.int64), np.zeros(len(centres), bool)
     for start in range(0, len(queries), chunk):
-        hits += int(np.any(cdist(queries[start:start + chunk], centres) <= radii, axis=1).sum())
-    return hits / len(queries)
+        inside = cdist(queries[start:start + chunk], centres) <= radii
+        holding[start:start + chunk] = inside.sum(axis=1)
+        hit |= inside.any(axis=0)
+    return holding, hit
 
 
 def recognisability(probabilities: np.ndarray, threshold: float = 0.9) -> tuple[float, int]:
@@ -153,21 +178,25 @@ def class_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilities: np.ndarray | None,
-           labels=None, *, k: int = 3, threshold: float = 0.9, kid_subsets: int = 100,
+           labels=None, *, k: int = 3, coverage_k: int = 5, threshold: float = 0.9, kid_subsets: int = 100,
            kid_subset_size: int = 1000, seed: int = 0) -> dict:
     """Every metric of generated vs real features: {"fd", "kid", "kid_std", "precision", "recall",
-    "n_real", "n_fake"}, with "recognisability", "class_coverage" and "num_classes" from the fakes'
+    "density", "real_coverage", "n_real", "n_fake"}, with "recognisability", "class_coverage" and
+    "num_classes" from the fakes'
     class probabilities (None: the classifier's classes are not the data's), and
     "class_accuracy" when the fakes' `labels` (the classes they were asked for) are given too;
     lower fd/kid and higher everything else is better."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size, seed)
     precision, recall = precision_recall(real_features, fake_features, k)
+    density, real_coverage = density_coverage(real_features, fake_features, coverage_k)
     result = {
         "fd": frechet_distance(real_features, fake_features),
         "kid": kid,
         "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "real_coverage": real_coverage,
     }
     if fake_probabilities is not None:
         recognisable, coverage = recognisability(fake_probabilities, threshold)

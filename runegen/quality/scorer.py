@@ -39,7 +39,7 @@ from runegen.quality.metrics import scores
 REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
 EVAL_SEED = 7  # the generated samples' latents
 CHUNK = 256
-MIN_REFERENCE = 10  # real images a score needs at least (k-NN precision and recall need k + 1)
+MIN_REFERENCE = 10  # real images a score needs at least (the k-NN metrics need k + 1: 4 and 6)
 UNSEEN_LIMIT = 0.1  # share of real images the rune classifier may see nothing in, for data it was not trained on
 
 

@@ -61,11 +61,12 @@ def test_real_vs_real_is_close(classifier, halves, noise):
     real_a, real_b = halves
     same = score(classifier, real_a, real_b)
     versus_noise = score(classifier, real_a, noise)
-    assert set(same) == {"fd", "kid", "kid_std", "precision", "recall", "recognisability",
-                         "class_coverage", "num_classes", "n_real", "n_fake"}
+    assert set(same) == {"fd", "kid", "kid_std", "precision", "recall", "density", "real_coverage",
+                         "recognisability", "class_coverage", "num_classes", "n_real", "n_fake"}
     assert same["fd"] < 0.05 * versus_noise["fd"]
     assert abs(same["kid"]) < 0.05 * versus_noise["kid"]
     assert same["precision"] > 0.8 and same["recall"] > 0.8
+    assert 0.7 < same["density"] < 1.3 and same["real_coverage"] > 0.8
     assert same["num_classes"] == 24 and same["n_real"] == same["n_fake"] == len(real_a)
 
 
@@ -87,6 +88,7 @@ def test_pure_noise_is_neither_recognisable_nor_precise(classifier, halves, nois
     assert result["recognisability"] < 0.05
     assert result["precision"] < 0.05
     assert result["recall"] < 0.05
+    assert result["density"] < 0.05 and result["real_coverage"] < 0.05
     blank = np.full_like(noise, -1.0)  # an all-black frame is no glyph either
     assert score(classifier, real_a, blank)["recognisability"] < 0.05
 
@@ -136,6 +138,34 @@ def test_precision_recall_on_nested_sets():
     assert precision > 0.95 and recall < 0.3
 
 
+def test_density_and_coverage_on_nested_sets_and_one_distribution():
+    """Fakes from the middle of the real cloud only: each as deep inside real neighbourhoods as a
+    real sample (density about 1; the balls are small where real samples are dense), but they
+    cover little of the cloud. Fakes from the real distribution: density about 1, coverage high
+    (about 1 - e^-k for equal set sizes)."""
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(500, 2))
+    crowded = metrics.density_coverage(real, rng.normal(scale=0.2, size=(500, 2)))
+    same = metrics.density_coverage(real, rng.normal(size=(500, 2)))
+    assert 0.85 < crowded[0] < 1.15 and crowded[1] < 0.3
+    assert 0.85 < same[0] < 1.15 and same[1] > 0.95
+
+
+def test_a_few_real_outliers_vouch_for_blank_samples_in_precision_not_in_density_or_coverage():
+    """A folder of glyphs with two blank images among them (features at the origin, far from the
+    glyphs'): their k-NN balls reach into the glyphs' cloud, so they hold the origin. Blank samples
+    then score precision 1, while density counts those two balls (2 of k = 5) and coverage two
+    real images of 502."""
+    rng = np.random.default_rng(4)
+    glyphs = rng.normal(loc=10.0, size=(500, 8))
+    real = np.concatenate([glyphs, np.zeros((2, 8))])
+    blank = np.zeros((200, 8))
+    precision, recall = metrics.precision_recall(real, blank)
+    density, coverage = metrics.density_coverage(real, blank)
+    assert precision == 1.0 and recall < 0.01
+    assert density == pytest.approx(2 / 5) and coverage == pytest.approx(2 / 502)
+
+
 def test_recognisability_and_coverage():
     probabilities = np.array([[0.95, 0.05, 0.0], [0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.92, 0.0, 0.08]])
     assert metrics.recognisability(probabilities) == (0.75, 2)
@@ -144,7 +174,8 @@ def test_recognisability_and_coverage():
 def test_scores_without_class_probabilities_leave_out_the_class_metrics():
     rng = np.random.default_rng(3)
     result = metrics.scores(rng.normal(size=(60, 4)), rng.normal(size=(60, 4)), None, kid_subsets=5)
-    assert set(result) == {"fd", "kid", "kid_std", "precision", "recall", "n_real", "n_fake"}
+    assert set(result) == {"fd", "kid", "kid_std", "precision", "recall", "density", "real_coverage",
+                           "n_real", "n_fake"}
 
 
 def test_bad_shapes_are_refused(classifier):

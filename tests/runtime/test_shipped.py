@@ -52,6 +52,9 @@ def test_evaluate_every_shipped_format_as_the_card_says(file, tmp_path):
     recorded = next(m for m in SCORES["models"] if m["name"] == "runes-s1")["scores"][file]
     assert measured["recognisability"] == pytest.approx(recorded["recognisability"], abs=0.02)
     assert measured["fd"] == pytest.approx(recorded["fd"], rel=0.05)
+    assert measured["density"] == pytest.approx(recorded["density"], abs=0.02)
+    assert measured["real_coverage"] == pytest.approx(recorded["real_coverage"], abs=0.02)
+    assert "real_coverage" in result.stdout
 
 
 def test_generate_without_a_model_uses_the_shipped_one_without_tensorflow(tmp_path):

@@ -29,6 +29,7 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert {"g_loss", "d_loss", "d_real", "d_fake", "images_per_s"} <= set(rows[0])
     # the quality evaluation of the last epoch, into the same table
     assert rows[1]["fd"] and 0 <= float(rows[1]["recognisability"]) <= 1 and not rows[0]["fd"]
+    assert float(rows[1]["density"]) >= 0 and 0 <= float(rows[1]["real_coverage"]) <= 1
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / "checkpoints" / "checkpoint").exists()
     generator = keras.saving.load_model(out / "generator.keras", safe_mode=True)
