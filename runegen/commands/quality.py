@@ -22,7 +22,7 @@ def evaluate_command(
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the generator's runtime."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
-    """Score a generator with offline metrics: FD, KID, precision/recall, recognisability."""
+    """Score a generator with offline metrics: FD, KID, precision/recall, density/coverage, recognisability."""
     from rich.table import Table
 
     from runegen.core import atomic
