@@ -82,6 +82,17 @@ def run_cli_without_tensorflow(*args, cwd):
                           capture_output=True, text=True, timeout=120)
 
 
+def bar_glyph(kind: str, shift: int = 0) -> np.ndarray:
+    """A uint8 28x28 glyph for small image-folder datasets: a white bar "across", "down" or both
+    ("cross") on black, `shift` (0-12) pixels along. (The loader refuses images of one flat colour.)"""
+    glyph = np.zeros((28, 28), np.uint8)
+    if kind in ("across", "cross"):
+        glyph[6 + shift:9 + shift, 4:24] = 255
+    if kind in ("down", "cross"):
+        glyph[4:24, 6 + shift:9 + shift] = 255
+    return glyph
+
+
 def generator_weights(path):
     """The weights of a saved .keras model (TensorFlow)."""
     import keras

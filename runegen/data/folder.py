@@ -1,6 +1,11 @@
 """Any folder of images: one subfolder per class, or a flat folder (one class).
 
-Images are converted to grayscale 28x28. Unreadable files are skipped and counted, not fatal.
+Each image becomes the 28x28 grayscale glyph a viewer shows: turned upright by its EXIF
+orientation (phone photos of drawings), transparent pixels laid on a ground that sets off its ink
+(a black glyph on a transparent ground would otherwise turn all black), 16-bit grays scaled rather
+than clipped, and a non-square image padded with its border's colour rather than squashed.
+Unreadable files are skipped and counted, not fatal; images of one flat colour are counted too,
+and a folder of nothing else is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 from runegen.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+BLANK_CONTRAST = 8  # an image whose grays span less than this (of 255) at 28x28 holds no glyph
 
 
 def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -34,8 +40,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
         for file in files:
             try:
                 with Image.open(file) as image:
-                    glyph = image.convert("L").resize((28, 28), Image.Resampling.LANCZOS)
-                    images.append(np.asarray(glyph, dtype=np.uint8))
+                    images.append(glyph(image))
                 labels.append(label)
             except (OSError, UnidentifiedImageError, ValueError):
                 skipped += 1
@@ -43,8 +48,41 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
         raise DataError(f"{root}: none of the {skipped} image files could be read")
     if skipped:
         print(f"warning: skipped {skipped} unreadable image file(s) in {root}", file=sys.stderr)
+    images = np.stack(images)
+    blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
+    if blank == len(images):
+        raise DataError(f"{root}: every image is one flat colour at 28x28, no glyph to learn")
+    if blank:
+        print(f"warning: {blank} of {len(images)} images in {root} are one flat colour (blank)", file=sys.stderr)
     class_names = tuple(name for name, _ in classes)
-    return np.stack(images), np.asarray(labels, dtype=np.int32), class_names
+    return images, np.asarray(labels, dtype=np.int32), class_names
+
+
+def glyph(image) -> np.ndarray:
+    """`image` (PIL) as the uint8 28x28 grayscale glyph a viewer shows (the module's docstring)."""
+    from PIL import Image, ImageOps
+
+    gray = _grayscale(ImageOps.exif_transpose(image))
+    pixels = np.asarray(gray)
+    ground = int(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
+    return np.asarray(ImageOps.pad(gray, (28, 28), Image.Resampling.LANCZOS, color=ground), dtype=np.uint8)
+
+
+def _grayscale(image):
+    from PIL import Image
+
+    if image.mode.startswith("I") or image.mode == "F":  # 16- or 32-bit grays: scaled, not clipped to 255
+        values = np.asarray(image, np.float64)
+        top = 1.0 if image.mode == "F" and values.max() <= 1.0 else 255.0 if values.max() <= 255 else 65535.0
+        return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), np.float64)
+        if alpha.min() < 255:  # laid on white under dark ink, on black under light ink
+            ink = float((alpha * np.asarray(rgba.convert("L"), np.float64)).sum() / max(alpha.sum(), 1.0))
+            ground = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if ink < 128 else (0, 0, 0, 255))
+            return Image.alpha_composite(ground, rgba).convert("L")
+    return image.convert("L")
 
 
 def _images_in(folder: Path) -> list[Path]:

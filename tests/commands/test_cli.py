@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
+from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_without_tensorflow
 
 
 def test_help_lists_the_commands():
@@ -59,7 +59,7 @@ def test_image_folders_a_run_cannot_use(tmp_path):
     flat = tmp_path / "flat"  # one class: nothing to condition on
     flat.mkdir()
     for i in range(2):
-        Image.new("L", (28, 28), 40 * i).save(flat / f"{i}.png")
+        Image.fromarray(bar_glyph("down", i)).save(flat / f"{i}.png")
     assert_usage_error(run_cli("train", "--data", flat, "--conditional", "--out", tmp_path / "c"),
                        "--conditional: --data")
     # two images: too few for the k-NN metrics, said before training rather than at its first evaluation

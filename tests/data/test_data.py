@@ -98,6 +98,64 @@ def test_loose_images_beside_class_subfolders_are_ignored_and_named(tmp_path, ca
     assert "ignored 1 image file(s) at the top of" in capsys.readouterr().err
 
 
+def glyph_image(mode="L", ink=255, ground=0, size=(28, 28)):
+    """An L-shaped stroke (its corner tells up from down and left from right) on a plain ground."""
+    from PIL import ImageDraw
+
+    image = Image.new(mode, size, ground)
+    ImageDraw.Draw(image).line([(8, 4), (8, 22), (20, 22)], fill=ink, width=3)
+    return image
+
+
+def test_transparent_glyphs_are_laid_on_a_ground_that_sets_off_their_ink(tmp_path):
+    """Pillow's convert("L") drops alpha: a black glyph on a transparent ground turned all black."""
+    glyph_image("RGBA", (0, 0, 0, 255), (0, 0, 0, 0)).save(tmp_path / "dark.png")
+    glyph_image("RGBA", (255, 255, 255, 255), (255, 255, 255, 0)).save(tmp_path / "light.png")
+    dark, light = load_dataset(str(tmp_path)).images[:, :, :, 0]  # sorted: dark.png, light.png
+    assert dark[0, 0] == 1.0 and dark.min() == -1.0  # black ink on white
+    assert light[0, 0] == -1.0 and light.max() == 1.0  # white ink on black
+    np.testing.assert_array_equal(dark, -light)
+
+
+def test_sixteen_bit_grays_are_scaled_not_clipped(tmp_path):
+    grays = glyph_image(ink=100, ground=30)
+    Image.fromarray(np.asarray(grays, np.uint16) * 257).save(tmp_path / "deep.png")  # the same, of 65535
+    grays.save(tmp_path / "plain.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    deep_glyph, plain_glyph = load_dataset(str(tmp_path)).images
+    np.testing.assert_array_equal(deep_glyph, plain_glyph)
+
+
+def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
+    upright = glyph_image()
+    upright.save(tmp_path / "a_upright.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show", as phones write it
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "b_stored_sideways.png", exif=exif)
+    shown_upright, shown_sideways = load_dataset(str(tmp_path)).images
+    np.testing.assert_array_equal(shown_upright, shown_sideways)
+
+
+def test_non_square_images_are_padded_not_squashed(tmp_path):
+    wide = np.zeros((28, 56), np.uint8)
+    wide[4:24, 18:38] = 255  # a 20x20 square
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    [square] = load_dataset(str(tmp_path)).images[:, :, :, 0]
+    rows, cols = np.nonzero(square > 0)
+    assert np.ptp(rows) == np.ptp(cols)  # still square, half as tall as before (the width set the scale)
+    assert square[0, 0] == -1.0 and square[-1, -1] == -1.0  # padded with the border's black
+
+
+def test_blank_images_are_counted_and_a_folder_of_them_refused(tmp_path, capsys):
+    for i in range(3):
+        Image.new("L", (28, 28), 80 * i).save(tmp_path / f"blank{i}.png")
+    with pytest.raises(DataError, match="every image is one flat colour"):
+        load_dataset(str(tmp_path))
+    glyph_image().save(tmp_path / "glyph.png")
+    assert len(load_dataset(str(tmp_path))) == 4
+    assert "3 of 4 images" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda p: None, "no images found"),
     (lambda p: (p / "x.png").write_bytes(b"junk"), "could be read"),

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
+from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "20", "--epochs", "6", "--batch-size", "16",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
@@ -135,12 +135,12 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     from runegen.quality.classifier import classifier_outputs, load_classifier
 
     out = tmp_path / "tiny.keras"
-    # A tiny folder dataset keeps this fast: 3 classes of flat frames at different brightness.
+    # A tiny folder dataset keeps this fast: 3 classes of bars (across, down, both), 12 places each.
     from PIL import Image
-    for c, level in enumerate((40, 120, 220)):
-        (tmp_path / "data" / f"c{c}").mkdir(parents=True)
-        for i in range(20):
-            Image.fromarray(np.full((28, 28), level + i, np.uint8)).save(tmp_path / "data" / f"c{c}" / f"{i}.png")
+    for kind in ("across", "down", "cross"):
+        (tmp_path / "data" / kind).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "data" / kind / f"{i}.png")
     result = run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out)
     assert result.returncode == 0, result.stderr
     images = load_dataset(str(tmp_path / "data")).images
@@ -157,7 +157,7 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     from PIL import Image
 
     from runegen.core.errors import DataError
-    from runegen.data import load_dataset
+    from runegen.data import GlyphDataset, load_dataset
     from runegen.data.runes import render_runes
     from runegen.quality.scorer import Scorer
 
@@ -175,7 +175,7 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     assert "recognisability" not in real and "class_coverage" not in real
     assert real["fd"] < noise["fd"] / 10 and real["precision"] > 0.9 and real["recall"] > 0.9
     # Dark glyphs on a light ground, which the classifier (light on black) sees nothing in, are
-    # inverted first; images it still sees nothing in are refused, not scored on all-zero features.
+    # inverted first; images it still sees nothing in are refused, not scored on features next to zero.
     inverted = tmp_path / "inverted"
     inverted.mkdir()
     for i, glyph in enumerate(glyphs):
@@ -187,6 +187,12 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
         Image.effect_noise((28, 28), 100).save(inverted / f"{i:03d}.png")
     with pytest.raises(DataError, match="sees no glyph in 100% of these images"):
         Scorer.for_dataset(load_dataset(str(inverted)), samples=120)
+    # nor in black frames with a faint speck, whose features are next to zero (length 0.38) but not zero
+    specks = np.full((60, 28, 28, 1), -1.0, np.float32)
+    specks[:, 10:12, 10:12] = -0.5
+    black = GlyphDataset("specks", specks, np.zeros(60, np.int32), ("specks",))
+    with pytest.raises(DataError, match="sees no glyph in 100% of these images"):
+        Scorer.for_dataset(black, samples=60)
 
     scores = tmp_path / "s.json"
     result = run_cli_in_process("evaluate", exported[0] / "generator_f32.onnx", "--data", folder,
@@ -210,10 +216,10 @@ def test_a_folder_named_runes_is_scored_as_a_folder(tmp_path):
     from runegen.data import load_dataset
     from runegen.quality.scorer import Scorer
 
-    for name, level in (("a", 60), ("b", 200)):
-        (tmp_path / "runes" / name).mkdir(parents=True)
+    for kind in ("across", "down"):
+        (tmp_path / "runes" / kind).mkdir(parents=True)
         for i in range(12):
-            Image.new("L", (28, 28), level + i).save(tmp_path / "runes" / name / f"{i}.png")
+            Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "runes" / kind / f"{i}.png")
     dataset = load_dataset(str(tmp_path / "runes"))
     assert dataset.name == "runes" and not dataset.built_in
     scorer = Scorer.for_dataset(dataset, samples=20)  # trains a 2-class classifier (a few seconds)
