@@ -143,6 +143,8 @@ def generate(
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     preset = generator.metadata.get("preset")
     what = (f"{count} {generator.classes[labels[0]]}" if rune or class_name
+            else f"{count} images of the first {count} of the {len(codes)} codes it draws"
+            if every_code and count < len(codes)
             else f"{count} images of the {len(codes)} codes it draws" if every_code
             else f"{count} images of code {code}" if codes is not None else f"{count} images")
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "

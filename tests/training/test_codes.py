@@ -97,6 +97,8 @@ def test_generate_one_code_and_every_code(coded_onnx, tmp_path):
     drawn = int((generator.code_weights > 0).sum())  # codes the learned prior never draws are left out
     assert every.returncode == 0 and f"{4 * drawn} images of the {drawn} codes it draws" in every.stdout
     assert columns(tmp_path / "all.png") == drawn
+    fewer = run_cli_in_process("generate", coded_onnx, "--code", "all", "-n", "2", "--out", tmp_path / "two.png")
+    assert fewer.returncode == 0 and f"2 images of the first 2 of the {drawn} codes it draws" in fewer.stdout
 
 
 def test_generate_every_code_leaves_out_the_codes_the_shipped_model_never_draws(tmp_path):
