@@ -128,7 +128,8 @@ def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: in
     """Density and coverage (Naeem et al. 2020), from the real samples' k-NN balls alone.
 
     Density: the number of real balls each generated sample falls in, over k, averaged: about 1
-    when both sets come from one distribution, above 1 where samples crowd into dense real regions.
+    when both sets come from one distribution, above 1 where samples cluster around real ones
+    more tightly than the real ones lie to each other.
     Coverage: the share of real samples whose ball holds at least one generated sample. Precision
     counts a sample as real-like when any one ball holds it, so a real outlier, whose ball is wide,
     vouches for whatever falls in it (blank images among a folder's glyphs vouch for blank
