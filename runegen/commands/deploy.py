@@ -30,6 +30,7 @@ def export_command(
     with flag("--format/--quantize:", RunegenError):
         variants = select_variants(split_list(format), split_list(quantize or []))
     from runegen.export import export, load_keras_generator
+    from runegen.export.exporter import parity_picture
 
     generator = load_keras_generator(model)
     out = out or model.parent / "export"
@@ -47,8 +48,9 @@ def export_command(
                       f"{parity.psnr:.1f} dB" if parity else "-",
                       "✅ ok" if result.ok else f"❌ FAIL: {result.error}")
     console.print(table)
+    pictures = [parity_picture(out, model.stem, fmt) for fmt in dict.fromkeys(v.format for v in variants)]
     console.print(f"side by side (Keras on top, then each file that passed): "
-                  f"{out / (model.stem + '_parity.png')}", highlight=False)
+                  f"{', '.join(map(str, pictures))}", highlight=False)
     if not all(result.ok for result in results):
         raise typer.Exit(1)
 

@@ -70,8 +70,10 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
 
 
 def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
-    """Write each variant of `generator` (from load_keras_generator) into `out`, and
-    `<stem>_parity.png`: the same latents drawn by Keras (top row) and by each exported file."""
+    """Write each variant of `generator` (from load_keras_generator) into `out`, and for each
+    format `<stem>_parity_<format>.png`: the same latents drawn by Keras (top row) and by each of
+    its files that passed (one picture per format, so that exporting the formats one at a time
+    into one folder keeps both)."""
     from runegen.export.fold import fold_batch_norm
     from runegen.export.subpixel import conv_transpose_as_conv
     keras_model = generator.model
@@ -94,10 +96,16 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
         target = out / variant.filename(generator.path.stem)
         results.append(_export_one(variant, variant.converter, inference, target, calibration,
                                    metadata(generator, variant), parity_latents, reference))
-    rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results if r.samples is not None]
-    images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
-                    out / f"{generator.path.stem}_parity.png")
+    for fmt in dict.fromkeys(v.format for v in variants):
+        rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results
+                                             if r.variant.format == fmt and r.samples is not None]
+        images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
+                        parity_picture(out, generator.path.stem, fmt))
     return results
+
+
+def parity_picture(out: Path, stem: str, fmt: str) -> Path:
+    return out / f"{stem}_parity_{fmt}.png"
 
 
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):

@@ -55,8 +55,10 @@ def test_every_variant_is_written_and_within_its_threshold(exported):
     assert "FAIL" not in stdout
     assert not list(out.glob(".*"))  # no temporary files left
     from PIL import Image
-    with Image.open(out / "generator_parity.png") as side_by_side:  # Keras row + 8 variant rows
-        assert side_by_side.height > side_by_side.width / 12 * 8
+    for fmt in (f for f in FORMATS.values() if f.variants):  # a picture per format: Keras + a row per variant
+        with Image.open(out / f"generator_parity_{fmt.name}.png") as side_by_side:
+            assert side_by_side.height > side_by_side.width / 12 * len(fmt.variants)
+            assert side_by_side.height < side_by_side.width / 12 * (len(fmt.variants) + 2)
 
 
 def plain_outputs(path, latents):
@@ -134,7 +136,11 @@ def test_a_variant_that_fails_parity_leaves_no_file(trained_generator, tmp_path)
     impossible = Variant("onnx", "f32", "float32", -1.0, lazy("runegen.export.onnx", "write_f32"))
     [result] = export(load_keras_generator(trained_generator), [impossible], tmp_path)
     assert not result.ok and "mean abs error" in result.error
-    assert [p.name for p in tmp_path.iterdir()] == ["generator_parity.png"]  # Keras row only
+    assert [p.name for p in tmp_path.iterdir()] == ["generator_parity_onnx.png"]  # Keras row only
+    # a second export into the folder, of another format, keeps the first one's picture
+    impossible_tflite = Variant("tflite", "f32", "float32", -1.0, lazy("runegen.export.tflite", "write_f32"))
+    export(load_keras_generator(trained_generator), [impossible_tflite], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generator_parity_onnx.png", "generator_parity_tflite.png"]
 
 
 def test_bad_export_input(trained_generator, tmp_path):
