@@ -42,12 +42,13 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
                 with Image.open(file) as image:
                     images.append(glyph(image))
                 labels.append(label)
-            except (OSError, UnidentifiedImageError, ValueError):
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
                 skipped += 1
     if not images:
         raise DataError(f"{root}: none of the {skipped} image files could be read")
     if skipped:
-        print(f"warning: skipped {skipped} unreadable image file(s) in {root}", file=sys.stderr)
+        print(f"warning: skipped {skipped} unreadable image file(s) in {root} (broken, or over Pillow's "
+              f"{Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit)", file=sys.stderr)
     images = np.stack(images)
     blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
     if blank == len(images):

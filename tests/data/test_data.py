@@ -80,14 +80,17 @@ def test_image_folder_with_class_subfolders(tmp_path):
     assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
 
 
-def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys):
+def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"{i}.jpg")
     (tmp_path / "broken.png").write_bytes(b"not a png")
+    # an image over Pillow's decompression-bomb limit (2 x MAX_IMAGE_PIXELS) raises its own error
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # the 28x28 glyphs (784) stay under 800
+    Image.new("L", (30, 30)).save(tmp_path / "too_large.png")
     data = load_dataset(str(tmp_path))
     assert len(data) == 2 and data.class_names == (tmp_path.name,)
-    assert "skipped 1 unreadable" in capsys.readouterr().err
+    assert "skipped 2 unreadable" in capsys.readouterr().err
 
 
 def test_loose_images_beside_class_subfolders_are_ignored_and_named(tmp_path, capsys):
