@@ -183,10 +183,10 @@ def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilit
            kid_subset_size: int = 1000, seed: int = 0) -> dict:
     """Every metric of generated vs real features: {"fd", "kid", "kid_std", "precision", "recall",
     "density", "real_coverage", "n_real", "n_fake"}, with "recognisability", "class_coverage" and
-    "num_classes" from the fakes'
-    class probabilities (None: the classifier's classes are not the data's), and
-    "class_accuracy" when the fakes' `labels` (the classes they were asked for) are given too;
-    lower fd/kid and higher everything else is better."""
+    "num_classes" from the fakes' class probabilities (None: the classifier's classes are not the
+    data's), and "class_accuracy" when the fakes' `labels` (the classes they were asked for) are
+    given too; lower fd/kid and higher everything else is better, but density, whose real-data
+    value is about 1."""
     kid, kid_std = kernel_distance(real_features, fake_features, kid_subsets, kid_subset_size, seed)
     precision, recall = precision_recall(real_features, fake_features, k)
     density, real_coverage = density_coverage(real_features, fake_features, coverage_k)
