@@ -10,6 +10,7 @@ scoring needs no TensorFlow. Images are float32 (N, 28, 28, 1) in [-1, 1], as ev
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,9 @@ def train_classifier(dataset: GlyphDataset, epochs: int = 5, seed: int = 0, batc
     Same seed, same data, same machine -> same weights (keras.utils.set_random_seed fixes the
     initialisation, the dropout masks and the shuffle order; the outliers come from `seed` too).
     """
+    from runegen.core.quiet import import_tensorflow, quiet_native_stderr
+
+    import_tensorflow()  # first, with its start-up noise kept quiet (`runegen classifier` starts here)
     import keras
 
     _check_images(dataset.images, "dataset.images")
@@ -71,7 +75,10 @@ def train_classifier(dataset: GlyphDataset, epochs: int = 5, seed: int = 0, batc
     model = build_classifier(num_classes)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                   metrics=["categorical_accuracy"])
-    model.fit(images, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
+    # Keras' input pipeline logs a harmless "NodeDef mentions attribute use_unbounded_threadpool"
+    # error line from C++ when a training run trains this classifier; replayed if fit fails.
+    with quiet_native_stderr() if not verbose else contextlib.nullcontext():
+        model.fit(images, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     return model
 
 
