@@ -86,17 +86,26 @@ def resolve_devices(device: str) -> list[str]:
 
 def locate(model: Path) -> tuple[Path | None, Path]:
     """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
-    folder, or a folder of exported files."""
+    folder (its exports in export/), a model folder (its exports beside generator.keras, as in
+    runegen/models/), or a folder of exported files."""
     if model.is_file() and model.suffix == ".keras":
         return model, model.parent / "export"
     if model.is_dir():
         keras_path = model / "generator.keras"
+        exported_here = any(model.glob("*.onnx")) or any(model.glob("*.tflite"))
         if keras_path.is_file():
-            return keras_path, model / "export"
-        if any(model.glob("*.onnx")) or any(model.glob("*.tflite")):
+            return keras_path, model if exported_here and not (model / "export").is_dir() else model / "export"
+        if exported_here:
             return None, model
         raise ModelFileError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
     raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
+
+
+def exports_missing_variants(keras_path: Path | None, export_dir: Path) -> bool:
+    """Whether the bench exports the variants not there yet (where TensorFlow is): into a run's
+    export/ folder, never into a model folder, whose files lie beside its .keras (the shipped
+    models, inside the installed package, among them): that one is benched as it is."""
+    return keras_path is not None and export_dir != keras_path.parent
 
 
 def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
@@ -211,7 +220,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     """Every row `config` asks for on `model` (a .keras file, a run folder or a folder of exports)."""
     keras_path, export_dir = locate(model)
     export_errors = []
-    if keras_path is not None and has_tensorflow():
+    if exports_missing_variants(keras_path, export_dir) and has_tensorflow():
         progress("exporting missing variants")
         export_errors = export_missing(keras_path, export_dir)
     rows = plan_rows(keras_path, export_dir, config.devices)

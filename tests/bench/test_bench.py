@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import assert_usage_error, run_cli, run_cli_without_tensorflow
+from conftest import ROOT, assert_usage_error, run_cli, run_cli_without_tensorflow
 from runegen.export import export, load_keras_generator
 from runegen.core.formats import FORMATS
 from runegen.training.nets import PRESETS
@@ -149,3 +149,26 @@ def test_the_table_written_to_a_file_keeps_every_figure(bench_run, capsys):
     print_table(report, table_console())
     shown = capsys.readouterr().out
     assert "…" not in shown and shown.count("12,346") == 8 * (len(report["rows"]) - 1)  # the ❌ row has none
+
+
+def test_a_model_folder_is_benched_as_it_is(tmp_path):
+    """The shipped layout (exports beside generator.keras) is benched as it stands, on the edge
+    install too; nothing is exported into it, where a run folder gets its missing variants in
+    export/."""
+    from runegen.bench.plan import exports_missing_variants, locate
+
+    shipped = ROOT / "runegen" / "models" / "runes-s1"
+    assert locate(shipped) == (shipped / "generator.keras", shipped)
+    assert not exports_missing_variants(*locate(shipped))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "generator.keras").write_bytes(b"")
+    assert locate(run) == (run / "generator.keras", run / "export") and exports_missing_variants(*locate(run))
+
+    report_path = tmp_path / "bench.json"
+    result = run_cli_without_tensorflow("bench", shipped, *QUICK, "--json", report_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["reference"] == "onnx f32"
+    assert sorted((r["format"], r["variant"], r["runtime"]) for r in report["rows"]) == [
+        ("onnx", "f32", "onnxruntime"), ("tflite", "int8", "LiteRT"), ("tflite", "int8", "LiteRT+XNNPACK")]
