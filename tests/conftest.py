@@ -57,17 +57,18 @@ def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
+EDGE_BLOCKED = ("tensorflow", "keras", "tf2onnx", "tf_keras")  # what the edge install lacks
 WITHOUT_TENSORFLOW = """
 import sys
 
 class BlockTensorFlow:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "tf_keras"):
+        if name.split(".")[0] in BLOCKED:
             raise ImportError(f"blocked for this test: {name}")
         return None
 
 sys.meta_path.insert(0, BlockTensorFlow())
-"""
+""".replace("BLOCKED", repr(EDGE_BLOCKED))
 BLOCK_TENSORFLOW = WITHOUT_TENSORFLOW + """
 sys.argv[0] = "runegen"
 from runegen.cli import main
@@ -75,10 +76,12 @@ main()
 """
 
 
-def run_cli_without_tensorflow(*args, cwd):
-    """The CLI as on an edge install: TensorFlow, Keras and tf2onnx cannot be imported."""
+def run_cli_without_tensorflow(*args, cwd, also_blocked: tuple[str, ...] = ()):
+    """The CLI as on an edge install: TensorFlow, Keras and tf2onnx cannot be imported (nor the
+    packages named in `also_blocked`: scipy, say, which the edge install lacks too)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *map(str, args)], cwd=cwd, env=env,
+    script = BLOCK_TENSORFLOW.replace(repr(EDGE_BLOCKED), repr(EDGE_BLOCKED + also_blocked))
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

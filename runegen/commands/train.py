@@ -283,6 +283,8 @@ def data_preview(
 
     if out.suffix.lower() != ".png":
         raise UsageError(f"--out {out}: must end in .png")
+    if data == "runes":  # their elastic bend is scipy's, which the edge install leaves out
+        require("scipy", "drawing the built-in runes needs scipy: pip install scipy (or 'runegen[train]')")
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
     rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))]

@@ -116,6 +116,15 @@ def test_data_preview_bad_out(tmp_path):
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
 
 
+def test_without_scipy_the_commands_that_need_it_say_so(tmp_path):
+    """The edge install has no scipy: drawing the built-in runes (their elastic bend) and the
+    metrics need it; one line each, not a ModuleNotFoundError traceback."""
+    for args in (("data", "preview", "--out", tmp_path / "p.png"), ("evaluate",)):
+        result = run_cli_without_tensorflow(*args, cwd=tmp_path, also_blocked=("scipy",))
+        assert_usage_error(result, "scipy: pip install scipy (or 'runegen[train]')")
+    assert not (tmp_path / "p.png").exists()
+
+
 def test_train_without_tensorflow_says_what_to_install(tmp_path):
     """On the edge install (no TensorFlow): one line before any work, no run folder."""
     result = run_cli_without_tensorflow("train", "--out", tmp_path / "run", cwd=tmp_path)
