@@ -214,12 +214,23 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
-    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
-                  f"on {dataset.name} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {out}")
     if resume:
         with flag("--resume:", RunStateError):
             run.restore()
-        console.print(f"resumed at epoch {int(run.epoch.numpy()) + 1}, step {int(run.step_in_epoch.numpy())}")
+        done, step = int(run.epoch.numpy()), int(run.step_in_epoch.numpy())
+        if done > config.epochs or (done == config.epochs and step):
+            raise UsageError(f"--epochs {config.epochs}: the run in {out} has trained {done} epochs"
+                             f"{f' and {step} steps' if step else ''} already (--epochs N, N > {done}, trains on)")
+        if done == config.epochs and (out / "generator.keras").exists():  # finished: leave it as it is
+            console.print(f"{out} has trained its {done} epochs: nothing to do "
+                          f"(--resume --epochs N, N > {done}, trains on)", highlight=False, soft_wrap=True)
+            return
+    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
+                  f"on {dataset.name} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {out}")
+    if resume:
+        if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)
+            save_config(config, out)
+        console.print(f"resumed at epoch {done + 1}, step {step}")
     elif chief:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)

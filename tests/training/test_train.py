@@ -2,11 +2,14 @@
 (In-process runs: test_resume_in_process.py, test_train_in_process.py.)"""
 
 import csv
+import json
+import shutil
 
 import numpy as np
 import pytest
 
-from conftest import TINY_SETTINGS, assert_same_weights, cut_back, generator_weights, run_cli, run_cli_in_process
+from conftest import (TINY_SETTINGS, assert_same_weights, assert_usage_error, cut_back, generator_weights, run_cli,
+                      run_cli_in_process)
 
 
 def test_tiny_run_writes_every_artifact(tiny_run):
@@ -47,6 +50,24 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tiny_run, tmp_path):
     assert_same_weights(generator_weights(whole / "generator.keras"),
                         generator_weights(part / "generator.keras"))
     assert [r["epoch"] for r in csv.DictReader(open(part / "metrics.csv"))] == ["1", "2"]
+
+
+def test_resume_of_a_finished_run_leaves_it_and_a_longer_one_records_its_new_total(tiny_run, tmp_path):
+    """--resume on a run that has trained its epochs changes nothing; --epochs under what it has
+    trained is refused; --epochs above trains on and config.json, which a later --resume reads,
+    says the new total (it kept the first one, so that a second --resume stopped short)."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    before = (run / "generator.keras").read_bytes()
+    finished = run_cli_in_process("train", "--resume", "--out", run)
+    assert finished.returncode == 0 and "has trained its 2 epochs: nothing to do" in finished.stderr
+    assert (run / "generator.keras").read_bytes() == before
+    assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "1", "--out", run),
+                       "has trained 2 epochs already")
+    longer = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+    assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
+    assert "has trained its 3 epochs: nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
 
 
 def test_same_seed_same_weights_and_another_seed_differs(tiny_run, tmp_path):
