@@ -157,7 +157,15 @@ class Run:
         import tensorflow as tf
 
         # Every worker restores the chief's checkpoint (a cluster resumes from a shared folder).
-        latest = tf.train.latest_checkpoint(self.out / "checkpoints")
+        # TensorFlow logs an ERROR line of its own when the index names files that are gone; the
+        # one line the user gets is the RunStateError below.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("CRITICAL")
+        try:
+            latest = tf.train.latest_checkpoint(self.out / "checkpoints")
+        finally:
+            logger.setLevel(level)
         if latest is None:
             raise RunStateError(f"no checkpoint in {self.out / 'checkpoints'}")
         self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()

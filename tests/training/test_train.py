@@ -70,6 +70,15 @@ def test_resume_of_a_finished_run_leaves_it_and_a_longer_one_records_its_new_tot
     assert "has trained its 3 epochs: nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
 
 
+def test_a_checkpoint_index_whose_files_are_gone_is_one_error(tiny_run, tmp_path, caplog):
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    for file in (run / "checkpoints").glob("ckpt-*"):
+        file.unlink()
+    result = run_cli_in_process("train", "--resume", "--epochs", "3", "--out", run)
+    assert_usage_error(result, "--resume: no checkpoint in")
+    assert not [r for r in caplog.records if r.name == "tensorflow"]  # TensorFlow's own ERROR line
+
+
 def test_same_seed_same_weights_and_another_seed_differs(tiny_run, tmp_path):
     """As users run it: separate processes. (Two trainings inside one long-lived pytest process,
     after other TensorFlow work, were once seen to differ at Adam-step scale; see README.) Neither
