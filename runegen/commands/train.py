@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import check_writable, flag, is_default, positive, require
-from runegen.core.errors import DataError, RunStateError, UsageError
+from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
 
@@ -131,8 +131,6 @@ def train(
     scorer = _checked_scorer(config, dataset) if config.eval_every and not dataset.built_in else None
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
-    if is_chief():
-        check_writable(out)
     _train(config, out, dataset, resume, scorer)
 
 
@@ -208,8 +206,11 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from runegen.training.run import Run, TrainingDiverged
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
-    strategy = make_strategy(config.devices)
+    with flag("--devices", DeviceError):
+        strategy = make_strategy(config.devices)
     chief = is_chief()
+    if chief:  # after the devices' check, so that a refused run leaves no folder behind
+        check_writable(out)
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
     with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
         run = Run(config, out, dataset, strategy, scorer)

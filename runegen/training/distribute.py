@@ -33,7 +33,12 @@ def make_strategy(devices: str = "auto"):
     from runegen.core.quiet import import_tensorflow, quiet_native_stderr
 
     tf = import_tensorflow(start_runtime=False)
-    with quiet_native_stderr():  # the runtime starts here, and probes for CUDA on CPU-only hosts
+    names = listed_devices(devices)
+    if names:  # checked outside the quiet block, whose noise would be replayed with the error
+        with quiet_native_stderr():  # the runtime starts here, and probes for CUDA on CPU-only hosts
+            here = tf.config.list_logical_devices()
+        _check_devices(tf, names, here)
+    with quiet_native_stderr():
         return _strategy(tf, devices)
 
 
@@ -57,6 +62,24 @@ def _strategy(tf, devices: str):
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
     return tf.distribute.get_strategy()
+
+
+def _check_devices(tf, names: list[str], here) -> None:
+    """Each of `names` must be a device of this process: MirroredStrategy accepts one that does
+    not exist (a second CPU that was never split off) and its first step then waits forever."""
+    from runegen.core.errors import DeviceError
+
+    known = {(d.device_type, int(d.name.rsplit(":", 1)[1])): d.name for d in here}
+    for name in names:
+        try:
+            spec = tf.DeviceSpec.from_string(name)
+        except ValueError:
+            spec = None
+        if spec is None or (str(spec.device_type).upper(), spec.device_index or 0) not in known:
+            cpu_hint = ("; two CPU replicas need logical CPUs split off before TensorFlow starts"
+                        if spec is not None and str(spec.device_type).upper() == "CPU" else "")
+            raise DeviceError(f"{name}: not a device of this process (it has "
+                              f"{', '.join(sorted(known.values()))}{cpu_hint})")
 
 
 def cluster() -> dict | None:

@@ -133,6 +133,14 @@ def test_diffaugment_is_refused_with_two_devices(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_device_that_is_not_there_is_refused(tmp_path):
+    """MirroredStrategy takes a device that does not exist, and its first step then waits forever
+    (seen: `--devices /cpu:0,/cpu:1` in a plain process, no logical split); refused, one line."""
+    result = run_cli_in_process(*TINY, "--devices", "/cpu:0,/cpu:7", "--out", tmp_path / "x")
+    assert_usage_error(result, "--devices /cpu:7: not a device of this process")
+    assert not (tmp_path / "x").exists()
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
