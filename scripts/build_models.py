@@ -62,8 +62,9 @@ def build(run: Path) -> dict:
                 if file.exists():
                     shutil.copy2(file, target / file.name)
 
-    scores = score_files(target, config, ["generator.keras", *(r.path.name for r in results)])
-    keras_generator = load_generator(target / "generator.keras")
+    generators = {file: load_generator(target / file) for file in ["generator.keras", *(r.path.name for r in results)]}
+    scores = scores_of(config, generators)
+    keras_generator = generators["generator.keras"]
     # 4 draws of each class (conditional) or latent code side by side, 12 or 24 glyphs a row; of
     # the codes, those the model draws (a code its prior never draws has no real rune behind it).
     if keras_generator.num_classes:
@@ -87,22 +88,25 @@ def build(run: Path) -> dict:
             "progress": [{k: r[k] for k in ("epoch", *CARD_METRICS) if r.get(k)} for r in rows if r.get("fd")]}
 
 
-def score_files(target: Path, config: dict, files: list[str]) -> dict:
-    """`runegen evaluate`'s figures for each of `files` in the model folder `target`."""
+def scores_of(config: dict, generators: dict) -> dict:
+    """`runegen evaluate`'s figures for each loaded generator (file name -> runtime Generator) of
+    a model trained with `config`."""
     from runegen.data import load_dataset
     from runegen.quality.scorer import Scorer
-    from runegen.runtime import load_generator
 
     scorer = Scorer.for_dataset(load_dataset(config["data"], config["samples_per_class"], config["seed"]), 1000)
-    return {file: scorer.score_generator(load_generator(target / file)) for file in files}
+    return {file: scorer.score_generator(generator) for file, generator in generators.items()}
 
 
 def rescore(record: dict) -> None:
     """Score every shipped file again, in place (after a metric was added), and say which of the
     figures recorded before moved by more than round-off (1e-6, relatively)."""
+    from runegen.runtime import load_generator
+
     for model in record["models"]:
-        before, model["scores"] = model["scores"], score_files(MODELS / model["name"], model["config"],
-                                                               list(model["scores"]))
+        before = model["scores"]
+        model["scores"] = scores_of(model["config"], {file: load_generator(MODELS / model["name"] / file)
+                                                      for file in before})
         for file, old in before.items():
             new = model["scores"][file]
             moved = {k: (v, new.get(k)) for k, v in old.items()
