@@ -9,7 +9,6 @@ the Keras rows and the export of missing variants run only where TensorFlow is i
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -23,6 +22,9 @@ from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import EXPORT_FORMATS, FORMATS
+from runegen.core.quiet import installed
+
+EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
 from runegen.quality.classifier import SHIPPED_CLASSIFIER
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -57,13 +59,6 @@ class Row:
         return "✅"
 
 
-def has_tensorflow() -> bool:
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def available_devices() -> list[str]:
     try:
         import onnxruntime
@@ -87,9 +82,11 @@ def resolve_devices(device: str) -> list[str]:
 def locate(model: Path) -> tuple[Path | None, Path]:
     """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
     folder (its exports in export/), a model folder (its exports beside generator.keras, as in
-    runegen/models/), or a folder of exported files."""
+    runegen/models/), a folder of exported files, or one exported file (in its folder)."""
     if model.is_file() and model.suffix == ".keras":
         return model, model.parent / "export"
+    if model.is_file() and model.suffix in EXPORT_SUFFIXES:
+        return None, model.parent
     if model.is_dir():
         keras_path = model / "generator.keras"
         exported_here = any(model.glob("*.onnx")) or any(model.glob("*.tflite"))
@@ -98,7 +95,11 @@ def locate(model: Path) -> tuple[Path | None, Path]:
         if exported_here:
             return None, model
         raise ModelFileError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
-    raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, a run folder or an export folder)")
+    if model.exists():
+        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported .onnx/.tflite file, "
+                             "a run folder or an export folder)")
+    raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, an exported file, a run "
+                         "folder or an export folder)")
 
 
 def exports_missing_variants(keras_path: Path | None, export_dir: Path) -> bool:
@@ -121,24 +122,40 @@ def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
     return []
 
 
-def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str]) -> list[Row]:
+def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
+              only: Path | None = None) -> list[Row]:
     """One row per (file, bench runtime, device) from the format registry: the .keras source
-    first (the parity reference, where TensorFlow is here), then every exported variant found."""
-    stem = keras_path.stem if keras_path else _export_stem(export_dir)
-    files = []  # (format, variant name or None, path, tolerance)
-    if keras_path is not None and has_tensorflow():
+    first (the parity reference, where TensorFlow is here), then every exported file found (or
+    `only` that one)."""
+    files = []  # (format, variant name, path, tolerance)
+    if keras_path is not None and installed("tensorflow") and only is None:
         files.append((FORMATS["keras"], None, keras_path, KERAS_TOLERANCE))
-    files += [(fmt, variant.name, export_dir / variant.filename(stem), variant.mean_abs_tolerance)
-              for fmt in EXPORT_FORMATS.values() for variant in fmt.variants]
+    stem = keras_path.stem if keras_path else _export_stem(export_dir)
+    files += [entry for entry in exported_files(export_dir, stem) if only is None or entry[2] == only]
     rows = []
     for fmt, variant, path, tolerance in files:
-        if not path.exists():
-            continue
         for runtime in fmt.bench_runtimes:
             rows += [Row(fmt.name, variant or runtime.variant, runtime.label, device, str(path), runtime.kind,
                          tolerance, dict(runtime.options))
                      for device in devices if fmt.any_device or device == "cpu"]
     return rows
+
+
+def exported_files(export_dir: Path, stem: str) -> list[tuple]:
+    """(format, variant name, path, tolerance) of every file of an export format in export_dir.
+    The export's own names (`<stem>_<variant>.<format>`) come first, in the registry's order, so
+    that without Keras the f32 ONNX file is the parity reference; a file named otherwise keeps
+    its name as its variant, and the tolerance of the variant its name ends in (none: unchecked)."""
+    found = []
+    for fmt in EXPORT_FORMATS.values():
+        named = {variant.filename(stem): variant for variant in fmt.variants}
+        found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
+                  for name, variant in named.items() if (export_dir / name).is_file()]
+        for path in sorted(export_dir.glob(f"*{fmt.suffix}")):
+            if path.name not in named and path.is_file():
+                like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
+                found.append((fmt, path.stem, path, like.mean_abs_tolerance if like else None))
+    return found
 
 
 def _export_stem(export_dir: Path) -> str:
@@ -220,12 +237,13 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     """Every row `config` asks for on `model` (a .keras file, a run folder or a folder of exports)."""
     keras_path, export_dir = locate(model)
     export_errors = []
-    if exports_missing_variants(keras_path, export_dir) and has_tensorflow():
+    if exports_missing_variants(keras_path, export_dir) and installed("tensorflow"):
         progress("exporting missing variants")
         export_errors = export_missing(keras_path, export_dir)
-    rows = plan_rows(keras_path, export_dir, config.devices)
+    rows = plan_rows(keras_path, export_dir, config.devices, only=model if model.suffix in EXPORT_SUFFIXES else None)
     if not rows:
-        raise ModelFileError(f"{model}: nothing to benchmark (no TensorFlow for the .keras file, no exports)")
+        why = "its .keras file needs TensorFlow, and no exported files" if keras_path else "no exported files"
+        raise ModelFileError(f"{model}: nothing to benchmark ({why})")
 
     results: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -235,13 +253,14 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
                   "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
                   "classifier": _quality_classifier() if config.quality_samples else None,
                   "quality_samples": config.quality_samples}
-        # The first row's outputs are the reference: Keras where it runs, else the f32 ONNX file.
-        reference_row = rows[0]
+        # The first row that runs gives the reference outputs: Keras where it runs, else the f32
+        # ONNX file (or, where that fails, the next file).
+        reference_row = None
         for count in config.threads:
             for template in rows:
                 row = Row(**{**asdict(template), "threads": count, "figures": {}})
                 progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
-                first = template is reference_row and not reference.exists()
+                first = not reference.exists()
                 profile_path = (config.profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
                                 if config.profile is not None and FORMATS[row.format].placement else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
@@ -250,12 +269,15 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
                                           "save_outputs": str(reference) if first else None,
                                           "reference": None if first else str(reference)},
                                          count, scratch)
-                if first and row.figures.get("ok"):
-                    row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
+                if first and reference.exists():
+                    reference_row = row
+                    if row.figures.get("ok"):
+                        row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
                 results.append(row)
 
     flops = _flops_per_image(results)
-    report = {"environment": environment(), "reference": f"{reference_row.format} {reference_row.variant}",
+    report = {"environment": environment(),
+              "reference": f"{reference_row.format} {reference_row.variant}" if reference_row else None,
               "flops_per_image": flops, "export_errors": export_errors,
               "settings": config.settings,
               "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
@@ -268,7 +290,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
 def _quality_classifier() -> str | None:
     """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
     path = SHIPPED_CLASSIFIER.with_suffix(".onnx")
-    return str(path) if path.exists() and importlib.util.find_spec("onnxruntime") else None
+    return str(path) if path.exists() and installed("onnxruntime") else None
 
 
 def _flops_per_image(rows: list[Row]) -> int | None:

@@ -84,14 +84,14 @@ def summary_lines(report: dict) -> list[str]:
     flops = report["flops_per_image"]
     lines = [f"{env['cpu']}, {env['cores']} cores, Python {env['python']}; "
              + ", ".join(v for v in env["versions"].values() if v),
-             f"parity reference: {report['reference']}; "
-             f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
-             f"parity reference: {report['reference']}; FLOPs per image unknown (export without metadata)",
+             f"parity reference: {report['reference'] or 'none (no row ran)'}; "
+             + (f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
+                "FLOPs per image unknown (in the metadata of no row that ran)"),
              "each device's limit, measured in each row's process (best shown): " + "; ".join(f"{name}: {g:,.1f} GFLOP/s"
                                                           for name, g in report["limits"].items())]
     lines += [f"export failed: {e}" for e in report.get("export_errors", [])]
-    lines += [f"❌ {r['format']} {r['variant']} {r['runtime']} {r['device']} {r['threads']} thr: "
-              f"{r['figures'].get('error')}" for r in report["rows"] if not r["figures"].get("ok")]
+    lines += [f"{r['status']} {r['format']} {r['variant']} {r['runtime']} {r['device']} {r['threads']} thr: "
+              f"{_failure(r)}" for r in report["rows"] if r["status"] != "✅"]
     for target in report["targets"]:
         value = target["measured"]
         if value is None:
@@ -104,6 +104,27 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"target {target['target']} {target['goal']}: {shown} - {verdict}"
                      + (f" ({target['detail']})" if target["detail"] else ""))
     return lines
+
+
+def failures(report: dict) -> str | None:
+    """What failed, in a few words: rows (❌ or ❎), and variants the bench had to export first
+    and could not (they have no row); None if nothing did."""
+    failed = [row for row in report["rows"] if row["status"] != "✅"]
+    what = [f"{len(failed)} of {len(report['rows'])} rows failed (❌ or ❎)"] if failed else []
+    if report["export_errors"]:
+        what.append(f"{len(report['export_errors'])} variant(s) failed to export")
+    return " and ".join(what) or None
+
+
+def _failure(row: dict) -> str:
+    """Why a row is ❌ (its error) or ❎ (outputs not finite, or parity over its tolerance)."""
+    figures = row["figures"]
+    if not figures.get("ok"):
+        return str(figures.get("error"))
+    if not figures.get("finite"):
+        return "outputs not finite (NaN or infinity)"
+    return (f"parity mean error {figures['parity']['mean_abs']:.2e} over its tolerance "
+            f"{row['tolerance']:.0e}")
 
 
 def print_table(report: dict, console) -> None:
@@ -126,6 +147,14 @@ def markdown(report: dict) -> str:
 
 def _key(row: dict) -> tuple:
     return (row["format"], row["variant"], row["runtime"], row["device"], row["threads"])
+
+
+def is_report(data) -> bool:
+    """Whether `data` (parsed JSON) has the rows `compare` reads: an earlier bench --json."""
+    rows = data.get("rows") if isinstance(data, dict) else None
+    return isinstance(rows, list) and all(
+        isinstance(row, dict) and {"format", "variant", "runtime", "device", "threads"} <= row.keys()
+        and isinstance(row.get("figures"), dict) for row in rows)
 
 
 def compare(report: dict, old: dict) -> list[str]:

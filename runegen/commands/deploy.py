@@ -9,7 +9,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, flag, integers, positive, read_json, split_list, table_console
+from runegen.commands.options import (MAX_THREADS, check_output_file, check_writable, flag, integers, note_threads,
+                                     note_undescribed, positive, read_json, split_list, table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
 
@@ -33,6 +34,7 @@ def export_command(
     from runegen.export.exporter import parity_picture
 
     generator = load_keras_generator(model)
+    note_undescribed(generator)
     out = out or model.parent / "export"
     check_writable(out)
     console = table_console()
@@ -43,7 +45,7 @@ def export_command(
     for result in results:
         parity = result.parity
         table.add_row(result.variant.format, result.variant.name, result.path.name,
-                      f"{result.size_bytes / 1e6:.2f} MB" if result.size_bytes else "-",
+                      f"{result.size_bytes / 1e6:.2f} MB" if result.ok else "-",
                       f"{parity.max_abs:.2e}" if parity else "-", f"{parity.mean_abs:.2e}" if parity else "-",
                       f"{parity.psnr:.1f} dB" if parity else "-",
                       "✅ ok" if result.ok else f"❌ FAIL: {result.error}")
@@ -78,14 +80,18 @@ def bench_command(
 
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
-    config = BenchConfig(devices, integers(threads, "--threads", all_value=os.cpu_count() or 1),
+    config = BenchConfig(devices, integers(threads, "--threads", all_value=os.cpu_count() or 1, most=MAX_THREADS),
                          integers(batches, "--batches"), min_seconds, runs, profile, quality_samples)
     old = read_json(compare, "--compare") if compare else None
-    for target in (json_out, markdown_out):
-        if target is not None and not target.parent.is_dir():
-            raise UsageError(f"{target}: cannot write (no folder {target.parent})")
-    if profile is not None and profile.exists() and not profile.is_dir():
-        raise UsageError(f"--profile {profile}: not a folder")
+    if old is not None and not report.is_report(old):
+        raise UsageError(f"--compare {compare}: not a runegen bench --json (no rows of format, variant, "
+                         "runtime, device, threads and figures)")
+    for target, name in ((json_out, "--json"), (markdown_out, "--markdown")):
+        if target is not None:
+            check_output_file(target, name)
+    if profile is not None:
+        check_writable(profile, "--profile")
+    note_threads("--threads", config.threads)
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
         results = bench(model, config, progress=lambda message: spinner.update(f"benchmarking: {message}"))
@@ -97,10 +103,9 @@ def bench_command(
         atomic.write_text(json_out, json.dumps(results, indent=2, default=str) + "\n")
     if markdown_out:
         atomic.write_text(markdown_out, report.markdown(results))
-    failed = [row for row in results["rows"] if row["status"] != "✅"]
-    if failed and not accept_failures:
-        typer.echo(f"{len(failed)} of {len(results['rows'])} rows failed (❌ or ❎); exit code 1 "
-                   "(--accept-failures: 0)", err=True)
+    failures = report.failures(results)
+    if failures and not accept_failures:
+        typer.echo(f"{failures}; exit code 1 (--accept-failures: 0)", err=True)
         raise typer.Exit(1)
 
 
@@ -113,7 +118,7 @@ def generate(
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
-    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the runtime (default: all cores)."),
+    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the runtime (default: all cores)."),
     device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
@@ -122,14 +127,13 @@ def generate(
     from runegen.core import images
     from runegen.runtime import load_generator, shipped_generator
 
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out {out}: must end in .png")
-    if not out.parent.is_dir():  # fail before loading the model, not after
-        raise UsageError(f"--out {out}: cannot write (no folder {out.parent})")
+    check_output_file(out, "--out", ".png")  # before loading the model, not after
     if rune is not None and class_name is not None:
         raise UsageError("--rune and --class name the same thing: give one")
     model = model or shipped_generator(conditional=rune is not None or class_name is not None)
+    note_threads("--threads", [threads] if threads else [])
     generator = load_generator(model, threads=threads, device=device)
+    note_undescribed(generator)
     if code is not None and (rune is not None or class_name is not None):
         raise UsageError("--code is for models trained with latent codes, --rune/--class for conditional ones: give one")
     every_code = code is not None and code.strip().lower() == "all"
@@ -148,7 +152,8 @@ def generate(
             else f"{count} images of the first {count} of the {len(codes)} codes it draws"
             if every_code and count < len(codes)
             else f"{count} images of the {len(codes)} codes it draws" if every_code
-            else f"{count} images of code {code}" if codes is not None else f"{count} images")
+            else f"{count} images of code {int(code)}" if codes is not None else f"{count} images")
+    what = what.replace("1 images", "1 image", 1) if count == 1 else what
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
                f"({generator.format}{f', {preset}' if preset else ''}, latent {_latent_text(generator)}, "
                f"{generator.device})")
@@ -174,7 +179,8 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
         asked = names.get(rune.strip(), rune.strip())
     lookup = {name.lower(): i for i, name in enumerate(classes)}
     index = lookup.get(asked.strip().lower())
-    if index is None and asked.strip().isdigit() and int(asked) < len(classes):
+    if index is None and class_name is not None and asked.strip().isascii() and asked.strip().isdecimal() \
+            and int(asked) < len(classes):  # --class also takes an index; --rune a character or name
         index = int(asked)
     if index is None:
         flag = "--rune" if rune is not None else "--class"
@@ -193,7 +199,7 @@ def _shown_codes(generator, code: str, every_code: bool):
         raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
     if every_code:
         return np.arange(codes) if weights is None else np.flatnonzero(weights > 0)
-    if not code.strip().isdigit() or int(code) >= codes:
+    if not code.strip().isascii() or not code.strip().isdecimal() or int(code) >= codes:
         raise UsageError(f"--code {code}: expected a code in 0..{codes - 1} or 'all'")
     if weights is not None and weights[int(code)] == 0:
         typer.echo(f"note: this model never draws code {int(code)} (no share in its code prior): "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +12,16 @@ from pathlib import Path
 import typer
 
 from runegen.core.errors import RunegenError, UsageError
+from runegen.core.quiet import installed
+
+
+MAX_THREADS = 256  # LiteRT crashed with 100,000 threads; onnxruntime took minutes with 1,000 on 2 cores
 
 
 def positive(name: str):
     def check(value):
-        if value is not None and value <= 0:
-            raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
+        if value is not None and not (0 < value < math.inf):  # NaN and infinity too
+            raise typer.BadParameter(f"must be a finite number > 0, got {value}", param_hint=name)
         return value
     return check
 
@@ -23,14 +29,19 @@ def positive(name: str):
 def require(package: str, message: str) -> None:
     """A UsageError with `message` where `package` is not installed (the edge install has no
     TensorFlow nor scipy): one line, before any work."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec(package) is not None
-    except ImportError:  # an import hook that refuses it
-        found = False
-    if not found:
+    if not installed(package):
         raise UsageError(message)
+
+
+def note_undescribed(generator) -> None:
+    """Say on stderr when a model came without runegen's metadata (a .tflite without its sidecar,
+    a .keras without its run's config.json): its latents are then drawn all Gaussian."""
+    if not generator.described:
+        from runegen.core.formats import FORMATS
+
+        place = FORMATS[generator.format].metadata_place.format(name=generator.path.name)
+        typer.echo(f"note: {generator.path} came without runegen's metadata ({place}): its latent is drawn "
+                   "all Gaussian, so a model trained with latent codes or classes draws wrong images", err=True)
 
 
 def is_default(ctx: typer.Context, name: str) -> bool:
@@ -38,13 +49,35 @@ def is_default(ctx: typer.Context, name: str) -> bool:
     return source is None or source.name == "DEFAULT"
 
 
-def check_writable(folder: Path) -> None:
+def check_writable(folder: Path, flag: str = "--out") -> None:
+    """Make the output folder (and its parents) and check that a file can be written in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise UsageError(f"--out {folder}: not writable ({error.strerror or error})") from None
+        raise UsageError(f"{flag} {folder}: not writable ({error.strerror or error})") from None
+
+
+def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes_folders: bool = False) -> None:
+    """Refuse, before any work, an output file that could not be written: a wrong suffix, a folder
+    by that name, a parent that is missing (unless the command `makes_folders`), not a folder or
+    not writable."""
+    if suffix and path.suffix.lower() != suffix:
+        raise UsageError(f"{flag} {path}: must end in {suffix}")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    folder = path.parent
+    while makes_folders and not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folder the command's mkdir will start from
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no folder"
+        raise UsageError(f"{flag} {path}: cannot write ({what} {folder})")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
 
 
 def table_console():
@@ -60,14 +93,22 @@ def split_list(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def integers(text: str, flag: str, all_value: int | None = None) -> list[int]:
+def integers(text: str, flag: str, all_value: int | None = None, most: int | None = None) -> list[int]:
     try:
         values = [all_value if part == "all" and all_value else int(part) for part in split_list([text])]
     except ValueError:
         raise UsageError(f"{flag} {text}: expected comma-separated whole numbers") from None
-    if not values or min(values) < 1:
-        raise UsageError(f"{flag} {text}: expected numbers >= 1")
+    if not values or min(values) < 1 or (most is not None and max(values) > most):
+        raise UsageError(f"{flag} {text}: expected numbers >= 1{f' and <= {most}' if most else ''}")
     return list(dict.fromkeys(values))
+
+
+def note_threads(flag: str, counts: list[int]) -> None:
+    """Say on stderr when more threads are asked for than the machine has cores."""
+    cores = os.cpu_count() or 1
+    if counts and max(counts) > cores:
+        typer.echo(f"note: {flag} {max(counts)}: more threads than this machine's {cores} cores, which they "
+                   "share (slower, not faster)", err=True)
 
 
 def read_json(path: Path, flag: str) -> dict:

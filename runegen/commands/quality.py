@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import flag, positive, require, table_console
+from runegen.commands.options import (MAX_THREADS, check_output_file, flag, note_threads, note_undescribed, positive,
+                                     require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 
 def evaluate_command(
@@ -19,7 +20,7 @@ def evaluate_command(
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
     classifier: Optional[Path] = typer.Option(None, help="Feature classifier (.keras).", show_default="the shipped one for runes, else one trained now"),
     samples: int = typer.Option(1000, min=10, help="Generated (and real) images to compare."),
-    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), help="CPU threads for the generator's runtime."),
+    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the generator's runtime."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
     """Score a generator with offline metrics: FD, KID, precision/recall, density/coverage, recognisability."""
@@ -30,10 +31,12 @@ def evaluate_command(
     from runegen.quality.metrics import READINGS
     from runegen.runtime import load_generator, shipped_generator
 
-    if json_out is not None and not json_out.parent.is_dir():
-        raise UsageError(f"--json {json_out}: cannot write (no folder {json_out.parent})")
+    if json_out is not None:
+        check_output_file(json_out, "--json")
     model = model or shipped_generator()
+    note_threads("--threads", [threads] if threads else [])
     generator = load_generator(model, threads=threads)
+    note_undescribed(generator)
     require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
     # The built-in runes: only their names are needed here (the reference is drawn apart).
     with flag("--data", DataError):
@@ -74,10 +77,10 @@ def classifier_command(
     """Train the feature classifier that `evaluate` and training's metrics use."""
     from runegen.data import load_dataset
 
-    if out.suffix != ".keras":
-        raise UsageError(f"--out {out}: must end in .keras")
-    if out.exists():
-        raise UsageError(f"--out {out}: exists; choose a new file")
+    check_output_file(out, "--out", ".keras", makes_folders=True)
+    for written in (out, out.with_suffix(".onnx")):  # the ONNX twin is written beside it
+        if written.exists():
+            raise UsageError(f"--out {out}: {written} exists; choose a new name")
     require("tensorflow", "training a classifier needs TensorFlow: pip install 'runegen[train]'")
     from runegen.quality.classifier import accuracy, train_and_save
 

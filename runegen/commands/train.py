@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, flag, is_default, positive, require
+from runegen.commands.options import check_output_file, check_writable, flag, is_default, positive, require
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
@@ -293,22 +293,22 @@ def data_preview(
     from runegen.core import images
     from runegen.data import load_dataset
 
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out {out}: must end in .png")
+    check_output_file(out, "--out", ".png")
     if data == "runes":  # their elastic bend is scipy's, which the edge install leaves out
         require("scipy", "drawing the built-in runes needs scipy: pip install scipy (or 'runegen[train]')")
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
-    rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))]
-    picked = np.concatenate([r for r in rows if len(r)][:max_classes])
-    glyphs = images.to_uint8(dataset.images[picked])
+    rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))][:max_classes]
+    glyphs = np.full((len(rows), per_class, 28, 28), images.BACKGROUND, np.uint8)  # a short class's row ends early
+    for glyph_row, picked in zip(glyphs, rows):
+        glyph_row[:len(picked)] = images.to_uint8(dataset.images[picked])
     try:
-        images.save_png(images.grid(glyphs, columns=per_class), out)
+        images.save_png(images.grid(glyphs.reshape(-1, 28, 28), columns=per_class), out)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
-    shown = min(len(dataset.class_names), max_classes)
-    typer.echo(f"wrote {out}: {len(picked)} samples of {shown} class{'es' if shown > 1 else ''} "
-               f"({', '.join(dataset.class_names[:max_classes])})")
+    shown = len(rows)
+    typer.echo(f"wrote {out}: {sum(map(len, rows))} samples of {shown} class{'es' if shown > 1 else ''} "
+               f"({', '.join(dataset.class_names[:shown])}), one row each")
 
 
 def _classes(count: int) -> str:

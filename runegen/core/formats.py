@@ -59,6 +59,7 @@ class Format:
     bench_runtimes: tuple[BenchRuntime, ...] = ()
     any_device: bool = False  # runs on every --device of its runtime; else on the CPU only
     sidecar_metadata: bool = False  # metadata in <file>.json (TFLite's is not readable without TF)
+    metadata_place: str = "inside the file"  # where a user looks for it ({name}: the file's name)
     needs_tensorflow: bool = False  # to run it (every format needs TensorFlow to be exported)
     # (path, device, threads, profile_to) -> nodes each execution provider ran, from the runtime's
     # profiler (kept as JSON in profile_to when given); None: the runtime has no such report
@@ -90,13 +91,13 @@ FORMATS: dict[str, Format] = {
         # LiteRT with its default XNNPACK delegate, and its own built-in kernels without it
         bench_runtimes=(BenchRuntime("LiteRT+XNNPACK", options=(("xnnpack", True),)),
                         BenchRuntime("LiteRT", options=(("xnnpack", False),))),
-        sidecar_metadata=True),
+        sidecar_metadata=True, metadata_place="{name}.json beside it"),
     # The trained model itself: loaded for export and as the bench's reference, never written.
     "keras": Format(
         "keras", ".keras", lazy("runegen.runtime.keras_model", "load"),
         bench_runtimes=(BenchRuntime("Keras call", "keras_eager", variant="eager"),
                         BenchRuntime("Keras predict", "keras_predict", variant="predict")),
-        needs_tensorflow=True),
+        needs_tensorflow=True, metadata_place="its run's config.json beside it"),
 }
 EXPORT_FORMATS = {name: fmt for name, fmt in FORMATS.items() if fmt.variants}
 BY_SUFFIX = {fmt.suffix: fmt for fmt in FORMATS.values()}
@@ -105,6 +106,8 @@ BY_SUFFIX = {fmt.suffix: fmt for fmt in FORMATS.values()}
 def select_variants(formats: list[str], variant_names: list[str] | None) -> list[Variant]:
     """The variants of these export formats (all of them, or those named); the error for an
     unknown name says which names are known."""
+    if not formats:
+        raise RunegenError(f"no format given (known: {', '.join(EXPORT_FORMATS)}, all)")
     if "all" in formats:
         formats = list(EXPORT_FORMATS)
     unknown = [f for f in formats if f not in EXPORT_FORMATS]

@@ -21,12 +21,15 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+BACKGROUND = 40  # the grid's gray: a tile of it is an empty place
+
+
 def grid(images_uint8: np.ndarray, columns: int | None = None, pad: int = 2, scale: int = 3) -> Image.Image:
     """Tile (N, H, W) uint8 glyphs on a dark grey background, upscaled for a person to read."""
     count, height, width = images_uint8.shape
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
-    canvas = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad), 40, np.uint8)
+    canvas = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad), BACKGROUND, np.uint8)
     for index, glyph in enumerate(images_uint8):
         top = pad + (index // columns) * (height + pad)
         left = pad + (index % columns) * (width + pad)

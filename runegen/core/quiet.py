@@ -1,4 +1,5 @@
-"""Silence the C++ log lines TensorFlow prints while it loads (oneDNN, CUDA probing).
+"""Whether an optional package is installed, and TensorFlow's import without the C++ log lines it
+prints while it loads (oneDNN, CUDA probing).
 
 They are written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot stop them;
 the only way is to point file descriptor 2 elsewhere for the duration of the import. If the import
@@ -12,6 +13,17 @@ import os
 import sys
 import tempfile
 from typing import Iterator
+
+
+def installed(package: str) -> bool:
+    """Whether `package` can be imported, without importing it (the edge install has neither
+    TensorFlow nor scipy; an import hook that refuses a package counts as its absence)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

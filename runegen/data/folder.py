@@ -49,14 +49,20 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     if skipped:
         print(f"warning: skipped {skipped} unreadable image file(s) in {root} (broken, or over Pillow's "
               f"{Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit)", file=sys.stderr)
+    labels = np.asarray(labels, dtype=np.int32)
+    empty = [name for label, (name, _) in enumerate(classes) if not np.any(labels == label)]
+    if empty:  # every file of theirs unreadable: no class without an image
+        print(f"warning: left out class(es) {', '.join(empty)}: none of their images could be read", file=sys.stderr)
+        kept = [label for label, (name, _) in enumerate(classes) if name not in empty]
+        labels = np.searchsorted(kept, labels).astype(np.int32)
+        classes = [classes[label] for label in kept]
     images = np.stack(images)
     blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
     if blank == len(images):
         raise DataError(f"{root}: every image is one flat colour at 28x28, no glyph to learn")
     if blank:
         print(f"warning: {blank} of {len(images)} images in {root} are one flat colour (blank)", file=sys.stderr)
-    class_names = tuple(name for name, _ in classes)
-    return images, np.asarray(labels, dtype=np.int32), class_names
+    return images, labels, tuple(name for name, _ in classes)
 
 
 def glyph(image) -> np.ndarray:

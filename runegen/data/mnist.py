@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,17 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
         else:
             parts = [_read_idx(path, stem) for stem in IDX_STEMS]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: unreadable MNIST files ({reason(error)})") from None
     images = np.concatenate([parts[0], parts[2]])
     labels = np.concatenate([parts[1], parts[3]]).astype(np.int32)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(images):
         raise DataError(f"{path}: MNIST arrays have unexpected shapes {images.shape}, {labels.shape}")
-    return images.astype(np.uint8), labels
+    if images.dtype != np.uint8:  # MNIST's pixels are bytes; a float copy's scale is anyone's guess
+        raise DataError(f"{path}: MNIST pixels must be uint8 (0..255), not {images.dtype}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}: MNIST labels must be digits 0..9, found {labels.min()}..{labels.max()}")
+    return images, labels
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:

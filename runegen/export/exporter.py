@@ -4,7 +4,7 @@ For every variant in runegen.core.formats: fold BatchNormalization into the infe
 each transposed convolution as an ordinary Conv2D (stride 1) or a sub-pixel Conv2D followed by a
 depth-to-space shuffle (stride 2) (runegen/export/subpixel.py: ordinary Conv is where onnxruntime
 and LiteRT have their fast fp32 and int8 kernels; both steps are checked against the Keras output
-to 1e-5), convert, then load the written file with the same TensorFlow-free runtime a user gets,
+to 1e-4), convert, then load the written file with the same TensorFlow-free runtime a user gets,
 run it on fixed latents and compare with the Keras model. A file that fails (NaN, empty, parity
 past its tolerance) never reaches its target path: conversion writes to a temporary file that is
 renamed only after the check passes.
@@ -28,8 +28,10 @@ from runegen.runtime import load_generator
 
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
 CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
-FOLD_TOLERANCE = 1e-5
-SUBPIXEL_TOLERANCE = 1e-5  # the rewritten graph against the original Keras output, like the fold
+# Largest change (of outputs in [-1, 1]) the graph rewrites may make: round-off is about 1e-6, and
+# 1.2e-5 with all-Gaussian latents (no code one-hots); a wrong rewrite is off by far more.
+FOLD_TOLERANCE = 1e-4
+SUBPIXEL_TOLERANCE = 1e-4  # the rewritten graph against the original Keras output, like the fold
 SIDE_BY_SIDE = 12
 
 
@@ -83,12 +85,12 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     reference = np.asarray(keras_model(parity_latents, training=False), dtype=np.float32)
     fold_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
     if fold_error > FOLD_TOLERANCE:
-        raise RuntimeError(f"BatchNormalization folding changed the output by {fold_error:.2e}")
+        raise ModelFileError(f"{generator.path}: folding BatchNormalization changed its output by {fold_error:.2e}")
     inference = conv_transpose_as_conv(inference)
     rewrite_error = float(np.abs(np.asarray(inference(parity_latents)) - reference).max())
     if rewrite_error > SUBPIXEL_TOLERANCE:
-        raise RuntimeError(f"rewriting the transposed convolutions as convolutions changed the "
-                           f"output by {rewrite_error:.2e}")
+        raise ModelFileError(f"{generator.path}: rewriting its transposed convolutions as convolutions "
+                             f"changed its output by {rewrite_error:.2e}")
     calibration = generator.inputs(CALIBRATION_SAMPLES, CALIBRATION_SEED)
 
     results = []
@@ -121,12 +123,12 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
             if not np.isfinite(candidate).all():
                 raise ValueError("the exported model outputs NaN or inf")
             result.parity = Parity.between(reference, candidate)
-            result.samples = candidate[:SIDE_BY_SIDE]
             if result.parity.mean_abs > variant.mean_abs_tolerance:
                 raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
                                  f"{variant.mean_abs_tolerance:g}")
-        if FORMATS[variant.format].sidecar_metadata:
-            atomic.write_text(target.with_name(target.name + ".json"), json.dumps(meta, indent=2) + "\n")
+            if FORMATS[variant.format].sidecar_metadata:  # before the model: never one without it
+                atomic.write_text(target.with_name(target.name + ".json"), json.dumps(meta, indent=2) + "\n")
+        result.samples = candidate[:SIDE_BY_SIDE]  # in the side-by-side picture: files that passed
     except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
         result.error = f"{type(error).__name__}: {reason(error, 200)}"
     return result

@@ -30,6 +30,7 @@ import numpy as np
 
 from runegen.core.errors import DataError, ModelFileError, RunegenError
 from runegen.core.latents import latents, spread
+from runegen.core.quiet import installed
 from runegen.data import GlyphDataset, to_unit_range
 from runegen.data.runes import render_runes
 from runegen.quality.classifier import (SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs, load_classifier,
@@ -80,6 +81,9 @@ class Scorer:
         if path is not None and path.exists():
             classifier = load_classifier(prefer_onnx(path))
         else:
+            if not installed("tensorflow"):
+                raise DataError(f"{dataset.name}: labelled data without a classifier for its classes; training "
+                                "one needs TensorFlow (pip install 'runegen[train]'), or give a trained one")
             log(f"training a classifier on {dataset.name} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
         if not unlabelled and classifier.num_classes != len(dataset.class_names):
@@ -105,6 +109,9 @@ class Scorer:
         """Every metric of `generate` (model inputs of `width` -> images in [-1, 1]); codes drawn
         in proportion to `code_weights` where the generator has a code prior."""
         fakes, labels = draw(generate, width, num_classes, self.samples, codes, code_weights)
+        if not np.isfinite(fakes).all():  # a diverged generator: no metric means anything
+            raise ModelFileError(f"the generator draws non-finite values (NaN or infinity) in "
+                                 f"{np.mean(~np.isfinite(fakes).all(axis=(1, 2, 3))):.0%} of its images; nothing to score")
         fake_features, fake_probabilities = self.outputs(fakes)
         if not self.class_metrics:
             fake_probabilities = labels = None

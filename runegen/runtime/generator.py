@@ -46,31 +46,46 @@ class Generator:
         self.execution, self.resident, self._run = execution, resident, run
 
     @property
+    def described(self) -> bool:
+        """Whether runegen's metadata came with the model (an export's, or a run's config.json):
+        without it the latent is drawn all Gaussian, which is wrong for a model trained with codes
+        or classes."""
+        return "codes" in self.metadata or "conditional" in self.metadata
+
+    @property
     def classes(self) -> list[str]:
         classes = self.metadata.get("classes", [])
         if isinstance(classes, str):  # ONNX and TFLite metadata hold strings: a JSON list
             try:
                 classes = json.loads(classes)
             except ValueError:
-                classes = []
-        return [str(c) for c in classes] if isinstance(classes, list) else []
+                classes = None
+        if not isinstance(classes, list):
+            raise ModelFileError(f"{self.path}: its classes metadata is not a JSON list of names")
+        return [str(c) for c in classes]
 
     @property
     def num_classes(self) -> int:
         """Classes in the input's one-hot: 0 for an unconditional generator."""
-        conditional = str(self.metadata.get("conditional", "")).lower() in ("true", "1")
-        return len(self.classes) if conditional else 0
+        if str(self.metadata.get("conditional", "")).lower() not in ("true", "1"):
+            return 0
+        count = len(self.classes)
+        if not 0 < count < self.latent_dim:
+            raise ModelFileError(f"{self.path}: conditional, but its metadata names {count} classes "
+                                 f"for a latent input of {self.latent_dim}")
+        return count
 
     @property
     def codes(self) -> int:
         """Latent codes: the last `codes` columns of an unconditional generator's input are the
         one-hot of a code drawn uniformly or by `code_weights` (InfoGAN, see
         runegen/training/gan.py); 0 = plain Gaussian input."""
-        try:
-            codes = int(self.metadata.get("codes", 0) or 0)
-        except (TypeError, ValueError):
-            return 0
-        return codes if 0 < codes < self.latent_dim and not self.num_classes else 0
+        value = self.metadata.get("codes", 0)
+        codes = int(value) if str(value).strip().isdecimal() else -1
+        if not 0 <= codes < self.latent_dim:
+            raise ModelFileError(f"{self.path}: its codes metadata {value!r} is not a count in "
+                                 f"0..{self.latent_dim - 1}")
+        return 0 if self.num_classes else codes
 
     @property
     def code_weights(self) -> np.ndarray | None:
@@ -140,7 +155,9 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     if threads is not None and threads < 1:
         raise RunegenError(f"threads must be >= 1, got {threads}")
     threads = threads or os.cpu_count() or 1
-    return loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
+    generator = loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
+    generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
+    return generator
 
 
 # --- The shipped models ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
         import keras
     except ImportError:
         raise DeviceError(f"{path}: .keras models need TensorFlow: pip install 'runegen[train]' "
-                         "(or use the .onnx/.tflite export)") from None
+                         "(an .onnx or .tflite export of it runs without)") from None
     if tf_device == "/GPU:0" and not tf.config.list_physical_devices("GPU"):
         raise DeviceError(f"device {device!r}: TensorFlow sees no GPU here (available: cpu)")
     try:
@@ -66,11 +66,18 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
 
 
 def _json_beside(path: Path, name: str, kind: type):
-    try:
-        loaded = json.loads(path.with_name(name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The JSON file `name` beside the model (or beside the file a link points to); None if
+    there is none."""
+    beside = next((p for p in (path.with_name(name), path.resolve().with_name(name)) if p.is_file()), None)
+    if beside is None:
         return None
-    return loaded if isinstance(loaded, kind) else None
+    try:
+        loaded = json.loads(beside.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelFileError(f"{beside}: not valid JSON ({reason(error)})") from None
+    if not isinstance(loaded, kind):
+        raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
+    return loaded
 
 
 def _shapes(model, which: str) -> list:

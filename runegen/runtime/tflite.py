@@ -73,8 +73,11 @@ def _signature(detail: dict) -> list:
 
 
 def _sidecar_metadata(path: Path) -> dict:
-    sidecar = path.with_name(path.name + ".json")
-    if not sidecar.is_file():
+    """`<file>.json` beside the model, or beside the file a link points to; {} if there is none."""
+    target = path.resolve()
+    sidecar = next((p for p in (path.with_name(path.name + ".json"), target.with_name(target.name + ".json"))
+                    if p.is_file()), None)
+    if sidecar is None:
         return {}
     try:
         metadata = json.loads(sidecar.read_text(encoding="utf-8"))

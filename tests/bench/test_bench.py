@@ -114,6 +114,43 @@ def test_unavailable_device_and_bad_flags(trained_generator, tmp_path):
     assert_usage_error(run_cli("bench", trained_generator, "--batches", "1,x"), "--batches")
     assert_usage_error(run_cli("bench", tmp_path / "nothing"), "no such file or folder")
     assert_usage_error(run_cli("bench", tmp_path), "no generator.keras")
+    # refused before the bench runs (a traceback after it, a hang, or invalid JSON before):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for args, fragment in ((("--json", tmp_path), "is a folder"), (("--markdown", tmp_path), "is a folder"),
+                           (("--compare", tmp_path / "list.json"), "not a runegen bench --json"),
+                           (("--min-seconds", "inf"), "finite number > 0"), (("--min-seconds", "nan"), "finite number > 0"),
+                           (("--profile", tmp_path / "list.json" / "profiles"), "--profile")):
+        assert_usage_error(run_cli("bench", trained_generator, *args), fragment)
+
+
+def test_when_the_reference_fails_the_next_file_is_the_reference(exported, tmp_path):
+    """A broken f32 ONNX file (the reference without Keras) made every other row ❌ with a missing
+    reference.npy; now it alone fails and the next file that runs is the reference."""
+    for name in ("generator_int8.tflite", "generator_int8.tflite.json"):
+        shutil.copy(exported[0] / name, tmp_path)
+    (tmp_path / "generator_f32.onnx").write_bytes(b"not onnx")
+    report_path = tmp_path / "bench.json"
+    result = run_cli_without_tensorflow("bench", tmp_path, "--threads", "1", "--batches", "1", "--min-seconds", "0.01",
+                                        "--runs", "2", "--quality-samples", "0", "--json", report_path, cwd=tmp_path)
+    assert result.returncode == 1 and "1 of 3 rows failed" in result.stderr, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["reference"] == "tflite int8"
+    assert statuses(report) == {("onnx", "f32", "onnxruntime"): "❌", ("tflite", "int8", "LiteRT+XNNPACK"): "✅",
+                                ("tflite", "int8", "LiteRT"): "✅"}
+    assert "MFLOP per image" in result.stdout  # read from the TFLite file's metadata
+
+
+def test_failures_name_failed_rows_and_variants_that_did_not_export():
+    """Variants the bench had to export and could not have no row: they fail the bench too."""
+    from runegen.bench.report import _failure, failures, is_report
+
+    rows = [{"status": "✅", "figures": {"ok": True}},
+            {"status": "❎", "figures": {"ok": True, "finite": True, "parity": {"mean_abs": 0.5}}, "tolerance": 0.02}]
+    assert failures({"rows": rows[:1], "export_errors": []}) is None
+    assert failures({"rows": rows, "export_errors": ["onnx f32: ModuleNotFoundError"]}) == \
+        "1 of 2 rows failed (❌ or ❎) and 1 variant(s) failed to export"
+    assert _failure(rows[1]) == "parity mean error 5.00e-01 over its tolerance 2e-02"
+    assert not is_report([1, 2]) and not is_report({"rows": [{"format": "onnx"}]}) and is_report({"rows": []})
 
 
 def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():

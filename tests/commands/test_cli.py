@@ -1,5 +1,6 @@
 """Bad input through the real CLI: one line on stderr, exit code 2, nothing overwritten."""
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -114,6 +115,28 @@ def test_data_preview_writes_a_grid(tmp_path):
 def test_data_preview_bad_out(tmp_path):
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "x.jpg"), "must end in .png")
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
+    (tmp_path / "folder.png").mkdir()
+    assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "folder.png"), "is a folder")
+
+
+def test_data_preview_gives_each_class_its_own_row(tmp_path):
+    """Classes with fewer images than a row holds end their row early (they ran on into the next
+    class's row before), on the edge install too."""
+    for kind, count in (("across", 3), ("down", 5)):
+        (tmp_path / "bars" / kind).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "bars" / kind / f"{i}.png")
+    out = tmp_path / "preview.png"
+    result = run_cli_without_tensorflow("data", "preview", "--data", tmp_path / "bars", "--per-class", "6",
+                                        "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "8 samples of 2 classes (across, down), one row each" in result.stdout
+    with Image.open(out) as image:
+        pixels = np.asarray(image)[::3, ::3]  # the grid is drawn 3x: back to 28-pixel tiles, 2 apart
+    assert pixels.shape == (2 * 30 + 2, 6 * 30 + 2)
+    filled = [[pixels[2 + 30 * r: 30 * (r + 1), 2 + 30 * c: 30 * (c + 1)].max() > 40 for c in range(6)]
+              for r in range(2)]
+    assert filled == [[True] * 3 + [False] * 3, [True] * 5 + [False]]
 
 
 def test_without_scipy_the_commands_that_need_it_say_so(tmp_path):

@@ -27,3 +27,19 @@ def test_bench_rows_come_from_the_registry(tmp_path):
     assert {(r.runtime, r.device) for r in rows if r.format == "tflite"} == {("LiteRT+XNNPACK", "cpu"), ("LiteRT", "cpu")}
     assert {r.options.get("xnnpack") for r in rows if r.format == "tflite"} == {True, False}
     assert {r.device for r in rows if r.format == "onnx"} == {"cpu", "cuda"}
+
+
+def test_exported_files_named_otherwise_are_benched_under_their_own_names(tmp_path):
+    """A renamed export (model.onnx) was skipped, or found "nothing to benchmark"; it keeps its name
+    as its variant, and the tolerance of the variant its name ends in (b_int8: int8's)."""
+    from runegen.bench.plan import locate
+
+    for name in ("generator_f32.onnx", "model.onnx", "b_int8.tflite", "b_int8.tflite.json", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    rows = plan_rows(None, tmp_path, ["cpu"])
+    assert [(r.format, r.variant, r.tolerance) for r in rows if r.runtime != "LiteRT"] == [
+        ("onnx", "f32", 1e-4), ("onnx", "model", None), ("tflite", "b_int8", 0.02)]
+    # one exported file given alone: that file's rows only
+    assert locate(tmp_path / "b_int8.tflite") == (None, tmp_path)
+    only = plan_rows(None, tmp_path, ["cpu"], only=tmp_path / "b_int8.tflite")
+    assert {(r.variant, r.runtime) for r in only} == {("b_int8", "LiteRT+XNNPACK"), ("b_int8", "LiteRT")}

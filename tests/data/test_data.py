@@ -65,6 +65,25 @@ def test_truncated_idx_is_a_usage_error(tmp_path):
         load_dataset(str(tmp_path))
 
 
+def test_mnist_files_that_are_not_mnist(tmp_path):
+    """Corrupt gzip (a traceback before), labels that are no digit (an IndexError in the
+    classifier, a silently dropped image in the preview), float pixels (cast to near black)."""
+    x, y = fake_mnist(4)
+    (tmp_path / "idx").mkdir()
+    for stem, array in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
+                        ("t10k-images-idx3-ubyte", x), ("t10k-labels-idx1-ubyte", y)):
+        write_idx(tmp_path / "idx" / f"{stem}.gz", array, gz=True)
+    gz = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:12] + bytes(b ^ 0x5A for b in gz.read_bytes()[12:]))
+    with pytest.raises(DataError, match="unreadable MNIST"):
+        load_dataset(str(tmp_path / "idx"))
+    for name, images, labels, message in (("labels.npz", x, np.where(y == y[0], 12, y), "labels must be digits 0..9"),
+                                          ("floats.npz", x / 255.0, y, "pixels must be uint8")):
+        np.savez(tmp_path / name, x_train=images, y_train=labels, x_test=images, y_test=labels)
+        with pytest.raises(DataError, match=message):
+            load_dataset(str(tmp_path / name))
+
+
 def make_folder(root, classes=("a", "b"), per_class=3, size=(40, 32)):
     rng = np.random.default_rng(0)
     for name in classes:
@@ -91,6 +110,15 @@ def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys, monke
     data = load_dataset(str(tmp_path))
     assert len(data) == 2 and data.class_names == (tmp_path.name,)
     assert "skipped 2 unreadable" in capsys.readouterr().err
+
+
+def test_a_class_with_no_readable_image_is_left_out(tmp_path, capsys):
+    make_folder(tmp_path, classes=("a", "b", "c"), per_class=2)
+    for broken in (tmp_path / "b").iterdir():
+        broken.write_bytes(b"not a png")
+    data = load_dataset(str(tmp_path))
+    assert data.class_names == ("a", "c") and data.labels.tolist() == [0, 0, 1, 1]
+    assert "left out class(es) b" in capsys.readouterr().err
 
 
 def test_loose_images_beside_class_subfolders_are_ignored_and_named(tmp_path, capsys):

@@ -118,6 +118,33 @@ def test_evaluate_bad_input(tmp_path, trained_generator):
                        "no such file")
     assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", tmp_path / "no" / "x.json"),
                        "cannot write")
+    # a folder by the name of the JSON failed only after scoring, with a traceback
+    assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", tmp_path), "is a folder")
+
+
+def test_a_generator_that_draws_nan_is_refused_not_scored():
+    """A diverged generator's NaN images ended `evaluate` in scipy's LinAlgError traceback."""
+    from runegen.core.errors import ModelFileError
+    from runegen.quality.classifier import SHIPPED_CLASSIFIER, load_classifier
+    from runegen.quality.scorer import Scorer
+
+    scorer = Scorer(load_classifier(SHIPPED_CLASSIFIER.with_suffix(".onnx")), np.zeros((20, 28, 28, 1), np.float32), samples=20)
+    with pytest.raises(ModelFileError, match="non-finite values .* in 100% of its images"):
+        scorer.score(lambda z: np.full((len(z), 28, 28, 1), np.nan, np.float32), 100)
+
+
+def test_labelled_folder_without_tensorflow_needs_a_classifier(tmp_path, exported):
+    """Scoring against labelled data of one's own trains a classifier for it (TensorFlow); on the
+    edge install that is one line saying so, not a ModuleNotFoundError traceback."""
+    from PIL import Image
+
+    for kind in ("across", "down"):
+        (tmp_path / "bars" / kind).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "bars" / kind / f"{i}.png")
+    result = run_cli_without_tensorflow("evaluate", exported[0] / "generator_f32.onnx", "--data", tmp_path / "bars",
+                                        "--samples", "20", cwd=tmp_path)
+    assert_usage_error(result, "training one needs TensorFlow")
 
 
 def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path):
@@ -149,6 +176,12 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     for a, b in zip(keras_outputs, onnx_outputs):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out), "exists")
+    # its ONNX twin is written too, so an existing one is not overwritten either
+    twin = tmp_path / "other.onnx"
+    twin.write_text("mine")
+    assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", twin.with_suffix(".keras")),
+                       "other.onnx exists")
+    assert twin.read_text() == "mine"
 
 
 def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path, exported):

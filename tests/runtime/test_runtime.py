@@ -230,6 +230,19 @@ def test_bad_sidecar(models, tmp_path):
         load_generator(model)
 
 
+def test_metadata_beside_a_link_and_beside_a_keras_file(models, tmp_path):
+    """A link to a model finds the metadata beside the file it points to (a `latest.tflite` link
+    drew plain Gaussian latents); a run's config.json that does not parse is refused, not ignored."""
+    (tmp_path / "latest.tflite").symlink_to(models["int8io"])
+    assert load_generator(tmp_path / "latest.tflite").metadata["variant"] == "int8io"
+    run = tmp_path / "run"
+    run.mkdir()
+    _write(run / "generator.keras", models["keras"].read_bytes())
+    _write(run / "config.json", b'{"preset": "s1",')
+    with pytest.raises(ModelFileError, match="config.json: not valid JSON"):
+        load_generator(run / "generator.keras")
+
+
 @pytest.mark.parametrize("kind", ["onnx", "tflite", "int8io", "keras"])
 def test_wrong_latents(models, kind):
     generator = load_generator(models[kind])
@@ -322,6 +335,8 @@ def test_generate_default_out(models, tmp_path):
     result = run_cli("generate", models["tflite"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "samples.png").is_file() and "(tflite" in result.stdout
+    # no sidecar: drawn all Gaussian, which is said (a model with codes drew scrambled glyphs silently)
+    assert "generator_f32.tflite came without runegen's metadata (generator_f32.tflite.json beside it)" in result.stderr
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -331,6 +346,8 @@ def test_generate_default_out(models, tmp_path):
     (["{onnx}", "-n", "0"], "--count"),
     (["{onnx}", "--count", "1025"], "--count"),
     (["{onnx}", "--threads", "0"], "--threads"),
+    (["{onnx}", "--threads", "100000"], "--threads"),  # LiteRT crashed at that many, onnxruntime took minutes
+    (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
     (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
     (["{tmp}/missing.onnx"], "no such file"),
     (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
@@ -338,10 +355,11 @@ def test_generate_default_out(models, tmp_path):
 ])
 def test_generate_bad_input(models, tmp_path, args, fragment):
     _write(tmp_path / "garbage.tflite", b"\x00" * 64)
+    (tmp_path / "folder.png").mkdir()
     names = {"onnx": models["onnx"], "discriminator": models["discriminator"], "tmp": tmp_path}
     args = [a.format(**names) for a in args]
     assert_usage_error(run_cli_in_process("generate", *args, cwd=tmp_path), fragment)
-    assert not (tmp_path / "samples.png").exists()
+    assert not (tmp_path / "samples.png").exists() and not any((tmp_path / "folder.png").iterdir())
 
 
 # --- without TensorFlow -------------------------------------------------------------------------

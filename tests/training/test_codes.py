@@ -115,7 +115,7 @@ def test_generate_every_code_leaves_out_the_codes_the_shipped_model_never_draws(
 
 
 @pytest.mark.parametrize("code, fragment", [(str(CODES), f"expected a code in 0..{CODES - 1}"),
-                                            ("x", "expected a code")])
+                                            ("x", "expected a code"), ("²", "expected a code")])
 def test_generate_bad_code(coded_onnx, tmp_path, code, fragment):
     assert_usage_error(run_cli("generate", coded_onnx, "--code", code, "--out", tmp_path / "x.png"), fragment)
     assert not (tmp_path / "x.png").exists()
@@ -126,12 +126,26 @@ def test_codes_must_fit_in_the_latent(tmp_path):
 
 
 @pytest.mark.parametrize("metadata, codes", [
-    ({"codes": "24"}, 24), ({}, 0), ({"codes": "junk"}, 0), ({"codes": "100"}, 0),
+    ({"codes": "24"}, 24), ({}, 0), ({"codes": 60}, 60),  # a run's config.json holds a number
     ({"codes": "24", "conditional": "true", "classes": '["a", "b"]'}, 0),  # the class takes the one-hot
 ])
 def test_codes_from_metadata(metadata, codes):
     generator = Generator("m.onnx", "onnx", 100, metadata, run=lambda z: z)
     assert generator.codes == codes
+
+
+@pytest.mark.parametrize("metadata, fragment", [
+    ({"codes": "junk"}, "codes metadata 'junk' is not a count in 0..99"), ({"codes": "100"}, "not a count"),
+    ({"codes": "-5"}, "not a count"), ({"conditional": "true", "classes": "[bad"}, "not a JSON list"),
+    ({"conditional": "true", "classes": json.dumps([str(i) for i in range(200)])}, "names 200 classes"),
+])
+def test_metadata_the_latents_cannot_be_drawn_by_is_refused(metadata, fragment):
+    """Such metadata used to be read as "no codes" or "not conditional": the model then got
+    Gaussian noise where it was trained on a one-hot and drew scrambled glyphs, without a word."""
+    from runegen.core.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match=fragment):
+        Generator("m.onnx", "onnx", 100, metadata, run=lambda z: z).inputs(2, 0)
 
 
 def test_code_weights_draw_codes_by_the_prior_and_spread_them_for_evaluation():
