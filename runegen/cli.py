@@ -35,7 +35,8 @@ def main() -> None:
     exit code 2."""
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:
+    except typer.Abort:  # Ctrl-C outside training's own handling (which checkpoints and says so)
+        print("runegen: interrupted", file=sys.stderr)
         code = 130
     except RunegenError as error:
         print(f"runegen: error: {error}", file=sys.stderr)

@@ -100,6 +100,9 @@ def train(
                          f"--latent-dim {latent_dim} (the codes are part of it)")
     if given.mode_seeking and given.batch_size % 2:
         raise UsageError(f"--mode-seeking pairs latents: --batch-size {batch_size} must be even")
+    if out is not None and any(char in str(out) for char in "[]*?"):
+        raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
+                         "paths as patterns, and would not find them again)")
     if resume:
         out = out or _latest_run()
         with flag("--resume:", RunStateError):
@@ -107,13 +110,15 @@ def train(
         for field in dataclasses.fields(TrainConfig):
             if field.name in RESUMABLE or is_default(ctx, field.name):
                 continue
-            if getattr(given, field.name) != getattr(config, field.name):
+            if not _same_setting(field.name, getattr(given, field.name), getattr(config, field.name)):
                 raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
                                  f"(the run in {out} used {getattr(config, field.name)!r})")
         config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
                                                 if not is_default(ctx, name)})
+        if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
+            config = dataclasses.replace(config, data=given.data)
     elif is_chief():
-        config = given
+        config = _with_absolute_data_path(given)  # so that --resume finds it from any folder
         out = _fresh_run_folder(out)
     else:  # another worker of a cluster: the chief owns the folder (it may be the same, shared)
         config = given
@@ -198,6 +203,7 @@ def loaded_beside_tensorflow(*args):
 
 def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from runegen.core import atomic
@@ -212,30 +218,41 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     if chief:  # after the devices' check, so that a refused run leaves no folder behind
         check_writable(out)
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
+
+    def say(line: str, markup: bool = False) -> None:
+        """One log line, unwrapped (a command in it stays copyable) and without markup: paths
+        like exp[red] are printed as they are."""
+        console.print(line, markup=markup, highlight=False, soft_wrap=True)
     with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
+    restored = False
     if resume:
         with flag("--resume:", RunStateError):
-            run.restore()
+            restored = run.restore()
         done, step = int(run.epoch.numpy()), int(run.step_in_epoch.numpy())
         if done > config.epochs or (done == config.epochs and step):
             raise UsageError(f"--epochs {config.epochs}: the run in {out} has trained {done} epochs"
                              f"{f' and {step} steps' if step else ''} already (--epochs N, N > {done}, trains on)")
         if done == config.epochs and (out / "generator.keras").exists():  # finished: leave it as it is
-            console.print(f"{out} has trained its {done} epochs: nothing to do "
-                          f"(--resume --epochs N, N > {done}, trains on)", highlight=False, soft_wrap=True)
+            say(f"{out} has trained its {_epochs(done)}: nothing to do (--resume --epochs N, N > {done}, trains on)")
             return
-    console.print(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
-                  f"on {dataset.name} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {out}")
-    if resume:
+    say(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
+        f"on {escape(dataset.name)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
+        markup=True)
+    if restored:
         if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)
             save_config(config, out)
-        console.print(f"resumed at epoch {done + 1}, step {step}")
+            run.save_data_record()  # (for a run begun before there was one: it has just been checked)
+        say(f"resumed at epoch {done + 1}, step {step}")
     elif chief:
+        if resume:  # stopped before its first checkpoint: nothing to restore
+            say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
+        (out / "checkpoints").mkdir(exist_ok=True)
+        run.save_data_record()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
     started = time.perf_counter()
@@ -243,20 +260,32 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch and no
         # bars (rich would print them all again when the display stops, cut to 80 columns).
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-            run.train(progress, log=lambda line: console.is_terminal or console.print(
-                line, soft_wrap=True, highlight=False))
+            run.train(progress, log=lambda line: console.is_terminal or say(line))
     except TrainingDiverged as error:
-        console.print(f"[red]error:[/] {error}", highlight=False)
+        say(f"runegen: error: {error}; a new run with lower --lr-g/--lr-d may not")
         raise typer.Exit(1)
-    except KeyboardInterrupt as error:
-        console.print(f"[yellow]{error or 'interrupted'}[/]; continue with: runegen train --resume --out {out}",
-                      highlight=False)
-        raise typer.Exit(130)
+    except KeyboardInterrupt as error:  # TrainingStopped (a checkpoint saved), or a second signal
+        say(f"{str(error) or 'interrupted'}; continue with: runegen train --resume --out {out}")
+        raise typer.Exit(getattr(error, "exit_code", 130))
     generator = run.finish()
     if generator is None:
         return
-    console.print(f"done in {time.perf_counter() - started:.0f} s: {generator}, "
-                  f"samples in {out / 'samples'}, {out / 'progress.gif'}", highlight=False)
+    say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
+        f"{out / 'progress.gif'}")
+
+
+def _same_setting(name: str, given, began) -> bool:
+    """Whether a value given to --resume is the run's own: `--precision auto` is what the run
+    resolved when it began, and a data folder may be named by another path to it."""
+    if given == began or (name == "precision" and given == "auto"):
+        return True
+    return name == "data" and Path(str(given)).exists() and Path(str(given)).resolve() == Path(str(began)).resolve()
+
+
+def _with_absolute_data_path(config: TrainConfig) -> TrainConfig:
+    if config.data in ("runes", "mnist") or not Path(config.data).exists():
+        return config
+    return dataclasses.replace(config, data=str(Path(config.data).resolve()))
 
 
 def _plain(value):
@@ -265,7 +294,8 @@ def _plain(value):
 
 
 def _latest_run() -> Path:
-    runs = sorted(Path("runs").glob("train*"), key=lambda p: p.stat().st_mtime)
+    runs = sorted((p for p in Path("runs").glob("train*") if (p / "config.json").is_file()),
+                  key=lambda p: p.stat().st_mtime)
     if not runs:
         raise UsageError("--resume: no run in runs/; pass --out DIR")
     return runs[-1]
@@ -275,7 +305,9 @@ def _fresh_run_folder(out: Optional[Path]) -> Path:
     if out is None:  # runs/train, runs/train2, ... as Ultralytics does: a rerun never overwrites
         out = next(Path("runs") / f"train{n if n > 1 else ''}" for n in range(1, 10_000)
                    if not (Path("runs") / f"train{n if n > 1 else ''}").exists())
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    elif out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
     return out
 
@@ -309,6 +341,10 @@ def data_preview(
     shown = len(rows)
     typer.echo(f"wrote {out}: {sum(map(len, rows))} samples of {shown} class{'es' if shown > 1 else ''} "
                f"({', '.join(dataset.class_names[:shown])}), one row each")
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'s' if count != 1 else ''}"
 
 
 def _classes(count: int) -> str:

@@ -43,12 +43,21 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
         else:
             parts = [_read_idx(path, stem) for stem in IDX_STEMS]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except ValueError as error:  # numpy's advice for pickled data (allow_pickle) is not for a dataset
+        why = "pickled objects, not arrays" if "pickle" in str(error) else reason(error)
+        raise DataError(f"{path}: unreadable MNIST files ({why})") from None
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: unreadable MNIST files ({reason(error)})") from None
+    shapes = [part.shape for part in parts]
+    if (any(part.ndim != 3 or part.shape[1:] != (28, 28) for part in parts[0::2])
+            or any(part.ndim != 1 for part in parts[1::2])
+            or [len(part) for part in parts[0::2]] != [len(part) for part in parts[1::2]] or not len(parts[0])):
+        raise DataError(f"{path}: MNIST arrays have unexpected shapes {shapes} (expected (N, 28, 28), (N,), "
+                        "(M, 28, 28), (M,))")
+    if not all(np.issubdtype(part.dtype, np.integer) for part in parts[1::2]):
+        raise DataError(f"{path}: MNIST labels must be digits 0..9, not {parts[1].dtype}")
     images = np.concatenate([parts[0], parts[2]])
     labels = np.concatenate([parts[1], parts[3]]).astype(np.int32)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or not len(images):
-        raise DataError(f"{path}: MNIST arrays have unexpected shapes {images.shape}, {labels.shape}")
     if images.dtype != np.uint8:  # MNIST's pixels are bytes; a float copy's scale is anyone's guess
         raise DataError(f"{path}: MNIST pixels must be uint8 (0..255), not {images.dtype}")
     if labels.min() < 0 or labels.max() > 9:

@@ -139,7 +139,7 @@ def load_config(out: Path) -> TrainConfig:
     try:
         # Runs from before self-conditioning and code balance existed trained without them.
         return TrainConfig(**{**LEGACY, **json.loads(path.read_text())})
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise RunStateError(f"{out} holds no run (no config.json)") from None
     except (ValueError, TypeError) as error:
         raise RunStateError(f"{path} is not a runegen config ({error})") from None

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.core import atomic, images
-from runegen.core.errors import RunStateError
+from runegen.core.errors import RunStateError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
@@ -39,6 +39,7 @@ METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
 RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 GRID_SAMPLES = 64
+DATA_RECORD = "data.json"  # in checkpoints/: the size and classes of the data the run began with
 
 
 def configure_tensorflow(tf, deterministic: bool) -> None:
@@ -153,7 +154,9 @@ class Run:
                                 .prefetch(2))
 
     # -- the loop -------------------------------------------------------------------------
-    def restore(self) -> None:
+    def restore(self) -> bool:
+        """Restore the last checkpoint; False where the run was stopped before its first one (it
+        then trains from the beginning)."""
         import tensorflow as tf
 
         # Every worker restores the chief's checkpoint (a cluster resumes from a shared folder).
@@ -166,9 +169,41 @@ class Run:
             latest = tf.train.latest_checkpoint(self.out / "checkpoints")
         finally:
             logger.setLevel(level)
-        if latest is None:
+        self._check_same_data()
+        if latest is None and not (self.out / "checkpoints" / "checkpoint").exists():
+            return False
+        if latest is None:  # an index whose files are gone
             raise RunStateError(f"no checkpoint in {self.out / 'checkpoints'}")
-        self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:  # truncated, or another model's
+            raise RunStateError(f"{latest}: cannot restore this run's networks from it ({reason(error)})") from None
+        return True
+
+    def save_data_record(self) -> None:
+        """What a resumed run must train on again: the data's size and classes (the shuffle, the
+        steps per epoch and the learning-rate schedule depend on them)."""
+        atomic.write_text(self.out / "checkpoints" / DATA_RECORD, json.dumps(
+            {"images": len(self.dataset), "classes": list(self.dataset.class_names)}) + "\n")
+
+    def _check_same_data(self) -> None:
+        """Refuse data other than the run began with (a conditional run's class embedding would not
+        even restore). Runs begun before 2026-12-03 have no record: their classes.json is compared."""
+        began = {}
+        for name, key in ((f"checkpoints/{DATA_RECORD}", None), ("classes.json", "classes")):
+            try:
+                began = json.loads((self.out / name).read_text())
+            except (OSError, ValueError):
+                continue
+            began = {key: began} if key else began
+            break
+        now = {"images": len(self.dataset), "classes": list(self.dataset.class_names)}
+        changed = [key for key in now if isinstance(began, dict) and key in began and began[key] != now[key]]
+        if changed:
+            then = ", ".join(f"{len(began[k]) if k == 'classes' else began[k]} {k}" for k in changed)
+            later = ", ".join(f"{len(now[k]) if k == 'classes' else now[k]} {k}" for k in changed)
+            raise RunStateError(f"the data changed since the run began ({then} then, {later} now; "
+                                "a resumed run must see the same data)")
 
     def train(self, progress, log=lambda line: None) -> None:
         """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
@@ -196,7 +231,7 @@ class Run:
                     if stop.requested:
                         self.step_in_epoch.assign(step)
                         path = self.checkpoints.save(checkpoint_number=self._global_step(epoch, step))
-                        raise KeyboardInterrupt(f"interrupted; checkpoint saved: {path}")
+                        raise TrainingStopped(f"{stop.requested}; checkpoint saved: {path}", stop.exit_code)
                 log(self._end_epoch(epoch, started, step - start_step, progress, task))
                 start_step = 0
 
@@ -308,25 +343,37 @@ def _load(path: Path):
         return image.copy()
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (kill, docker stop, Slurm, Kubernetes) stopped the run after a step, with
+    a checkpoint saved; `exit_code` is the shell's for that signal (130, 143)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class _StopRequest:
-    """The first Ctrl-C asks the loop to checkpoint and stop after the current step; a second
-    one interrupts at once."""
+    """The first Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current step;
+    a second one interrupts at once. `requested` says which ("interrupted", "terminated")."""
+
+    SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
     def __init__(self):
-        self.requested = False
+        self.requested, self.exit_code, self._previous = "", 0, {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self._previous = None
+        for number in self.SIGNALS:
+            try:
+                self._previous[number] = signal.signal(number, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                break
         return self
 
-    def _handle(self, *_):
+    def _handle(self, number, _frame):
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise KeyboardInterrupt(f"{self.SIGNALS[number]} again, before the step's checkpoint")
+        self.requested, self.exit_code = self.SIGNALS[number], 128 + number
 
     def __exit__(self, *_):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)

@@ -11,10 +11,11 @@ from runegen.training.run import Run
 
 
 class InterruptAt:
-    """A progress display that presses Ctrl-C (a real SIGINT) after `after` steps."""
+    """A progress display that presses Ctrl-C (a real SIGINT), or sends `sent` (SIGTERM: kill,
+    Slurm, Kubernetes), after `after` steps."""
 
-    def __init__(self, after=None):
-        self.after, self.steps = after, 0
+    def __init__(self, after=None, sent=signal.SIGINT):
+        self.after, self.steps, self.sent = after, 0, sent
 
     def add_task(self, *args, **kwargs):
         return 0
@@ -23,7 +24,7 @@ class InterruptAt:
         if completed is not None:  # one call per training step
             self.steps += 1
             if self.steps == self.after:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), self.sent)
 
 
 def tiny_config(**changes):
@@ -37,7 +38,7 @@ def train_in_process(out, config, progress, resume=False):
     dataset = load_dataset("runes", config.samples_per_class, config.seed)
     run = Run(config, out, dataset)
     if resume:
-        run.restore()
+        assert run.restore()
     else:
         (out / "samples").mkdir(parents=True)
         save_config(config, out)

@@ -79,6 +79,32 @@ def test_a_checkpoint_index_whose_files_are_gone_is_one_error(tiny_run, tmp_path
     assert not [r for r in caplog.records if r.name == "tensorflow"]  # TensorFlow's own ERROR line
 
 
+def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path):
+    """Both ended --resume in a traceback (IndexError; a class embedding of the wrong shape), or
+    resumed silently on other data."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    assert json.loads((run / "checkpoints" / "data.json").read_text()) == {
+        "images": 96, "classes": json.loads((run / "classes.json").read_text())}
+    (run / "checkpoints" / "data.json").write_text(json.dumps({"images": 97, "classes": ["a"]}))
+    assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "3", "--out", run),
+                       "the data changed since the run began (97 images, 1 classes then, 96 images, 24 classes now")
+    (run / "checkpoints" / "data.json").unlink()  # a run from before the record: classes.json is compared
+    data = max((run / "checkpoints").glob("ckpt-*.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])
+    assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "3", "--out", run),
+                       "cannot restore this run's networks from it")
+
+
+def test_run_folders_training_cannot_use(tmp_path):
+    """A path TensorFlow reads as a glob pattern: its checkpoints are saved but never found again
+    (and exp[/] was rich markup: a traceback); a file is not a folder."""
+    assert_usage_error(run_cli("train", "--out", tmp_path / "exp[1]"), "no [ ] * ? in a run folder's path")
+    (tmp_path / "file").write_text("x")
+    assert_usage_error(run_cli("train", "--out", tmp_path / "file"), "exists and is not a folder")
+    assert_usage_error(run_cli("train", "--resume", "--out", tmp_path / "file"), "holds no run")
+    assert not (tmp_path / "exp[1]").exists() and (tmp_path / "file").read_text() == "x"
+
+
 def test_same_seed_same_weights_and_another_seed_differs(tiny_run, tmp_path):
     """As users run it: separate processes. (Two trainings inside one long-lived pytest process,
     after other TensorFlow work, were once seen to differ at Adam-step scale; see README.) Neither

@@ -39,3 +39,13 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         run.train(InterruptAt())
     assert run.checkpoints.latest_checkpoint == last_good
     assert not (out / "generator.keras").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    """Stopped (or diverged) before any checkpoint, a run folder could be neither resumed ("no
+    checkpoint") nor reused ("not empty"); --resume now trains it from the beginning."""
+    from runegen.data import load_dataset
+
+    config = tiny_config()
+    run = Run(config, tmp_path / "early", load_dataset("runes", config.samples_per_class, config.seed))
+    assert run.restore() is False and int(run.epoch.numpy()) == 0
