@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from runegen.core.errors import ModelFileError, RunegenError
+from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import FORMATS
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
@@ -200,6 +200,23 @@ def not_a_generator(path: Path, input_shapes, output_shapes) -> ModelFileError:
 def _shape_text(shapes) -> str:
     shapes = [tuple(None if d in (None, -1) or isinstance(d, str) else int(d) for d in s) for s in shapes]
     return ", ".join(map(str, shapes)) if shapes else "none"
+
+
+def json_beside(path: Path, name: str, kind: type):
+    """The JSON file `name` ("{name}" stands for the model's file name) beside the model, or
+    beside the file a link points to; None if there is none. Unreadable or of another kind: a
+    ModelFileError, never read as "no metadata"."""
+    candidates = [folder.with_name(name.format(name=folder.name)) for folder in (path, path.resolve())]
+    beside = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if beside is None:
+        return None
+    try:
+        loaded = json.loads(beside.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelFileError(f"{beside}: not valid JSON ({reason(error)})") from None
+    if not isinstance(loaded, kind):
+        raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
+    return loaded
 
 
 def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int | None) -> np.ndarray:

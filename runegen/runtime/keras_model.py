@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
@@ -15,7 +14,7 @@ import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE
-from runegen.runtime.generator import Generator, generator_latent_dim, not_a_generator
+from runegen.runtime.generator import Generator, generator_latent_dim, json_beside, not_a_generator
 
 # --device -> TensorFlow device.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
@@ -52,9 +51,9 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
 
     # A training run folder holds config.json (preset, latent_dim, ...), classes.json and, trained
     # with a code prior, code_weights.json.
-    metadata = _json_beside(path, "config.json", dict) or {}
-    metadata["classes"] = _json_beside(path, "classes.json", list) or []
-    code_weights = _json_beside(path, CODE_WEIGHTS_FILE, list)
+    metadata = json_beside(path, "config.json", dict) or {}
+    metadata["classes"] = json_beside(path, "classes.json", list) or []
+    code_weights = json_beside(path, CODE_WEIGHTS_FILE, list)
     if code_weights is not None:
         metadata["code_weights"] = code_weights
 
@@ -63,21 +62,6 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
             return np.asarray(model(z, training=False), dtype=np.float32)
 
     return Generator(path, "keras", latent_dim, metadata, run, device=device, threads=threads, model=model)
-
-
-def _json_beside(path: Path, name: str, kind: type):
-    """The JSON file `name` beside the model (or beside the file a link points to); None if
-    there is none."""
-    beside = next((p for p in (path.with_name(name), path.resolve().with_name(name)) if p.is_file()), None)
-    if beside is None:
-        return None
-    try:
-        loaded = json.loads(beside.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{beside}: not valid JSON ({reason(error)})") from None
-    if not isinstance(loaded, kind):
-        raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
-    return loaded
 
 
 def _shapes(model, which: str) -> list:

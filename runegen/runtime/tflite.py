@@ -7,14 +7,13 @@ JSON sidecar `<model>.json`.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, not_a_generator
+from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, json_beside, not_a_generator
 
 
 def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options) -> Generator:
@@ -43,8 +42,8 @@ def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options
                              f"{dtype.name} without quantisation parameters)")
 
     runner = _Runner(interpreter, inputs[0], outputs[0])
-    return Generator(path, "tflite", latent_dim, _sidecar_metadata(path), runner, device="cpu",
-                     threads=threads, model=interpreter)
+    metadata = json_beside(path, "{name}.json", dict) or {}  # the sidecar: LiteRT reads none from the file
+    return Generator(path, "tflite", latent_dim, metadata, runner, device="cpu", threads=threads, model=interpreter)
 
 
 def _interpreter_class(path: Path):
@@ -70,22 +69,6 @@ def _without_xnnpack(Interpreter) -> dict:
 def _signature(detail: dict) -> list:
     """A tensor's shape with -1 where it may be resized."""
     return list(detail.get("shape_signature", detail["shape"]))
-
-
-def _sidecar_metadata(path: Path) -> dict:
-    """`<file>.json` beside the model, or beside the file a link points to; {} if there is none."""
-    target = path.resolve()
-    sidecar = next((p for p in (path.with_name(path.name + ".json"), target.with_name(target.name + ".json"))
-                    if p.is_file()), None)
-    if sidecar is None:
-        return {}
-    try:
-        metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{sidecar}: not valid JSON metadata ({reason(error)})") from None
-    if not isinstance(metadata, dict):
-        raise ModelFileError(f"{sidecar}: metadata must be a JSON object, got {type(metadata).__name__}")
-    return metadata
 
 
 class _Runner:
