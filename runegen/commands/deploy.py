@@ -38,6 +38,7 @@ def export_command(
     out = out or model.parent / "export"
     check_writable(out)
     console = table_console()
+    earlier = [v.filename(model.stem) for v in variants if (out / v.filename(model.stem)).exists()]
     with console.status(f"exporting {model} to {len(variants)} variant(s)..."):
         results = export(generator, variants, out)
     table = Table("format", "variant", "file", "size", "max err", "mean err", "PSNR", "status",
@@ -53,6 +54,9 @@ def export_command(
     pictures = [parity_picture(out, model.stem, fmt) for fmt in dict.fromkeys(v.format for v in variants)]
     console.print(f"side by side (Keras on top, then each file that passed): "
                   f"{', '.join(map(str, pictures))}", highlight=False)
+    replaced = [r.path.name for r in results if r.ok and r.path.name in earlier]  # a failed one kept the old
+    if replaced:
+        typer.echo(f"note: replaced the earlier {', '.join(replaced)} in {out}", err=True)
     if not all(result.ok for result in results):
         raise typer.Exit(1)
 

@@ -170,3 +170,14 @@ def test_bad_export_input(trained_generator, tmp_path):
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
     assert not (blocker.parent / "sub").exists() and blocker.read_text() == "x"
+
+
+def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, exported, tmp_path):
+    """Exporting into a folder that holds exports replaced them without a word."""
+    import shutil
+
+    shutil.copy(exported[0] / "generator_f32.onnx", tmp_path)
+    result = run_cli_in_process("export", trained_generator, "--format", "onnx", "--quantize", "f32,f16",
+                                "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "note: replaced the earlier generator_f32.onnx in" in result.stderr and "f16.onnx" not in result.stderr
