@@ -1,8 +1,9 @@
 """The `runegen` command line: a thin typer layer over the pipeline modules.
 
-Commands live in runegen.commands (train.py: the training side; deploy.py: export, bench,
-generate; quality.py: evaluate, classifier). Heavy libraries (TensorFlow above all) are imported inside the commands that need
-them, so the edge commands start fast and work on a base install without TensorFlow.
+Commands live in runegen.commands (train.py: the training side; data.py: data preview; deploy.py:
+export, bench, generate; quality.py: evaluate, classifier). Heavy libraries (TensorFlow above all)
+are imported inside the commands that need them, so the edge commands start fast and work on a
+base install without TensorFlow.
 Bad input is one line on stderr and exit code 2, never a traceback.
 """
 
@@ -13,7 +14,7 @@ import sys
 import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
-from runegen.commands import deploy, quality, train
+from runegen.commands import data, deploy, quality, train
 from runegen.core.errors import RunegenError
 
 app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the generator to the edge.",
@@ -22,7 +23,7 @@ data_app = typer.Typer(help="Look at the training data.", no_args_is_help=True)
 
 app.command("train")(train.train)
 app.add_typer(data_app, name="data")
-data_app.command("preview")(train.data_preview)
+data_app.command("preview")(data.data_preview)
 app.command("export")(deploy.export_command)
 app.command("generate")(deploy.generate)
 app.command("bench")(deploy.bench_command)

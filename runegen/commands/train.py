@@ -1,4 +1,4 @@
-"""`runegen train` and `runegen data preview`: the training side (TensorFlow, imported lazily)."""
+"""`runegen train`: the training side (TensorFlow, imported lazily)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_output_file, check_writable, flag, is_default, positive, require
+from runegen.commands.options import check_writable, flag, is_default, positive, require
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
@@ -262,7 +262,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
             run.train(progress, log=lambda line: console.is_terminal or say(line))
     except TrainingDiverged as error:
-        say(f"runegen: error: {error}; a new run with lower --lr-g/--lr-d may not")
+        say(f"runegen: error: {error}; lower learning rates (--lr-g, --lr-d) may keep a new run from it")
         raise typer.Exit(1)
     except KeyboardInterrupt as error:  # TrainingStopped (a checkpoint saved), or a second signal
         say(f"{str(error) or 'interrupted'}; continue with: runegen train --resume --out {out}")
@@ -310,37 +310,6 @@ def _fresh_run_folder(out: Optional[Path]) -> Path:
     elif out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
     return out
-
-
-def data_preview(
-    data: str = typer.Option("runes", help="Same as train --data."),
-    out: Path = typer.Option(Path("data_preview.png"), help="PNG to write."),
-    per_class: int = typer.Option(12, callback=positive("--per-class"), help="Samples shown per class (one row each)."),
-    max_classes: int = typer.Option(24, callback=positive("--max-classes")),
-    seed: int = typer.Option(0, min=0),
-):
-    """Write a PNG grid of the training data, one row per class."""
-    import numpy as np
-
-    from runegen.core import images
-    from runegen.data import load_dataset
-
-    check_output_file(out, "--out", ".png")
-    if data == "runes":  # their elastic bend is scipy's, which the edge install leaves out
-        require("scipy", "drawing the built-in runes needs scipy: pip install scipy (or 'runegen[train]')")
-    with flag("--data", DataError):
-        dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
-    rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))][:max_classes]
-    glyphs = np.full((len(rows), per_class, 28, 28), images.BACKGROUND, np.uint8)  # a short class's row ends early
-    for glyph_row, picked in zip(glyphs, rows):
-        glyph_row[:len(picked)] = images.to_uint8(dataset.images[picked])
-    try:
-        images.save_png(images.grid(glyphs.reshape(-1, 28, 28), columns=per_class), out)
-    except OSError as error:
-        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
-    shown = len(rows)
-    typer.echo(f"wrote {out}: {sum(map(len, rows))} samples of {shown} class{'es' if shown > 1 else ''} "
-               f"({', '.join(dataset.class_names[:shown])}), one row each")
 
 
 def _epochs(count: int) -> str:

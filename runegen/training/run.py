@@ -7,7 +7,7 @@ A run folder holds everything a run makes:
                           the quality metrics of runegen/quality/scorer.py (FD, KID, precision, ...)
     tensorboard/          the same scalars and the grids, for TensorBoard
     checkpoints/          G, D, G's weight average, both optimisers, noise and dropout RNG
-                          state, epoch and step
+                          state, epoch and step; data.json, the data's size and classes
     generator.keras       the final generator alone (the weight average when EMA is on),
                           float32, ready for inference and export
     code_weights.json     with --code-prior: how often each latent code is drawn
@@ -21,7 +21,6 @@ import io
 import json
 import math
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -34,12 +33,12 @@ from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
+from runegen.training.resume import StopRequest, TrainingStopped, check_same_data, save_data_record
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
 RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 GRID_SAMPLES = 64
-DATA_RECORD = "data.json"  # in checkpoints/: the size and classes of the data the run began with
 
 
 def configure_tensorflow(tf, deterministic: bool) -> None:
@@ -169,7 +168,7 @@ class Run:
             latest = tf.train.latest_checkpoint(self.out / "checkpoints")
         finally:
             logger.setLevel(level)
-        self._check_same_data()
+        check_same_data(self.out, self.dataset)
         if latest is None and not (self.out / "checkpoints" / "checkpoint").exists():
             return False
         if latest is None:  # an index whose files are gone
@@ -181,35 +180,13 @@ class Run:
         return True
 
     def save_data_record(self) -> None:
-        """What a resumed run must train on again: the data's size and classes (the shuffle, the
-        steps per epoch and the learning-rate schedule depend on them)."""
-        atomic.write_text(self.out / "checkpoints" / DATA_RECORD, json.dumps(
-            {"images": len(self.dataset), "classes": list(self.dataset.class_names)}) + "\n")
-
-    def _check_same_data(self) -> None:
-        """Refuse data other than the run began with (a conditional run's class embedding would not
-        even restore). Runs begun before 2026-12-03 have no record: their classes.json is compared."""
-        began = {}
-        for name, key in ((f"checkpoints/{DATA_RECORD}", None), ("classes.json", "classes")):
-            try:
-                began = json.loads((self.out / name).read_text())
-            except (OSError, ValueError):
-                continue
-            began = {key: began} if key else began
-            break
-        now = {"images": len(self.dataset), "classes": list(self.dataset.class_names)}
-        changed = [key for key in now if isinstance(began, dict) and key in began and began[key] != now[key]]
-        if changed:
-            then = ", ".join(f"{len(began[k]) if k == 'classes' else began[k]} {k}" for k in changed)
-            later = ", ".join(f"{len(now[k]) if k == 'classes' else now[k]} {k}" for k in changed)
-            raise RunStateError(f"the data changed since the run began ({then} then, {later} now; "
-                                "a resumed run must see the same data)")
+        save_data_record(self.out, self.dataset)
 
     def train(self, progress, log=lambda line: None) -> None:
         """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
         per epoch, for logs that are not a terminal."""
         start_epoch, start_step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
-        stop = _StopRequest()
+        stop = StopRequest()
         with stop:
             for epoch in range(start_epoch, self.config.epochs):
                 task = progress.add_task(f"epoch {epoch + 1}/{self.config.epochs}",
@@ -341,39 +318,3 @@ def _load(path: Path):
 
     with Image.open(path) as image:
         return image.copy()
-
-
-class TrainingStopped(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM (kill, docker stop, Slurm, Kubernetes) stopped the run after a step, with
-    a checkpoint saved; `exit_code` is the shell's for that signal (130, 143)."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class _StopRequest:
-    """The first Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current step;
-    a second one interrupts at once. `requested` says which ("interrupted", "terminated")."""
-
-    SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
-
-    def __init__(self):
-        self.requested, self.exit_code, self._previous = "", 0, {}
-
-    def __enter__(self):
-        for number in self.SIGNALS:
-            try:
-                self._previous[number] = signal.signal(number, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                break
-        return self
-
-    def _handle(self, number, _frame):
-        if self.requested:
-            raise KeyboardInterrupt(f"{self.SIGNALS[number]} again, before the step's checkpoint")
-        self.requested, self.exit_code = self.SIGNALS[number], 128 + number
-
-    def __exit__(self, *_):
-        for number, previous in self._previous.items():
-            signal.signal(number, previous)
