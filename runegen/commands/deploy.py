@@ -13,14 +13,16 @@ from runegen.commands.options import (MAX_THREADS, check_output_file, check_writ
                                      note_undescribed, positive, read_json, split_list, table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
+from runegen.core.formats import EXPORT_FORMATS
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
+VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" for name, fmt in EXPORT_FORMATS.items())
 
 
 def export_command(
     model: Path = typer.Argument(..., help="Trained generator (.keras), e.g. runs/train/generator.keras."),
     format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
-    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help="Variants to write: f32, int8 (onnx); f32, f16, dynamic, int8, int8io (tflite); all.", show_default="every variant of the formats"),
+    quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help=f"Variants to write: {VARIANT_NAMES}; all.", show_default="every variant of the formats"),
     out: Optional[Path] = typer.Option(None, help="Folder for the files.", show_default="beside the model, in export/"),
 ):
     """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""

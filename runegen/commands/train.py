@@ -59,7 +59,7 @@ def train(
     d_kernel: int = typer.Option(DEFAULT.d_kernel, min=0, max=7, help="Size of D's square convolution kernels; 0 = the preset's (s1: 5, s2: 3). G stays the seed's network."),
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
-    info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of the code's cross-entropy in both losses."),
+    info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of Q's loss (the code's cross-entropy, the continuous codes' half squared error) in both losses."),
     continuous_weight: float = typer.Option(DEFAULT.continuous_weight, min=0.0, help="Weight of the continuous codes' regression, relative to the one-hot code's cross-entropy (both times --info-weight)."),
     self_conditioning: bool = typer.Option(DEFAULT.self_conditioning, "--self-conditioning/--no-self-conditioning", help="With --codes: D judges fakes against their code and real images against the code its Q head reads in them (a projection term), so each code must match its cluster of real glyphs as a whole."),
     code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
