@@ -14,7 +14,7 @@ import typer
 from runegen.commands.options import check_writable, flag, is_default, positive, require
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
-from runegen.training.distribute import ONE_DEVICE_ONLY, describe, is_chief, listed_devices
+from runegen.training.distribute import ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -212,6 +212,10 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from runegen.training.run import Run, TrainingDiverged
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
+    jobs = (cluster() or {}).get("cluster") if config.devices == "auto" else None
+    if jobs:  # the strategy waits, silently, until every worker has started
+        typer.echo(f"joining TF_CONFIG's cluster of {sum(map(len, jobs.values()))}: waiting until every "
+                   "worker has started (Ctrl-C stops)", err=True)
     with flag("--devices", DeviceError):
         strategy = make_strategy(config.devices)
     chief = is_chief()

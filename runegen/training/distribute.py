@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 
 def make_strategy(devices: str = "auto"):
@@ -38,8 +39,16 @@ def make_strategy(devices: str = "auto"):
         with quiet_native_stderr():  # the runtime starts here, and probes for CUDA on CPU-only hosts
             here = tf.config.list_logical_devices()
         _check_devices(tf, names, here)
-    with quiet_native_stderr():
-        return _strategy(tf, devices)
+    waits_for_workers = devices == "auto" and cluster() is not None
+    # A cluster's strategy blocks in TensorFlow's C++ until every worker has started, where Python's
+    # Ctrl-C handler never runs: the default action stops the process meanwhile.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if waits_for_workers else None
+    try:
+        with quiet_native_stderr():
+            return _strategy(tf, devices)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 # DiffAugment draws its randomness inside each replica, so replicas would not augment alike.
@@ -48,9 +57,17 @@ ONE_DEVICE_ONLY = "DiffAugment runs on one device only (its draws are per replic
 
 def listed_devices(devices: str) -> list[str]:
     """The devices a `--devices` list names ([] for "auto", which TensorFlow resolves)."""
+    from runegen.core.errors import DeviceError
+
     if devices == "auto":
         return []
-    return [name.strip() for name in devices.split(",") if name.strip()]
+    names = [name.strip() for name in devices.split(",") if name.strip()]
+    if not names:
+        raise DeviceError(f"{devices!r} names no device (auto, or a list such as /gpu:0,/gpu:1)")
+    repeated = sorted({name for name in names if [n.lower() for n in names].count(name.lower()) > 1})
+    if repeated:
+        raise DeviceError(f"{devices}: {', '.join(repeated)} named twice (each device holds one replica)")
+    return names
 
 
 def _strategy(tf, devices: str):
@@ -83,13 +100,30 @@ def _check_devices(tf, names: list[str], here) -> None:
 
 
 def cluster() -> dict | None:
-    """TF_CONFIG's cluster spec, when it names more than one worker."""
-    try:
-        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
-    except ValueError:
+    """TF_CONFIG's cluster spec, when it names more than one worker. A TF_CONFIG that is not one
+    is refused: ignored, each machine of the job would train a run of its own."""
+    from runegen.core.errors import DeviceError
+
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
         return None
-    workers = config.get("cluster", {}).get("worker", [])
-    return config if len(workers) > 1 else None
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise DeviceError(f"TF_CONFIG is not JSON ({error})") from None
+    jobs = config.get("cluster") if isinstance(config, dict) else None
+    if not isinstance(jobs, dict) or not all(isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)
+                                             for hosts in jobs.values()):
+        raise DeviceError('TF_CONFIG: expected {"cluster": {"worker": ["host:port", ...]}, "task": '
+                          '{"type": "worker", "index": i}}')
+    if len(jobs.get("worker", [])) + len(jobs.get("chief", [])) < 2:
+        return None
+    task = config.get("task")
+    kind, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
+    if kind not in jobs or not isinstance(index, int) or not 0 <= index < len(jobs[kind]):
+        raise DeviceError(f"TF_CONFIG: its task {task!r} is not one of its cluster's "
+                          f"({', '.join(f'{job} 0..{len(hosts) - 1}' for job, hosts in jobs.items())})")
+    return config
 
 
 def is_chief() -> bool:
@@ -98,14 +132,15 @@ def is_chief() -> bool:
     config = cluster()
     if config is None:
         return True
-    task = config.get("task", {})
-    return task.get("type") == "chief" or (task.get("type") == "worker" and int(task.get("index", 0)) == 0)
+    task = config["task"]
+    return task["type"] == "chief" or (task["type"] == "worker" and task["index"] == 0 and "chief" not in config["cluster"])
 
 
 def describe(strategy) -> str:
     name = type(strategy).__name__
     replicas = strategy.num_replicas_in_sync
-    return "one device" if name == "_DefaultDistributionStrategy" else f"{name}, {replicas} replicas"
+    return ("one device" if name == "_DefaultDistributionStrategy"
+            else f"{name}, {replicas} replica{'s' if replicas != 1 else ''}")
 
 
 def replica_slice(tensor, global_batch):

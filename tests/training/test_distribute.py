@@ -16,9 +16,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -178,8 +181,63 @@ def test_chief_from_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert cluster() is None and is_chief()
     two = {"worker": ["a:1", "b:2"]}
-    for task, chief in ((("worker", 0), True), (("worker", 1), False), (("chief", 0), True)):
-        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": task[0], "index": task[1]}}))
+    with_chief = {"chief": ["c:0"], "worker": ["a:1"]}  # there worker 0 is not the chief
+    for jobs, task, chief in ((two, ("worker", 0), True), (two, ("worker", 1), False),
+                              (with_chief, ("chief", 0), True), (with_chief, ("worker", 0), False)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": jobs, "task": {"type": task[0], "index": task[1]}}))
         assert is_chief() is chief
-    monkeypatch.setenv("TF_CONFIG", "not json")
-    assert cluster() is None and is_chief()
+
+
+@pytest.mark.parametrize("tf_config, fragment", [
+    ("not json", "TF_CONFIG is not JSON"),  # was ignored: every machine trained a run of its own
+    ("[1, 2]", "TF_CONFIG: expected"), ('{"cluster": {"worker": "a:1"}}', "TF_CONFIG: expected"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}}', "its task None is not one of its cluster's (worker 0..1)"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 5}}', "not one of its cluster's"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "0"}}', "not one of its cluster's"),
+])
+def test_a_tf_config_that_names_no_cluster_task_is_refused(monkeypatch, tf_config, fragment):
+    """Each was a traceback (AttributeError, ValueError from int() or from TensorFlow), or ignored."""
+    from runegen.core.errors import DeviceError
+    from runegen.training.distribute import cluster, is_chief
+
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(DeviceError, match=re.escape(fragment)):
+        is_chief()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}')
+    assert cluster() is None  # one worker: one device
+
+
+def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
+    """`--devices ,` ran as a MirroredStrategy of 1 replica; /cpu:0 twice ended in TensorFlow's
+    AssertionError."""
+    from runegen.core.errors import DeviceError
+    from runegen.training.distribute import listed_devices
+
+    for devices, fragment in ((",", "names no device"), ("/cpu:0,/CPU:0", "named twice")):
+        with pytest.raises(DeviceError, match=fragment):
+            listed_devices(devices)
+    assert listed_devices("/gpu:0, /gpu:1") == ["/gpu:0", "/gpu:1"] and listed_devices("auto") == []
+
+
+def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c(tmp_path):
+    """The other worker never starts: the strategy waits in TensorFlow's C++ (where Python's Ctrl-C
+    handler never runs), silently; it ignored Ctrl-C and SIGTERM alike, and only SIGKILL ended it.
+    Now it says what it waits for, and Ctrl-C stops it."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        worker = subprocess.Popen([sys.executable, "-m", "runegen", *TINY, "--out", tmp_path / "w0"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        for _ in range(120):  # TensorFlow's import first
+            if "waiting until every worker has started (Ctrl-C stops)" in log.read_text() or worker.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert worker.poll() is None, log.read_text()
+        time.sleep(3)  # into the strategy's wait
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) in (130, -signal.SIGINT)
+    finally:
+        worker.kill()
+    assert not (tmp_path / "w0").exists()
