@@ -43,7 +43,9 @@ def main() -> None:
         print(f"runegen: error: {error}", file=sys.stderr)
         code = 2
     except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2
-        print(f"runegen: error: {error.format_message()}", file=sys.stderr)
+        message = error.format_message()
+        if message:  # empty where the help was printed instead (a command group with no command)
+            print(f"runegen: error: {message}", file=sys.stderr)
         code = getattr(error, "exit_code", 2)
     sys.exit(code if isinstance(code, int) else 0)
 

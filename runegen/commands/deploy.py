@@ -64,7 +64,7 @@ def export_command(
 
 
 def bench_command(
-    model: Path = typer.Argument(..., help="MODEL.keras, a run folder, or a folder of exported files."),
+    model: Path = typer.Argument(..., help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
     device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, or all available."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),

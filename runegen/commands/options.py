@@ -13,9 +13,9 @@ import typer
 
 from runegen.core.errors import RunegenError, UsageError
 from runegen.core.quiet import installed
+from runegen.runtime.generator import MAX_THREADS  # noqa: F401 - the commands' --threads bound
 
 
-MAX_THREADS = 256  # LiteRT crashed with 100,000 threads; onnxruntime took minutes with 1,000 on 2 cores
 
 
 def positive(name: str):

@@ -17,17 +17,31 @@ def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None, we
     conditional generator, or the latent codes of one trained with codes): the last num_classes
     columns are the one-hot of `labels` (n integers; when None drawn from `seed`, uniformly or in
     proportion to `weights`, a code prior), the others standard-normal noise."""
+    for name, value in (("n", n), ("seed", seed)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            raise RunegenError(f"{name} must be a whole number >= 0, got {value!r}")
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, width)).astype(np.float32)
     if num_classes:
         if labels is None:
             labels = (rng.integers(0, num_classes, n) if weights is None
                       else rng.choice(num_classes, n, p=np.asarray(weights, np.float64) / np.sum(weights)))
-        labels = np.asarray(labels)
-        if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_classes:
-            raise RunegenError(f"expected {n} class labels in 0..{num_classes - 1}")
-        z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[labels]
+        z[:, width - num_classes:] = np.eye(num_classes, dtype=np.float32)[_indices(labels, n, num_classes)]
     return z
+
+
+def _indices(labels, n: int, num_classes: int) -> np.ndarray:
+    """`labels` as n integer indices in 0..num_classes-1 (class or code indices), or a RunegenError
+    that says what was given."""
+    array = np.asarray(labels) if not isinstance(labels, (str, bytes)) else np.asarray([labels])
+    if array.size == 0 and n == 0:
+        return np.zeros(0, np.int64)
+    if (array.shape != (n,) or array.dtype.kind not in "iu"
+            or array.min(initial=0) < 0 or array.max(initial=0) >= num_classes):
+        shown = repr(labels) if len(repr(labels)) <= 60 else repr(labels)[:57] + "..."
+        raise RunegenError(f"expected {n} labels, whole numbers in 0..{num_classes - 1} (class or code "
+                           f"indices), got {shown}")
+    return array
 
 
 def spread(n: int, num_classes: int, weights=None) -> np.ndarray:

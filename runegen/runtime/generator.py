@@ -28,6 +28,11 @@ from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
 
 
+# More threads than this only slow a runtime down (LiteRT crashed with 100,000; onnxruntime took
+# minutes with 1,000 on 2 cores).
+MAX_THREADS = 256
+
+
 class Generator:
     """One loaded generator. `generate` is the only thing that differs between formats.
 
@@ -113,6 +118,9 @@ class Generator:
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
         z = np.asarray(latents)
+        if z.dtype.kind not in "biuf" or not np.isfinite(z).all():
+            raise RunegenError(f"expected finite real latents, got {z.dtype} values"
+                               f"{'' if z.dtype.kind not in 'f' else ' with NaN or infinity'}")
         if z.ndim != 2:
             raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
         if z.shape[1] != self.latent_dim:
@@ -152,8 +160,8 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise ModelFileError(f"{path}: cannot read ({error.strerror or error})") from None
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes)")
-    if threads is not None and threads < 1:
-        raise RunegenError(f"threads must be >= 1, got {threads}")
+    if threads is not None and (not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS):
+        raise RunegenError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
     threads = threads or os.cpu_count() or 1
     generator = loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by

@@ -11,6 +11,9 @@ def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
     assert "train" in result.stdout and "data" in result.stdout
+    for group in ((), ("data",)):  # no command: the help, and no empty "runegen: error:" line after it
+        bare = run_cli(*group)
+        assert bare.returncode == 2 and "Usage" in bare.stdout and bare.stderr == "", bare.stderr
 
 
 def test_help_keeps_every_word_of_the_option_texts():

@@ -375,3 +375,23 @@ def test_keras_without_tensorflow_says_so(models, tmp_path):
     result = run_cli_without_tensorflow("generate", models["keras"], cwd=tmp_path)
     assert_usage_error(result, ".keras models need TensorFlow: pip install 'runegen[train]'")
     assert not (tmp_path / "samples.png").exists()
+
+
+def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
+    """Bad labels, counts and seeds came out of numpy (IndexError, UFuncTypeError), a thread count
+    of 2.5 as "not a valid ONNX model", and NaN latents as NaN images."""
+    from runegen.core.latents import latents
+
+    for labels in ([1.5, 1.0], ["a", "b"], [True, False], [None, 1], [0, 7]):
+        with pytest.raises(RunegenError, match=r"expected 2 labels, whole numbers in 0\.\.5 \(class or code indices\), got"):
+            latents(2, 10, 0, 6, labels)
+    assert latents(0, 10, 0, 6, []).shape == (0, 10)
+    for n, seed in ((-1, 0), (2.5, 0), (2, -1), (2, 1.5)):
+        with pytest.raises(RunegenError, match="must be a whole number >= 0"):
+            latents(n, 10, seed)
+    for threads in (2.5, "2", 10**6):
+        with pytest.raises(RunegenError, match=r"threads must be a whole number in 1\.\.256"):
+            load_generator(models["onnx"], threads=threads)
+    generator = load_generator(models["onnx"])
+    with pytest.raises(RunegenError, match="expected finite real latents"):
+        generator.generate(np.full((2, LATENT), np.nan, np.float32))
