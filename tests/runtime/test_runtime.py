@@ -395,3 +395,14 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
     generator = load_generator(models["onnx"])
     with pytest.raises(RunegenError, match="expected finite real latents"):
         generator.generate(np.full((2, LATENT), np.nan, np.float32))
+    # The image helpers take generate's own output; no images was a ZeroDivisionError
+    from runegen.core.images import grid, to_uint8
+
+    images = generator.generate(generator.inputs(3, 0))
+    assert to_uint8(images).shape == (3, 28, 28) and grid(to_uint8(images)[..., None]).size == grid(to_uint8(images)).size
+    assert to_uint8(np.array([[[np.nan]]])).tolist() == [[[0]]]
+    for bad, fragment in ((np.zeros((0, 28, 28), np.uint8), "one or more images"), (np.zeros((28, 28)), "one or more")):
+        with pytest.raises(RunegenError, match=fragment):
+            grid(bad)
+    with pytest.raises(RunegenError, match="columns must be a whole number >= 1"):
+        grid(to_uint8(images), columns=-1)
