@@ -3,6 +3,7 @@ float32 glyphs in [-1, 1]."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 
 from runegen.core.errors import DataError
 from runegen.data import folder, mnist, runes
+
+BLANK_CONTRAST = 8  # an image whose grays span less than this (of 255) at 28x28 holds no glyph
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,18 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
         raise DataError(f"{spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
     if mnist.looks_like_mnist(path):
         images, labels = mnist.load_mnist(path)
-        return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)
+        return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), labels, mnist.CLASS_NAMES)
     if path.is_dir():
         images, labels, class_names = folder.load_image_folder(path)
-        return GlyphDataset(path.name, to_unit_range(images), labels, class_names)
+        return GlyphDataset(path.name, to_unit_range(with_glyphs(images, path)), labels, class_names)
     raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images")
+
+
+def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
+    """`images` (uint8 (N, 28, 28)), the blank ones counted on stderr; none but blank ones refused."""
+    blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
+    if blank == len(images):
+        raise DataError(f"{source}: every image is one flat colour at 28x28, no glyph to learn")
+    if blank:
+        print(f"warning: {blank} of {len(images)} images in {source} are one flat colour (blank)", file=sys.stderr)
+    return images

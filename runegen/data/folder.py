@@ -4,8 +4,8 @@ Each image becomes the 28x28 grayscale glyph a viewer shows: turned upright by i
 orientation (phone photos of drawings), transparent pixels laid on a ground that sets off its ink
 (a black glyph on a transparent ground would otherwise turn all black), 16-bit grays scaled rather
 than clipped, and a non-square image padded with its border's colour rather than squashed.
-Unreadable files are skipped and counted, not fatal; images of one flat colour are counted too,
-and a folder of nothing else is refused.
+Unreadable files are skipped and counted, not fatal (images of one flat colour are counted by
+dataset.py, for MNIST files too).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import numpy as np
 from runegen.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-BLANK_CONTRAST = 8  # an image whose grays span less than this (of 255) at 28x28 holds no glyph
 
 
 def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -56,13 +55,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
         kept = [label for label, (name, _) in enumerate(classes) if name not in empty]
         labels = np.searchsorted(kept, labels).astype(np.int32)
         classes = [classes[label] for label in kept]
-    images = np.stack(images)
-    blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
-    if blank == len(images):
-        raise DataError(f"{root}: every image is one flat colour at 28x28, no glyph to learn")
-    if blank:
-        print(f"warning: {blank} of {len(images)} images in {root} are one flat colour (blank)", file=sys.stderr)
-    return images, labels, tuple(name for name, _ in classes)
+    return np.stack(images), labels, tuple(name for name, _ in classes)
 
 
 def glyph(image) -> np.ndarray:

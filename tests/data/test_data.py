@@ -67,7 +67,8 @@ def test_truncated_idx_is_a_usage_error(tmp_path):
 
 def test_mnist_files_that_are_not_mnist(tmp_path):
     """Corrupt gzip (a traceback before), labels that are no digit (an IndexError in the
-    classifier, a silently dropped image in the preview), float pixels (cast to near black)."""
+    classifier, a silently dropped image in the preview), float pixels (cast to near black), and
+    nothing but blank images (refused in a folder, trained on from an npz)."""
     x, y = fake_mnist(4)
     (tmp_path / "idx").mkdir()
     for stem, array in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
@@ -78,7 +79,8 @@ def test_mnist_files_that_are_not_mnist(tmp_path):
     with pytest.raises(DataError, match="unreadable MNIST"):
         load_dataset(str(tmp_path / "idx"))
     for name, images, labels, message in (("labels.npz", x, np.where(y == y[0], 12, y), "labels must be digits 0..9"),
-                                          ("floats.npz", x / 255.0, y, "pixels must be uint8")):
+                                          ("floats.npz", x / 255.0, y, "pixels must be uint8"),
+                                          ("blank.npz", np.zeros_like(x), y, "every image is one flat colour")):
         np.savez(tmp_path / name, x_train=images, y_train=labels, x_test=images, y_test=labels)
         with pytest.raises(DataError, match=message):
             load_dataset(str(tmp_path / name))
