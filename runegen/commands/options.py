@@ -44,6 +44,14 @@ def note_undescribed(generator) -> None:
                    "all Gaussian, so a model trained with latent codes or classes draws wrong images", err=True)
 
 
+def note_reference_size(flag: str, samples: int, dataset) -> None:
+    """Say on stderr when the data holds fewer real images than a score's samples: the real side
+    of each score then has only those (the built-in runes draw as many as asked)."""
+    if not dataset.built_in and samples > len(dataset):
+        typer.echo(f"note: {flag} {samples}: {dataset.name} holds {len(dataset)} images, so the real side "
+                   f"of each score has {len(dataset)}", err=True)
+
+
 def is_default(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is None or source.name == "DEFAULT"

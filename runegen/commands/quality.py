@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_THREADS, check_output_file, flag, note_threads, note_undescribed, positive,
-                                     require, table_console)
+from runegen.commands.options import (MAX_THREADS, check_output_file, flag, note_reference_size, note_threads,
+                                     note_undescribed, positive, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 
 def evaluate_command(
@@ -46,6 +46,7 @@ def evaluate_command(
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
     from runegen.quality.scorer import Scorer
 
+    note_reference_size("--samples", samples, dataset)
     console = table_console()
     with flag("--data", DataError), flag("--classifier", ModelFileError):
         scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, flag, is_default, positive, require
+from runegen.commands.options import check_writable, flag, is_default, note_reference_size, positive, require
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices
@@ -134,6 +134,8 @@ def train(
         raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
                          "a conditional model needs a subfolder per class")
     scorer = _checked_scorer(config, dataset) if config.eval_every and not dataset.built_in else None
+    if config.eval_every:
+        note_reference_size("--eval-samples", config.eval_samples, dataset)
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     _train(config, out, dataset, resume, scorer)

@@ -229,9 +229,11 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
 
     scores = tmp_path / "s.json"
     result = run_cli_in_process("evaluate", exported[0] / "generator_f32.onnx", "--data", folder,
-                                "--samples", "100", "--json", scores)
+                                "--samples", "300", "--json", scores)
     assert result.returncode == 0, result.stderr
     assert "one class (no labels)" in result.stdout and "│ recognisability" not in result.stdout
+    # more samples than the folder's images: the real side has those only, which is said
+    assert "--samples 300: glyphs holds 240 images, so the real side of each score has 240" in result.stderr
     # the tiny run's generator learnt the built-in runes: scored against a folder, that is said
     assert "was trained on other data (24 classes) than glyphs" in result.stderr
     record = json.loads(scores.read_text())
