@@ -23,10 +23,9 @@ from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import EXPORT_FORMATS, FORMATS
 from runegen.core.quiet import installed
+from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
 
 EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
-from runegen.quality.classifier import SHIPPED_CLASSIFIER
-
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
@@ -89,7 +88,7 @@ def locate(model: Path) -> tuple[Path | None, Path]:
         return None, model.parent
     if model.is_dir():
         keras_path = model / "generator.keras"
-        exported_here = any(model.glob("*.onnx")) or any(model.glob("*.tflite"))
+        exported_here = bool(exported_files(model, "generator"))
         if keras_path.is_file():
             return keras_path, model if exported_here and not (model / "export").is_dir() else model / "export"
         if exported_here:
@@ -152,10 +151,22 @@ def exported_files(export_dir: Path, stem: str) -> list[tuple]:
         found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
                   for name, variant in named.items() if (export_dir / name).is_file()]
         for path in sorted(export_dir.glob(f"*{fmt.suffix}")):
-            if path.name not in named and path.is_file():
+            if path.name not in named and path.is_file() and not _not_a_generator(path):
                 like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
                 found.append((fmt, path.stem, path, like.mean_abs_tolerance if like else None))
     return found
+
+
+def _not_a_generator(path: Path) -> bool:
+    """A temporary file (.name-xxxx, a killed export's) or the metrics' classifier, which a run
+    folder caches beside its generator (classifier.onnx)."""
+    return path.name.startswith(".") or path.stem == Path(CACHED_CLASSIFIER).stem
+
+
+def is_lossless(row: "Row") -> bool:
+    """Keras itself or a float32 file: a parity reference (an int8 file as reference would make
+    every f32 file miss its tolerance)."""
+    return row.tolerance is not None and row.tolerance <= KERAS_TOLERANCE * 10
 
 
 def _export_stem(export_dir: Path) -> str:
@@ -245,7 +256,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
         why = "its .keras file needs TensorFlow, and no exported files" if keras_path else "no exported files"
         raise ModelFileError(f"{model}: nothing to benchmark ({why})")
 
-    results: list[Row] = []
+    results: list[tuple[int, int, Row]] = []  # (threads, place in rows, row): put back in order
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         reference = scratch / "reference.npy"
@@ -253,27 +264,29 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
                   "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
                   "classifier": _quality_classifier() if config.quality_samples else None,
                   "quality_samples": config.quality_samples}
-        # The first row that runs gives the reference outputs: Keras where it runs, else the f32
-        # ONNX file (or, where that fails, the next file).
+        # The first lossless row that runs gives the reference outputs: Keras where it runs, else
+        # the f32 ONNX file, else the next float32 file; none: parity is not measured. The lossless
+        # rows run first, so that every row is compared with the reference.
         reference_row = None
         for count in config.threads:
-            for template in rows:
+            for place, template in sorted(enumerate(rows), key=lambda item: not is_lossless(item[1])):
                 row = Row(**{**asdict(template), "threads": count, "figures": {}})
                 progress(f"{row.format} {row.variant} {row.runtime} {row.device}, {count} thread(s)")
-                first = not reference.exists()
+                first = not reference.exists() and is_lossless(row)
                 profile_path = (config.profile / f"{row.format}_{row.variant}_{row.device}_{count}thr.json"
                                 if config.profile is not None and FORMATS[row.format].placement else None)
                 row.figures = run_worker({**common, "kind": row.kind, "path": row.path, "threads": count,
                                           "device": row.device, "options": row.options, "variant": row.variant,
                                           "profile": str(profile_path) if profile_path else None,
                                           "save_outputs": str(reference) if first else None,
-                                          "reference": None if first else str(reference)},
+                                          "reference": str(reference) if reference.exists() and not first else None},
                                          count, scratch)
                 if first and reference.exists():
                     reference_row = row
                     if row.figures.get("ok"):
                         row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
-                results.append(row)
+                results.append((count, place, row))
+    results = [row for _, _, row in sorted(results, key=lambda item: (config.threads.index(item[0]), item[1]))]
 
     flops = _flops_per_image(results)
     report = {"environment": environment(),

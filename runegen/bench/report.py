@@ -84,7 +84,7 @@ def summary_lines(report: dict) -> list[str]:
     flops = report["flops_per_image"]
     lines = [f"{env['cpu']}, {env['cores']} cores, Python {env['python']}; "
              + ", ".join(v for v in env["versions"].values() if v),
-             f"parity reference: {report['reference'] or 'none (no row ran)'}; "
+             f"parity reference: {report['reference'] or 'none (no Keras or float32 file ran): parity not measured'}; "
              + (f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
                 "FLOPs per image unknown (in the metadata of no row that ran)"),
              "each device's limit, measured in each row's process (best shown): " + "; ".join(f"{name}: {g:,.1f} GFLOP/s"

@@ -86,7 +86,7 @@ def bench_command(
 
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
-    config = BenchConfig(devices, integers(threads, "--threads", all_value=os.cpu_count() or 1, most=MAX_THREADS),
+    config = BenchConfig(devices, integers(threads, "--threads", all_value=min(os.cpu_count() or 1, MAX_THREADS), most=MAX_THREADS),
                          integers(batches, "--batches"), min_seconds, runs, profile, quality_samples)
     old = read_json(compare, "--compare") if compare else None
     if old is not None and not report.is_report(old):

@@ -12,10 +12,8 @@ from pathlib import Path
 import typer
 
 from runegen.core.errors import RunegenError, UsageError
+from runegen.core.formats import MAX_THREADS  # noqa: F401 - the commands' --threads bound
 from runegen.core.quiet import installed
-from runegen.runtime.generator import MAX_THREADS  # noqa: F401 - the commands' --threads bound
-
-
 
 
 def positive(name: str):

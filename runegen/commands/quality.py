@@ -46,10 +46,10 @@ def evaluate_command(
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
     from runegen.quality.scorer import Scorer
 
-    note_reference_size("--samples", samples, dataset)
     console = table_console()
     with flag("--data", DataError), flag("--classifier", ModelFileError):
         scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
+    note_reference_size("--samples", samples, dataset)  # data too small to score at all is refused above
     if generator.classes and generator.classes != list(dataset.class_names):  # said, not refused:
         # scoring a generator against other data can be meant (runes against a folder of runes)
         trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
@@ -78,7 +78,9 @@ def classifier_command(
     """Train the feature classifier that `evaluate` and training's metrics use."""
     from runegen.data import load_dataset
 
-    check_output_file(out, "--out", ".keras", makes_folders=True)
+    if out.suffix != ".keras":  # exactly: Keras saves to nothing else (.KERAS failed after training)
+        raise UsageError(f"--out {out}: must end in .keras")
+    check_output_file(out, "--out", makes_folders=True)
     for written in (out, out.with_suffix(".onnx")):  # the ONNX twin is written beside it
         if written.exists():
             raise UsageError(f"--out {out}: {written} exists; choose a new name")

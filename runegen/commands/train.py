@@ -118,7 +118,7 @@ def train(
         if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
             config = dataclasses.replace(config, data=given.data)
     elif is_chief():
-        config = _with_absolute_data_path(given)  # so that --resume finds it from any folder
+        config = given
         out = _fresh_run_folder(out)
     else:  # another worker of a cluster: the chief owns the folder (it may be the same, shared)
         config = given
@@ -216,8 +216,8 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
     jobs = (cluster() or {}).get("cluster") if config.devices == "auto" else None
     if jobs:  # the strategy waits, silently, until every worker has started
-        typer.echo(f"joining TF_CONFIG's cluster of {sum(map(len, jobs.values()))}: waiting until every "
-                   "worker has started (Ctrl-C stops)", err=True)
+        typer.echo(f"joining TF_CONFIG's cluster of {len(jobs.get('chief', [])) + len(jobs.get('worker', []))} "
+                   "workers: waiting until every one has started (Ctrl-C stops)", err=True)
     with flag("--devices", DeviceError):
         strategy = make_strategy(config.devices)
     chief = is_chief()
@@ -254,6 +254,8 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     elif chief:
         if resume:  # stopped before its first checkpoint: nothing to restore
             say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")
+            for stale in [*(out / "samples").glob("epoch_*.png"), out / "metrics.csv"]:
+                stale.unlink(missing_ok=True)
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
@@ -282,16 +284,11 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
 
 def _same_setting(name: str, given, began) -> bool:
     """Whether a value given to --resume is the run's own: `--precision auto` is what the run
-    resolved when it began, and a data folder may be named by another path to it."""
+    resolved when it began, and data files may be named by another path (from another folder, or
+    after a move): the run checks that their size and classes are the ones it began with."""
     if given == began or (name == "precision" and given == "auto"):
         return True
-    return name == "data" and Path(str(given)).exists() and Path(str(given)).resolve() == Path(str(began)).resolve()
-
-
-def _with_absolute_data_path(config: TrainConfig) -> TrainConfig:
-    if config.data in ("runes", "mnist") or not Path(config.data).exists():
-        return config
-    return dataclasses.replace(config, data=str(Path(config.data).resolve()))
+    return name == "data" and not {given, began} & {"runes", "mnist"}
 
 
 def _plain(value):

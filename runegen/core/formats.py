@@ -20,6 +20,11 @@ from typing import Callable
 from runegen.core.errors import RunegenError
 
 
+# The most threads a runtime is given: more only slow it down (LiteRT crashed with 100,000;
+# onnxruntime took minutes with 1,000 on 2 cores).
+MAX_THREADS = 256
+
+
 def lazy(module: str, function: str) -> Callable:
     """`module.function`, imported at the first call (converters need TensorFlow; loaders their runtime)."""
     def call(*args, **kwargs):

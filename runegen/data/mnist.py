@@ -58,11 +58,12 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: MNIST labels must be digits 0..9, not {parts[1].dtype}")
     images = np.concatenate([parts[0], parts[2]])
     labels = np.concatenate([parts[1], parts[3]]).astype(np.int32)
-    if images.dtype != np.uint8:  # MNIST's pixels are bytes; a float copy's scale is anyone's guess
-        raise DataError(f"{path}: MNIST pixels must be uint8 (0..255), not {images.dtype}")
+    if images.dtype.kind not in "iu" or images.min() < 0 or images.max() > 255:  # floats: their scale is a guess
+        raise DataError(f"{path}: MNIST pixels must be whole numbers in 0..255, not {images.dtype} "
+                        f"in {images.min()}..{images.max()}")
     if labels.min() < 0 or labels.max() > 9:
         raise DataError(f"{path}: MNIST labels must be digits 0..9, found {labels.min()}..{labels.max()}")
-    return images, labels
+    return images.astype(np.uint8), labels
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:

@@ -22,6 +22,7 @@ from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
 SHIPPED_CLASSIFIER = MODELS_DIR / "classifier_runes.keras"  # the built-in runes'; its .onnx twin beside it
+CACHED_CLASSIFIER = "classifier.keras"  # in a run folder: one trained for its data's metrics (and its .onnx)
 FEATURES_LAYER = "features"
 FEATURE_DIM = 128
 OUTPUTS = ("features", "probabilities")  # the ONNX twin's outputs

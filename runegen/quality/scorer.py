@@ -33,8 +33,8 @@ from runegen.core.latents import latents, spread
 from runegen.core.quiet import installed
 from runegen.data import GlyphDataset, to_unit_range
 from runegen.data.runes import render_runes
-from runegen.quality.classifier import (SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs, load_classifier,
-                                        prefer_onnx, train_and_save)
+from runegen.quality.classifier import (CACHED_CLASSIFIER, SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs,
+                                        load_classifier, prefer_onnx, train_and_save)
 from runegen.quality.metrics import scores
 
 REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
@@ -77,7 +77,7 @@ class Scorer:
         shipped = SHIPPED_CLASSIFIER if unlabelled or dataset.built_in else None
         path = classifier_path or shipped
         if path is None or not path.exists():
-            path = cache / "classifier.keras" if cache is not None else None
+            path = cache / CACHED_CLASSIFIER if cache is not None else None
         if path is not None and path.exists():
             classifier = load_classifier(prefer_onnx(path))
         else:

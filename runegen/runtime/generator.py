@@ -23,14 +23,9 @@ from typing import Callable
 import numpy as np
 
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import FORMATS
+from runegen.core.formats import FORMATS, MAX_THREADS
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
-
-
-# More threads than this only slow a runtime down (LiteRT crashed with 100,000; onnxruntime took
-# minutes with 1,000 on 2 cores).
-MAX_THREADS = 256
 
 
 class Generator:
@@ -85,12 +80,14 @@ class Generator:
         """Latent codes: the last `codes` columns of an unconditional generator's input are the
         one-hot of a code drawn uniformly or by `code_weights` (InfoGAN, see
         runegen/training/gan.py); 0 = plain Gaussian input."""
+        if self.num_classes:  # the class takes the one-hot (a conditional run's config.json keeps --codes)
+            return 0
         value = self.metadata.get("codes", 0)
         codes = int(value) if str(value).strip().isdecimal() else -1
         if not 0 <= codes < self.latent_dim:
             raise ModelFileError(f"{self.path}: its codes metadata {value!r} is not a count in "
                                  f"0..{self.latent_dim - 1}")
-        return 0 if self.num_classes else codes
+        return codes
 
     @property
     def code_weights(self) -> np.ndarray | None:

@@ -119,11 +119,13 @@ def cluster() -> dict | None:
     if len(jobs.get("worker", [])) + len(jobs.get("chief", [])) < 2:
         return None
     task = config.get("task")
-    kind, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
-    if kind not in jobs or not isinstance(index, int) or not 0 <= index < len(jobs[kind]):
+    kind, index = (task.get("type"), task.get("index", 0)) if isinstance(task, dict) else (None, None)
+    index = int(index) if str(index).strip().isdecimal() else None  # TensorFlow takes "1" too
+    # (an evaluator may be left out of the cluster, as TensorFlow allows)
+    if kind != "evaluator" and (kind not in jobs or index is None or index >= len(jobs[kind])):
         raise DeviceError(f"TF_CONFIG: its task {task!r} is not one of its cluster's "
                           f"({', '.join(f'{job} 0..{len(hosts) - 1}' for job, hosts in jobs.items())})")
-    return config
+    return {**config, "task": {**task, "index": index}}
 
 
 def is_chief() -> bool:

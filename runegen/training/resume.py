@@ -45,8 +45,9 @@ def _described(dataset: GlyphDataset) -> dict:
 
 
 class TrainingStopped(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM (kill, docker stop, Slurm, Kubernetes) stopped the run after a step, with
-    a checkpoint saved; `exit_code` is the shell's for that signal (130, 143)."""
+    """Ctrl-C or SIGTERM (kill, docker stop, Slurm, Kubernetes) stopped the run: after a step, with
+    a checkpoint saved, or at once on a second signal; `exit_code` is the shell's for that signal
+    (130, 143)."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -72,7 +73,7 @@ class StopRequest:
 
     def _handle(self, number, _frame):
         if self.requested:
-            raise KeyboardInterrupt(f"{self.SIGNALS[number]} again, before the step's checkpoint")
+            raise TrainingStopped(f"{self.SIGNALS[number]} again, before the step's checkpoint", 128 + number)
         self.requested, self.exit_code = self.SIGNALS[number], 128 + number
 
     def __exit__(self, *_):

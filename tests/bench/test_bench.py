@@ -126,18 +126,24 @@ def test_unavailable_device_and_bad_flags(trained_generator, tmp_path):
 def test_when_the_reference_fails_the_next_file_is_the_reference(exported, tmp_path):
     """A broken f32 ONNX file (the reference without Keras) made every other row ❌ with a missing
     reference.npy; now it alone fails and the next file that runs is the reference."""
-    for name in ("generator_int8.tflite", "generator_int8.tflite.json"):
+    for name in ("generator_int8.tflite", "generator_int8.tflite.json", "generator_f32.tflite",
+                 "generator_f32.tflite.json"):
         shutil.copy(exported[0] / name, tmp_path)
     (tmp_path / "generator_f32.onnx").write_bytes(b"not onnx")
     report_path = tmp_path / "bench.json"
-    result = run_cli_without_tensorflow("bench", tmp_path, "--threads", "1", "--batches", "1", "--min-seconds", "0.01",
-                                        "--runs", "2", "--quality-samples", "0", "--json", report_path, cwd=tmp_path)
-    assert result.returncode == 1 and "1 of 3 rows failed" in result.stderr, result.stderr
+    quick = ("--threads", "1", "--batches", "1", "--min-seconds", "0.01", "--runs", "2", "--quality-samples", "0")
+    result = run_cli_without_tensorflow("bench", tmp_path, *quick, "--json", report_path, cwd=tmp_path)
+    assert result.returncode == 1 and "1 of 5 rows failed" in result.stderr, result.stderr
     report = json.loads(report_path.read_text())
-    assert report["reference"] == "tflite int8"
-    assert statuses(report) == {("onnx", "f32", "onnxruntime"): "❌", ("tflite", "int8", "LiteRT+XNNPACK"): "✅",
-                                ("tflite", "int8", "LiteRT"): "✅"}
-    assert "MFLOP per image" in result.stdout  # read from the TFLite file's metadata
+    assert report["reference"] == "tflite f32"  # lossless: an int8 reference would fail every f32 file
+    assert set(statuses(report).values()) == {"❌", "✅"} and statuses(report)[("onnx", "f32", "onnxruntime")] == "❌"
+    assert [r["variant"] for r in report["rows"]] == ["f32", "f32", "f32", "int8", "int8"]  # the table's order kept
+    assert "MFLOP per image" in result.stdout  # read from the TFLite files' metadata
+    # an int8 file alone: no lossless reference, so its parity is not measured (it was "0, inf dB")
+    alone = run_cli_without_tensorflow("bench", tmp_path / "generator_int8.tflite", *quick, "--json", report_path,
+                                       cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(report_path.read_text())["reference"] is None and "parity reference: none" in alone.stdout
 
 
 def test_failures_name_failed_rows_and_variants_that_did_not_export():

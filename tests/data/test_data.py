@@ -79,11 +79,13 @@ def test_mnist_files_that_are_not_mnist(tmp_path):
     with pytest.raises(DataError, match="unreadable MNIST"):
         load_dataset(str(tmp_path / "idx"))
     for name, images, labels, message in (("labels.npz", x, np.where(y == y[0], 12, y), "labels must be digits 0..9"),
-                                          ("floats.npz", x / 255.0, y, "pixels must be uint8"),
+                                          ("floats.npz", x / 255.0, y, "pixels must be whole numbers in 0..255"),
                                           ("blank.npz", np.zeros_like(x), y, "every image is one flat colour")):
         np.savez(tmp_path / name, x_train=images, y_train=labels, x_test=images, y_test=labels)
         with pytest.raises(DataError, match=message):
             load_dataset(str(tmp_path / name))
+    np.savez(tmp_path / "wide.npz", x_train=x.astype(np.int64), y_train=y, x_test=x, y_test=y)  # whole numbers
+    assert len(load_dataset(str(tmp_path / "wide.npz"))) == 2 * len(x)
 
 
 def make_folder(root, classes=("a", "b"), per_class=3, size=(40, 32)):

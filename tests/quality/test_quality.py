@@ -176,6 +176,8 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     for a, b in zip(keras_outputs, onnx_outputs):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out), "exists")
+    assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", tmp_path / "c.KERAS"),
+                       "must end in .keras")  # Keras saves to nothing else: this failed after training
     # its ONNX twin is written too, so an existing one is not overwritten either
     twin = tmp_path / "other.onnx"
     twin.write_text("mine")

@@ -132,6 +132,9 @@ def test_codes_must_fit_in_the_latent(tmp_path):
 def test_codes_from_metadata(metadata, codes):
     generator = Generator("m.onnx", "onnx", 100, metadata, run=lambda z: z)
     assert generator.codes == codes
+    # a conditional run's config.json keeps the default --codes 60 (unused) beside a narrower input
+    narrow = Generator("m.keras", "keras", 40, {"codes": 60, "conditional": True, "classes": ["a", "b"]}, run=lambda z: z)
+    assert narrow.codes == 0 and narrow.inputs(2, 0).shape == (2, 40)
 
 
 @pytest.mark.parametrize("metadata, fragment", [

@@ -193,10 +193,11 @@ def test_chief_from_tf_config(monkeypatch):
     ("[1, 2]", "TF_CONFIG: expected"), ('{"cluster": {"worker": "a:1"}}', "TF_CONFIG: expected"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}}', "its task None is not one of its cluster's (worker 0..1)"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 5}}', "not one of its cluster's"),
-    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "0"}}', "not one of its cluster's"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "x"}}', "not one of its cluster's"),
 ])
 def test_a_tf_config_that_names_no_cluster_task_is_refused(monkeypatch, tf_config, fragment):
-    """Each was a traceback (AttributeError, ValueError from int() or from TensorFlow), or ignored."""
+    """Each was a traceback (AttributeError, ValueError from int() or from TensorFlow), or ignored.
+    What TensorFlow takes is taken: an index as a string, an evaluator left out of the cluster."""
     from runegen.core.errors import DeviceError
     from runegen.training.distribute import cluster, is_chief
 
@@ -205,6 +206,11 @@ def test_a_tf_config_that_names_no_cluster_task_is_refused(monkeypatch, tf_confi
         is_chief()
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}')
     assert cluster() is None  # one worker: one device
+    two = {"worker": ["a:1", "b:2"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": "worker", "index": "1"}}))
+    assert not is_chief()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": "evaluator", "index": 0}}))
+    assert cluster() is not None and not is_chief()
 
 
 def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
@@ -231,7 +237,7 @@ def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c(tmp_path):
                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         for _ in range(120):  # TensorFlow's import first
-            if "waiting until every worker has started (Ctrl-C stops)" in log.read_text() or worker.poll() is not None:
+            if "waiting until every one has started (Ctrl-C stops)" in log.read_text() or worker.poll() is not None:
                 break
             time.sleep(0.5)
         assert worker.poll() is None, log.read_text()
