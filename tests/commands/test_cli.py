@@ -95,6 +95,13 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert (out / "generator.keras").read_bytes() == b"precious"
 
 
+def test_resume_takes_the_latest_run_folder_not_a_file(tmp_path):
+    """runs/train.log, newer than any run, was taken as the latest run: a NotADirectoryError."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "train.log").write_text("a log")
+    assert_usage_error(run_cli("train", "--resume", cwd=tmp_path), "--resume: no run in runs/")
+
+
 def test_resume_without_a_run(tmp_path):
     assert_usage_error(run_cli("train", "--resume", "--out", tmp_path), "no run")
     assert_usage_error(run_cli("train", "--resume", cwd=tmp_path), "no run in runs/")
@@ -156,3 +163,14 @@ def test_train_without_tensorflow_says_what_to_install(tmp_path):
     result = run_cli_without_tensorflow("train", "--out", tmp_path / "run", cwd=tmp_path)
     assert_usage_error(result, "training needs TensorFlow: pip install 'runegen[train]'")
     assert not (tmp_path / "run").exists()
+
+
+def test_generate_notes_more_threads_than_cores_and_refuses_unicode_digits(tmp_path):
+    import os
+
+    many = run_cli_without_tensorflow("generate", "-n", "1", "--threads", str((os.cpu_count() or 1) + 1),
+                                      "--out", tmp_path / "a.png", cwd=tmp_path)
+    assert many.returncode == 0 and "more threads than this machine's" in many.stderr, many.stderr
+    # str.isdigit() is True for "²", which int() refuses: a traceback before
+    assert_usage_error(run_cli_without_tensorflow("generate", "--class", "²", "--out", tmp_path / "b.png", cwd=tmp_path),
+                       "--class ²: not a class")

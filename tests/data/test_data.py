@@ -84,6 +84,12 @@ def test_mnist_files_that_are_not_mnist(tmp_path):
         np.savez(tmp_path / name, x_train=images, y_train=labels, x_test=images, y_test=labels)
         with pytest.raises(DataError, match=message):
             load_dataset(str(tmp_path / name))
+    for name, arrays, message in (("strings.npz", (x, y.astype(str), x, y), "labels must be digits"),
+                                  ("columns.npz", (x, np.stack([y, y], 1), x, y), "unexpected shapes"),
+                                  ("ranks.npz", (x, y, x[0], y), "unexpected shapes")):
+        np.savez(tmp_path / name, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)))
+        with pytest.raises(DataError, match=message):  # each was a ValueError from numpy
+            load_dataset(str(tmp_path / name))
     np.savez(tmp_path / "wide.npz", x_train=x.astype(np.int64), y_train=y, x_test=x, y_test=y)  # whole numbers
     assert len(load_dataset(str(tmp_path / "wide.npz"))) == 2 * len(x)
 

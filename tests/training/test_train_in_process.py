@@ -49,3 +49,17 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
     config = tiny_config()
     run = Run(config, tmp_path / "early", load_dataset("runes", config.samples_per_class, config.seed))
     assert run.restore() is False and int(run.epoch.numpy()) == 0
+
+
+def test_a_second_signal_stops_at_once_with_its_own_exit_code():
+    """The first asks for a checkpoint after the step; a second one (SIGTERM: 143) stops at once."""
+    import signal
+
+    from runegen.training.resume import StopRequest, TrainingStopped
+
+    stop = StopRequest()
+    stop._handle(signal.SIGINT, None)
+    assert stop.requested == "interrupted" and stop.exit_code == 130
+    with pytest.raises(TrainingStopped, match="terminated again") as again:
+        stop._handle(signal.SIGTERM, None)
+    assert again.value.exit_code == 143
