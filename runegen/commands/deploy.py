@@ -9,11 +9,11 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_THREADS, check_output_file, check_writable, flag, integers, note_threads,
+from runegen.commands.options import (check_output_file, check_writable, flag, integers, note_threads,
                                      note_undescribed, positive, read_json, split_list, table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
-from runegen.core.formats import EXPORT_FORMATS
+from runegen.core.formats import EXPORT_FORMATS, MAX_THREADS
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
 VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" for name, fmt in EXPORT_FORMATS.items())
@@ -154,12 +154,12 @@ def generate(
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     preset = generator.metadata.get("preset")
+    drawn = f"{count} image{'s' if count != 1 else ''}"
     what = (f"{count} {generator.classes[labels[0]]}" if rune or class_name
-            else f"{count} images of the first {count} of the {len(codes)} codes it draws"
+            else f"{drawn} of the first {count} of the {len(codes)} codes it draws"
             if every_code and count < len(codes)
-            else f"{count} images of the {len(codes)} codes it draws" if every_code
-            else f"{count} images of code {int(code)}" if codes is not None else f"{count} images")
-    what = what.replace("1 images", "1 image", 1) if count == 1 else what
+            else f"{drawn} of the {len(codes)} codes it draws" if every_code
+            else f"{drawn} of code {int(code)}" if codes is not None else drawn)
     typer.echo(f"wrote {out}: {what} (seed {seed}) from {model} "
                f"({generator.format}{f', {preset}' if preset else ''}, latent {_latent_text(generator)}, "
                f"{generator.device})")
@@ -185,9 +185,9 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
         asked = names.get(rune.strip(), rune.strip())
     lookup = {name.lower(): i for i, name in enumerate(classes)}
     index = lookup.get(asked.strip().lower())
-    if index is None and class_name is not None and asked.strip().isascii() and asked.strip().isdecimal() \
-            and int(asked) < len(classes):  # --class also takes an index; --rune a character or name
-        index = int(asked)
+    number = _whole_number(asked) if class_name is not None else None  # --class also takes an index
+    if index is None and number is not None and number < len(classes):
+        index = number
     if index is None:
         flag = "--rune" if rune is not None else "--class"
         raise UsageError(f"{flag} {asked}: not a class of {generator.path.name} "
@@ -205,12 +205,19 @@ def _shown_codes(generator, code: str, every_code: bool):
         raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
     if every_code:
         return np.arange(codes) if weights is None else np.flatnonzero(weights > 0)
-    if not code.strip().isascii() or not code.strip().isdecimal() or int(code) >= codes:
+    number = _whole_number(code)
+    if number is None or number >= codes:
         raise UsageError(f"--code {code}: expected a code in 0..{codes - 1} or 'all'")
-    if weights is not None and weights[int(code)] == 0:
-        typer.echo(f"note: this model never draws code {int(code)} (no share in its code prior): "
+    if weights is not None and weights[number] == 0:
+        typer.echo(f"note: this model never draws code {number} (no share in its code prior): "
                    "expect no rune", err=True)
-    return np.array([int(code)])
+    return np.array([number])
+
+
+def _whole_number(text: str) -> int | None:
+    """`text` as a whole number in ASCII digits, else None ("²" is a digit to str.isdigit, not to int)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdecimal() else None
 
 
 def _latent_text(generator) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from runegen.core.errors import RunegenError, UsageError
-from runegen.core.formats import MAX_THREADS  # noqa: F401 - the commands' --threads bound
+from runegen.core.formats import FORMATS
 from runegen.core.quiet import installed
 
 
@@ -35,8 +35,6 @@ def note_undescribed(generator) -> None:
     """Say on stderr when a model came without runegen's metadata (a .tflite without its sidecar,
     a .keras without its run's config.json): its latents are then drawn all Gaussian."""
     if not generator.described:
-        from runegen.core.formats import FORMATS
-
         place = FORMATS[generator.format].metadata_place.format(name=generator.path.name)
         typer.echo(f"note: {generator.path} came without runegen's metadata ({place}): its latent is drawn "
                    "all Gaussian, so a model trained with latent codes or classes draws wrong images", err=True)
@@ -59,10 +57,15 @@ def check_writable(folder: Path, flag: str = "--out") -> None:
     """Make the output folder (and its parents) and check that a file can be written in it."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _write_probe(folder)
     except OSError as error:
         raise UsageError(f"{flag} {folder}: not writable ({error.strerror or error})") from None
+
+
+def _write_probe(folder: Path) -> None:
+    """Write (and drop) a temporary file in `folder`: OSError where nothing can be written there."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes_folders: bool = False) -> None:
@@ -80,8 +83,7 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         what = "not a folder" if folder.exists() else "no folder"
         raise UsageError(f"{flag} {path}: cannot write ({what} {folder})")
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _write_probe(folder)
     except OSError as error:
         raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
 

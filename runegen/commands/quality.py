@@ -11,9 +11,10 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_THREADS, check_output_file, flag, note_reference_size, note_threads,
+from runegen.commands.options import (check_output_file, flag, note_reference_size, note_threads,
                                      note_undescribed, positive, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
+from runegen.core.formats import MAX_THREADS
 
 def evaluate_command(
     model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),

@@ -211,13 +211,13 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from runegen.core import atomic
     from runegen.training.config import save_config
     from runegen.training.distribute import make_strategy
+    from runegen.training.resume import save_data_record
     from runegen.training.run import Run, TrainingDiverged
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
-    jobs = (cluster() or {}).get("cluster") if config.devices == "auto" else None
-    if jobs:  # the strategy waits, silently, until every worker has started
-        typer.echo(f"joining TF_CONFIG's cluster of {len(jobs.get('chief', [])) + len(jobs.get('worker', []))} "
-                   "workers: waiting until every one has started (Ctrl-C stops)", err=True)
+    if config.devices == "auto" and cluster():  # the strategy waits, silently, for every worker
+        typer.echo("joining TF_CONFIG's cluster of workers: waiting until every one has started (Ctrl-C stops)",
+                   err=True)
     with flag("--devices", DeviceError):
         strategy = make_strategy(config.devices)
     chief = is_chief()
@@ -249,7 +249,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     if restored:
         if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)
             save_config(config, out)
-            run.save_data_record()  # (for a run begun before there was one: it has just been checked)
+            save_data_record(out, dataset)  # (for a run begun before there was one: it has just been checked)
         say(f"resumed at epoch {done + 1}, step {step}")
     elif chief:
         if resume:  # stopped before its first checkpoint: nothing to restore
@@ -259,8 +259,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
-        (out / "checkpoints").mkdir(exist_ok=True)
-        run.save_data_record()
+        save_data_record(out, dataset)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
     started = time.perf_counter()

@@ -64,7 +64,8 @@ def listed_devices(devices: str) -> list[str]:
     names = [name.strip() for name in devices.split(",") if name.strip()]
     if not names:
         raise DeviceError(f"{devices!r} names no device (auto, or a list such as /gpu:0,/gpu:1)")
-    repeated = sorted({name for name in names if [n.lower() for n in names].count(name.lower()) > 1})
+    lowered = [name.lower() for name in names]
+    repeated = sorted({name for name in names if lowered.count(name.lower()) > 1})
     if repeated:
         raise DeviceError(f"{devices}: {', '.join(repeated)} named twice (each device holds one replica)")
     return names

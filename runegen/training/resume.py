@@ -17,6 +17,7 @@ DATA_RECORD = "checkpoints/data.json"  # the size and classes of the data the ru
 def save_data_record(out: Path, dataset: GlyphDataset) -> None:
     """What a resumed run must train on again: the data's size and classes (the shuffle, the steps
     per epoch and the learning-rate schedule depend on them)."""
+    (out / DATA_RECORD).parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / DATA_RECORD, json.dumps(_described(dataset)) + "\n")
 
 

@@ -33,7 +33,7 @@ from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
-from runegen.training.resume import StopRequest, TrainingStopped, check_same_data, save_data_record
+from runegen.training.resume import StopRequest, TrainingStopped, check_same_data
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
@@ -178,9 +178,6 @@ class Run:
         except (tf.errors.OpError, ValueError, IndexError, AssertionError) as error:  # truncated, or another model's
             raise RunStateError(f"{latest}: cannot restore this run's networks from it ({reason(error)})") from None
         return True
-
-    def save_data_record(self) -> None:
-        save_data_record(self.out, self.dataset)
 
     def train(self, progress, log=lambda line: None) -> None:
         """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
