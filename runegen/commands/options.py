@@ -45,7 +45,8 @@ def note_reference_size(flag: str, samples: int, dataset) -> None:
     of each score then has only those (the built-in runes draw as many as asked)."""
     if not dataset.built_in and samples > len(dataset):
         typer.echo(f"note: {flag} {samples}: {dataset.name} holds {len(dataset)} images, so the real side "
-                   f"of each score has {len(dataset)}", err=True)
+                   f"of each score has {len(dataset)} (FD rises as that falls: compare scores of equal sizes)",
+                   err=True)
 
 
 def is_default(ctx: typer.Context, name: str) -> bool:

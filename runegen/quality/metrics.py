@@ -38,7 +38,7 @@ READINGS = {
 
 def frechet_distance(real_features: np.ndarray, fake_features: np.ndarray, eps: float = 1e-6) -> float:
     """||mu_r - mu_f||² + Tr(S_r + S_f - 2 (S_r S_f)^½) between Gaussians fitted to the two sets."""
-    real, fake = _features(real_features, 2), _features(fake_features, 2)
+    real, fake = _paired(real_features, fake_features, 2)
     mu_r, mu_f = real.mean(0), fake.mean(0)
     cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
     covmean = _sqrtm(cov_r @ cov_f)
@@ -85,11 +85,10 @@ def kernel_distance(real_features: np.ndarray, fake_features: np.ndarray, num_su
 
     Each subset draws min(subset_size, n_real, n_fake) samples without replacement from each set
     (Bińkowski et al. 2018); the draws come from a generator seeded `seed`, so the result is fixed.
-    When both sets hold at most subset_size samples, every subset is the whole set and the std is 0.
+    When both sets hold the same number of samples, at most subset_size, every subset is both
+    whole sets and the std is 0; sets of different sizes are subsampled to the smaller one's size.
     """
-    real, fake = _features(real_features, 2), _features(fake_features, 2)
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: {real.shape[1]} and {fake.shape[1]}")
+    real, fake = _paired(real_features, fake_features, 2)
     d = real.shape[1]
     m = min(subset_size, len(real), len(fake))
 
@@ -117,7 +116,7 @@ def precision_recall(real_features: np.ndarray, fake_features: np.ndarray, k: in
     k-th nearest neighbour in the same set. Precision: the share of generated samples inside the
     real manifold; recall: the share of real samples inside the generated one.
     """
-    real, fake = _features(real_features, k + 1), _features(fake_features, k + 1)
+    real, fake = _paired(real_features, fake_features, k + 1, k + 1)
     real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
     in_real, _ = _balls(fake, real, real_radii)
     in_fake, _ = _balls(real, fake, fake_radii)
@@ -136,7 +135,7 @@ def density_coverage(real_features: np.ndarray, fake_features: np.ndarray, k: in
     samples); density counts that one ball as 1/k and coverage as one real sample. The formulas
     of the authors' `prdc` package, in numpy, as that package needs scikit-learn.
     """
-    real, fake = _features(real_features, k + 1), _features(fake_features, 1)
+    real, fake = _paired(real_features, fake_features, k + 1, 1)
     holding, covered = _balls(fake, real, _knn_radii(real, k))
     return float(holding.sum() / (k * len(fake))), float(covered.mean())
 
@@ -154,12 +153,17 @@ def _knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
 
 def _balls(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
            chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """(how many balls (centre, radius) hold each query, whether each ball holds any query)."""
+    """(how many balls (centre, radius) hold each query, whether each ball holds any query).
+
+    A ball holds what lies strictly inside it, as in the authors' `prdc` package: a ball of radius
+    0 (a sample with k exact copies, such as blank images, whose features are all 0) holds nothing.
+    With `<=`, blank samples against a real set with a few blank images scored precision 1 and
+    density 10, above samples that look like the real glyphs."""
     from scipy.spatial.distance import cdist
 
     holding, hit = np.zeros(len(queries), np.int64), np.zeros(len(centres), bool)
     for start in range(0, len(queries), chunk):
-        inside = cdist(queries[start:start + chunk], centres) <= radii
+        inside = cdist(queries[start:start + chunk], centres) < radii
         holding[start:start + chunk] = inside.sum(axis=1)
         hit |= inside.any(axis=0)
     return holding, hit
@@ -168,6 +172,8 @@ def _balls(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray,
 def recognisability(probabilities: np.ndarray, threshold: float = 0.9) -> tuple[float, int]:
     """(share of samples whose top class has probability >= threshold, distinct classes among them)."""
     probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[0] < 1 or probabilities.shape[1] < 2:
+        raise ValueError(f"expected class probabilities of shape (N, classes >= 2), got {probabilities.shape}")
     confident = probabilities.max(1) >= threshold
     coverage = len(np.unique(probabilities.argmax(1)[confident]))
     return float(confident.mean()), int(coverage)
@@ -209,10 +215,22 @@ def scores(real_features: np.ndarray, fake_features: np.ndarray, fake_probabilit
     return result
 
 
-def _features(features: np.ndarray, minimum: int) -> np.ndarray:
+def _paired(real_features: np.ndarray, fake_features: np.ndarray, minimum_real: int,
+            minimum_fake: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets as float64 (N, d) arrays of one width, each with enough samples."""
+    real = _features(real_features, minimum_real, "real")
+    fake = _features(fake_features, minimum_real if minimum_fake is None else minimum_fake, "generated")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: {real.shape[1]} (real) and {fake.shape[1]} (generated)")
+    return real, fake
+
+
+def _features(features: np.ndarray, minimum: int, which: str) -> np.ndarray:
     features = np.asarray(features, np.float64)
     if features.ndim != 2:
-        raise ValueError(f"expected features of shape (N, d), got {features.shape}")
+        raise ValueError(f"expected {which} features of shape (N, d), got {features.shape}")
     if len(features) < minimum:
-        raise ValueError(f"need at least {minimum} samples, got {len(features)}")
+        raise ValueError(f"need at least {minimum} {which} samples, got {len(features)}")
+    if not np.isfinite(features).all():  # one inf row gave recall 1 (an infinite radius), NaN a scipy error
+        raise ValueError(f"{which} features hold NaN or infinite values")
     return features

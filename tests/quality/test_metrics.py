@@ -166,6 +166,42 @@ def test_a_few_real_outliers_vouch_for_blank_samples_in_precision_not_in_density
     assert density == pytest.approx(2 / 5) and coverage == pytest.approx(2 / 502)
 
 
+def test_blank_real_images_with_copies_vouch_for_nothing():
+    """Blank images have features of exactly 0 (README, "Quality, measured"). With more than k of
+    them among the real images, their balls have radius 0 and hold nothing (prdc counts strictly
+    inside): blank samples score 0 everywhere. Counted with <=, they scored precision 1 and
+    density 10, above samples drawn like the glyphs."""
+    rng = np.random.default_rng(5)
+    real = np.concatenate([rng.normal(loc=10.0, size=(950, 8)), np.zeros((50, 8))])
+    blank, like_glyphs = np.zeros((1000, 8)), rng.normal(loc=10.0, size=(1000, 8))
+    assert metrics.precision_recall(real, blank) == (0.0, 0.0)
+    assert metrics.density_coverage(real, blank) == (0.0, 0.0)
+    assert metrics.precision_recall(real, like_glyphs)[0] > 0.5
+    assert metrics.density_coverage(real, like_glyphs)[0] > 0.5
+
+
+def test_features_a_metric_cannot_use_are_refused():
+    rng = np.random.default_rng(6)
+    real, fake = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    for bad in (np.inf, np.nan):  # one inf row gave recall 1, NaN a scipy error or KID nan
+        poisoned = fake.copy()
+        poisoned[3, 1] = bad
+        with pytest.raises(ValueError, match="generated features hold NaN or infinite values"):
+            metrics.scores(real, poisoned, None, kid_subsets=2)
+    for metric in (metrics.frechet_distance, metrics.kernel_distance, metrics.precision_recall,
+                   metrics.density_coverage):
+        with pytest.raises(ValueError, match=r"feature sizes differ: 4 \(real\) and 3"):
+            metric(real, fake[:, :3])
+    with pytest.raises(ValueError, match="classes >= 2"):
+        metrics.recognisability(np.ones((5, 1)))
+
+
+def test_kid_of_sets_of_different_sizes_subsamples_the_larger():
+    """Only two sets of one size are each subset whole (std 0); otherwise the subsets differ."""
+    rng = np.random.default_rng(7)
+    assert metrics.kernel_distance(rng.normal(size=(200, 4)), rng.normal(size=(150, 4)), num_subsets=5)[1] > 0
+
+
 def test_recognisability_and_coverage():
     probabilities = np.array([[0.95, 0.05, 0.0], [0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.92, 0.0, 0.08]])
     assert metrics.recognisability(probabilities) == (0.75, 2)

@@ -235,7 +235,7 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     assert result.returncode == 0, result.stderr
     assert "one class (no labels)" in result.stdout and "│ recognisability" not in result.stdout
     # more samples than the folder's images: the real side has those only, which is said
-    assert "--samples 300: glyphs holds 240 images, so the real side of each score has 240" in result.stderr
+    assert "--samples 300: glyphs holds 240 images, so the real side of each score has 240 (FD rises" in result.stderr
     # the tiny run's generator learnt the built-in runes: scored against a folder, that is said
     assert "was trained on other data (24 classes) than glyphs" in result.stderr
     record = json.loads(scores.read_text())
