@@ -157,9 +157,10 @@ def exported_files(export_dir: Path, stem: str) -> list[tuple]:
 
 
 def _not_a_generator(path: Path) -> bool:
-    """A temporary file (.name-xxxx, a killed export's) or the metrics' classifier, which a run
-    folder caches beside its generator (classifier.onnx)."""
-    return path.name.startswith(".") or path.stem == Path(CACHED_CLASSIFIER).stem
+    """A temporary file (.name-xxxx, a killed export's) or a metrics classifier: the one a run
+    folder caches beside its generator (classifier.onnx) or the shipped ones (classifier_runes.onnx)."""
+    classifier = Path(CACHED_CLASSIFIER).stem
+    return path.name.startswith(".") or path.stem == classifier or path.stem.startswith(f"{classifier}_")
 
 
 def is_lossless(row: "Row") -> bool:

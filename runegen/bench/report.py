@@ -129,13 +129,16 @@ def _failure(row: dict) -> str:
 
 def print_table(report: dict, console) -> None:
     from rich.table import Table
+    from rich.text import Text
 
+    # Plain text, not rich markup: a file or folder named like "a[bold].onnx" or "b[/red]" is
+    # printed as it is (it was styled away, or a MarkupError left no --json nor --markdown).
     table = Table(*columns(report, compact=True), title="runegen bench")
     for row in report["rows"]:
-        table.add_row(*cells(report, row, compact=True))
+        table.add_row(*map(Text, cells(report, row, compact=True)))
     console.print(table)
     for line in summary_lines(report):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(Text(line), highlight=False, soft_wrap=True)
 
 
 def markdown(report: dict) -> str:

@@ -9,8 +9,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_output_file, check_writable, flag, integers, note_threads,
-                                     note_undescribed, positive, read_json, split_list, table_console)
+from runegen.commands.options import (check_output_file, check_report_files, check_writable, flag, integers,
+                                     note_threads, note_undescribed, positive, read_json, split_list,
+                                     table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
 from runegen.core.formats import EXPORT_FORMATS, MAX_THREADS
@@ -79,6 +80,7 @@ def bench_command(
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
+    from rich.text import Text
 
     from runegen.bench import report
     from runegen.bench.plan import bench, resolve_devices
@@ -92,15 +94,13 @@ def bench_command(
     if old is not None and not report.is_report(old):
         raise UsageError(f"--compare {compare}: not a runegen bench --json (no rows of format, variant, "
                          "runtime, device, threads and figures)")
-    for target, name in ((json_out, "--json"), (markdown_out, "--markdown")):
-        if target is not None:
-            check_output_file(target, name)
+    check_report_files({"--json": json_out, "--markdown": markdown_out})
     if profile is not None:
         check_writable(profile, "--profile")
     note_threads("--threads", config.threads)
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
-        results = bench(model, config, progress=lambda message: spinner.update(f"benchmarking: {message}"))
+        results = bench(model, config, progress=lambda message: spinner.update(Text(f"benchmarking: {message}")))
     report.print_table(results, table_console())
     if old is not None:
         for line in report.compare(results, old):

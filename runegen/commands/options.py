@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from runegen.core.errors import RunegenError, UsageError
-from runegen.core.formats import FORMATS
+from runegen.core.formats import BY_SUFFIX, FORMATS
 from runegen.core.quiet import installed
 
 
@@ -73,10 +73,10 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
     """Refuse, before any work, an output file that could not be written: a wrong suffix, a folder
     by that name, a parent that is missing (unless the command `makes_folders`), not a folder or
     not writable."""
-    if suffix and path.suffix.lower() != suffix:
-        raise UsageError(f"{flag} {path}: must end in {suffix}")
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    if suffix and path.suffix.lower() != suffix:
+        raise UsageError(f"{flag} {path}: must end in {suffix}")
     folder = path.parent
     while makes_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder the command's mkdir will start from
@@ -87,6 +87,26 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         _write_probe(folder)
     except OSError as error:
         raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
+
+
+def check_report_files(targets: dict[str, Path | None]) -> None:
+    """check_output_file for each report (flag: path, None where not asked for); refused too: a
+    path that names a model or metadata file (`bench m --json m/generator_f32.onnx` replaced the
+    model it had just benched) and one path given to two flags (only the second's text was left)."""
+    from runegen.core.latents import CODE_WEIGHTS_FILE  # numpy: not at the CLI's import
+
+    metadata = ("config.json", "classes.json", CODE_WEIGHTS_FILE)
+    given: dict[Path, str] = {}
+    for flag, path in targets.items():
+        if path is None:
+            continue
+        check_output_file(path, flag)
+        name = path.name.lower()
+        if path.suffix.lower() in BY_SUFFIX or name in metadata or name.endswith(".tflite.json"):
+            raise UsageError(f"{flag} {path}: the name of a model or of its metadata; give the report its own file")
+        same = given.setdefault(path.resolve(), flag)
+        if same != flag:
+            raise UsageError(f"{flag} {path}: also given to {same}; give each report its own file")
 
 
 def table_console():

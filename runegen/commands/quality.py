@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_output_file, flag, note_reference_size, note_threads,
+from runegen.commands.options import (check_output_file, check_report_files, flag, note_reference_size, note_threads,
                                      note_undescribed, positive, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
@@ -32,8 +32,7 @@ def evaluate_command(
     from runegen.quality.metrics import READINGS
     from runegen.runtime import load_generator, shipped_generator
 
-    if json_out is not None:
-        check_output_file(json_out, "--json")
+    check_report_files({"--json": json_out})
     model = model or shipped_generator()
     note_threads("--threads", [threads] if threads else [])
     generator = load_generator(model, threads=threads)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, assert_usage_error, run_cli, run_cli_without_tensorflow
+from conftest import ROOT, assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 from runegen.export import export, load_keras_generator
 from runegen.core.formats import FORMATS
 from runegen.training.nets import PRESETS
@@ -109,7 +109,7 @@ def test_markdown_and_compare(bench_run, tmp_path):
     assert "throughput b1" in result.stdout  # ratios to the earlier run
 
 
-def test_unavailable_device_and_bad_flags(trained_generator, tmp_path):
+def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path):
     assert_usage_error(run_cli("bench", trained_generator, "--device", "cuda"), "available: cpu")
     assert_usage_error(run_cli("bench", trained_generator, "--batches", "1,x"), "--batches")
     assert_usage_error(run_cli("bench", tmp_path / "nothing"), "no such file or folder")
@@ -121,6 +121,35 @@ def test_unavailable_device_and_bad_flags(trained_generator, tmp_path):
                            (("--min-seconds", "inf"), "finite number > 0"), (("--min-seconds", "nan"), "finite number > 0"),
                            (("--profile", tmp_path / "list.json" / "profiles"), "--profile")):
         assert_usage_error(run_cli("bench", trained_generator, *args), fragment)
+    # a report over a model or its metadata (`--json m/generator_f32.onnx` replaced the model just
+    # benched), or two reports in one file (the JSON was lost): refused before the bench runs
+    export = exported[0]
+    for args, fragment in ((("--json", export / "generator_f32.onnx"), "the name of a model or of its metadata"),
+                           (("--markdown", export / "generator_int8.tflite.json"), "the name of a model"),
+                           (("--json", tmp_path / "r.json", "--markdown", tmp_path / "r.json"), "also given to --json")):
+        assert_usage_error(run_cli_in_process("bench", trained_generator, *args), fragment)
+    assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", trained_generator.parent / "config.json"),
+                       "the name of a model or of its metadata")
+
+
+def test_names_with_brackets_are_printed_as_they_are(exported, tmp_path):
+    """rich read "[bold]" in a file name as markup (the name printed without it), and a folder
+    "b[/red]" ended the bench with a MarkupError before its --json was written. A shipped
+    classifier (classifier_runes.onnx) lying beside the models is no generator: left out."""
+    folder = tmp_path / "b[" / "red]"
+    folder.mkdir(parents=True)
+    (folder / "bad[bold].onnx").write_bytes(b"not onnx")  # its row fails, and its error names the folder
+    shutil.copy(exported[0] / "generator_int8.tflite", folder)
+    shutil.copy(exported[0] / "generator_int8.tflite.json", folder)
+    shutil.copy(ROOT / "runegen" / "models" / "classifier_runes.onnx", folder)
+    quick = ("--threads", "1", "--batches", "1", "--min-seconds", "0.01", "--runs", "2", "--quality-samples", "0")
+    result = run_cli_without_tensorflow("bench", folder, *quick, "--json", folder / "r.json", "--accept-failures",
+                                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "│ bad[bold] " in result.stdout and f"{folder}/bad[bold].onnx is not a valid ONNX model" in result.stdout
+    assert "classifier" not in result.stdout
+    rows = json.loads((folder / "r.json").read_text())["rows"]
+    assert sorted(row["variant"] for row in rows) == ["bad[bold]", "int8", "int8"]
 
 
 def test_when_the_reference_fails_the_next_file_is_the_reference(exported, tmp_path):

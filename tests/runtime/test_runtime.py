@@ -342,7 +342,7 @@ def test_generate_default_out(models, tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["{onnx}", "--out", "x.jpg"], "must end in .png"),
     (["{onnx}", "--out", "{tmp}/no/dir/x.png"], "cannot write"),
-    (["{onnx}", "--out", "{tmp}"], "must end in .png"),
+    (["{onnx}", "--out", "{tmp}"], "is a folder; give a file name"),
     (["{onnx}", "-n", "0"], "--count"),
     (["{onnx}", "--count", "1025"], "--count"),
     (["{onnx}", "--threads", "0"], "--threads"),
