@@ -8,6 +8,8 @@ import os
 import platform
 from pathlib import Path
 
+from runegen.core.formats import usable_cores
+
 
 def imported_version(module_name: str, distribution: str) -> str | None:
     """'<distribution> <version>' of the module this Python imports. onnxruntime is provided by
@@ -51,7 +53,7 @@ def environment() -> dict:
         pass
     # Each entry is "<distribution> <version>"; onnxruntime and LiteRT as imported, the others from
     # their metadata (importing TensorFlow here would cost seconds).
-    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+    return {"cpu": cpu, "cores": usable_cores(), "machine_cores": os.cpu_count(), "machine": platform.machine(),
             "system": platform.platform(), "python": platform.python_version(),
             "versions": {"runegen": version("runegen"), "numpy": imported_version("numpy", "numpy"),
                          "onnxruntime": imported_version("onnxruntime", "onnxruntime"),

@@ -82,7 +82,9 @@ def cells(report: dict, row: dict, compact: bool = False) -> list[str]:
 def summary_lines(report: dict) -> list[str]:
     env = report["environment"]
     flops = report["flops_per_image"]
-    lines = [f"{env['cpu']}, {env['cores']} cores, Python {env['python']}; "
+    cores, machine = env["cores"], env.get("machine_cores") or env["cores"]
+    usable = f"{cores} of {machine} cores usable" if cores != machine else f"{cores} core{'s' * (cores != 1)}"
+    lines = [f"{env['cpu']}, {usable}, Python {env['python']}; "
              + ", ".join(v for v in env["versions"].values() if v),
              f"parity reference: {report['reference'] or 'none (no Keras or float32 file ran): parity not measured'}; "
              + (f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else

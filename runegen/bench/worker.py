@@ -18,7 +18,7 @@ import numpy as np  # the parent set the thread variables in this process's envi
 
 from runegen.bench.limits import measure, timed
 from runegen.core.errors import reason
-from runegen.core.formats import FORMATS
+from runegen.core.formats import FORMATS, usable_cores
 from runegen.core.parity import Parity
 from runegen.data.runes import CLASS_NAMES
 from runegen.quality.classifier import OnnxClassifier, classifier_outputs
@@ -146,7 +146,7 @@ def pin_to_cores(threads: int) -> None:
 
 def main() -> None:
     spec = json.loads(open(sys.argv[1]).read())
-    pin_to_cores(spec.get("threads") or os.cpu_count() or 1)
+    pin_to_cores(spec.get("threads") or usable_cores())
     try:
         figures = model_row(spec)
         figures["ok"] = True

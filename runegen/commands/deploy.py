@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -14,7 +13,7 @@ from runegen.commands.options import (check_output_file, check_report_files, che
                                      table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
-from runegen.core.formats import EXPORT_FORMATS, MAX_THREADS
+from runegen.core.formats import EXPORT_FORMATS, MAX_THREADS, usable_cores
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
 VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" for name, fmt in EXPORT_FORMATS.items())
@@ -88,7 +87,7 @@ def bench_command(
 
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
-    config = BenchConfig(devices, integers(threads, "--threads", all_value=min(os.cpu_count() or 1, MAX_THREADS), most=MAX_THREADS),
+    config = BenchConfig(devices, integers(threads, "--threads", all_value=min(usable_cores(), MAX_THREADS), most=MAX_THREADS),
                          integers(batches, "--batches"), min_seconds, runs, profile, quality_samples)
     old = read_json(compare, "--compare") if compare else None
     if old is not None and not report.is_report(old):

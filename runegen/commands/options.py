@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import typer
 
 from runegen.core.errors import RunegenError, UsageError
-from runegen.core.formats import BY_SUFFIX, FORMATS
+from runegen.core.formats import BY_SUFFIX, FORMATS, usable_cores
 from runegen.core.quiet import installed
 
 
@@ -133,11 +132,11 @@ def integers(text: str, flag: str, all_value: int | None = None, most: int | Non
 
 
 def note_threads(flag: str, counts: list[int]) -> None:
-    """Say on stderr when more threads are asked for than the machine has cores."""
-    cores = os.cpu_count() or 1
+    """Say on stderr when more threads are asked for than this process has cores to run on."""
+    cores = usable_cores()
     if counts and max(counts) > cores:
-        typer.echo(f"note: {flag} {max(counts)}: more threads than this machine's {cores} cores, which they "
-                   "share (slower, not faster)", err=True)
+        typer.echo(f"note: {flag} {max(counts)}: more threads than the {cores} core{'s' * (cores != 1)} this process may run on, "
+                   "which they share (slower, not faster)", err=True)
 
 
 def read_json(path: Path, flag: str) -> dict:

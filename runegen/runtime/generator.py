@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import FORMATS, MAX_THREADS
+from runegen.core.formats import FORMATS, MAX_THREADS, usable_cores
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
 
@@ -135,7 +135,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
                    xnnpack: bool = True, **options) -> Generator:
     """Load a generator file; the suffix picks the runtime (see `LOADERS`).
 
-    threads: CPU threads for the runtime (default: os.cpu_count()). device: "cpu", or for ONNX an
+    threads: CPU threads for the runtime (default: every core it may run on). device: "cpu", or for ONNX an
     onnxruntime accelerator ("cuda", "tensorrt", "openvino", "coreml", "dml", ... or a provider name).
     xnnpack: TFLite only; False runs LiteRT's built-in kernels without its default XNNPACK delegate.
     options: for ONNX, `io_binding` and `cuda_graph` (see runegen.runtime.onnx.load).
@@ -159,7 +159,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise ModelFileError(f"{path} is empty (0 bytes)")
     if threads is not None and (not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS):
         raise RunegenError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
-    threads = threads or os.cpu_count() or 1
+    threads = threads or usable_cores()
     generator = loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
     return generator
