@@ -9,7 +9,9 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
@@ -31,12 +33,36 @@ app.command("evaluate")(quality.evaluate_command)
 app.command("classifier")(quality.classifier_command)
 
 
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM (kill, systemd's stop, docker stop) outside training's own handling, which
+    checkpoints first: the command unwinds as from an exception, so that an atomic write's
+    temporary file is removed (SIGTERM's default left `.samples-xxxx.png` files behind), and exits
+    with the shell's code for the signal. Not a KeyboardInterrupt: typer turns that into a silent
+    exit 130."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+
+
+def _stop(number, _frame):
+    raise Stopped(number)
+
+
 def main() -> None:
     """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
-    exit code 2."""
+    exit code 2; Ctrl-C and SIGTERM one line and 130 or 143."""
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set there only
+    previous = {number: signal.signal(number, _stop) for number in STOP_SIGNALS} if in_main_thread else {}
     try:
         code = app(standalone_mode=False)
-    except typer.Abort:  # Ctrl-C outside training's own handling (which checkpoints and says so)
+    except Stopped as stopped:
+        print(f"runegen: {STOP_SIGNALS[stopped.number]}", file=sys.stderr)
+        code = 128 + stopped.number
+    except typer.Abort:  # end of input at a prompt
         print("runegen: interrupted", file=sys.stderr)
         code = 130
     except RunegenError as error:
@@ -47,6 +73,9 @@ def main() -> None:
         if message:  # empty where the help was printed instead (a command group with no command)
             print(f"runegen: error: {message}", file=sys.stderr)
         code = getattr(error, "exit_code", 2)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
-A crash or Ctrl-C mid-write leaves either the old file or the new one, never a partial file.
+A crash, Ctrl-C or SIGTERM mid-write leaves either the old file or the new one, never a partial file
+(runegen.cli turns both signals into an exception, so the temporary file is removed too). Only
+SIGKILL or a power cut can leave the hidden temporary file (`.name-xxxx.suffix`) behind.
 """
 
 from __future__ import annotations

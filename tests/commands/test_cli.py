@@ -1,5 +1,7 @@
 """Bad input through the real CLI: one line on stderr, exit code 2, nothing overwritten."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -183,3 +185,29 @@ def test_generate_notes_more_threads_than_cores_and_refuses_unicode_digits(tmp_p
     # str.isdigit() is True for "²", which int() refuses: a traceback before
     assert_usage_error(run_cli_without_tensorflow("generate", "--class", "²", "--out", tmp_path / "b.png", cwd=tmp_path),
                        "--class ²: not a class")
+
+
+@pytest.mark.parametrize("sent, code, said", [("SIGTERM", 143, "runegen: terminated"),
+                                              ("SIGINT", 130, "runegen: interrupted")])
+def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, monkeypatch, sent, code, said):
+    """kill, systemd's stop and docker stop send SIGTERM, whose default ended `generate` at once and
+    left its half-written `.a-xxxx.png` beside the target, run after run; Ctrl-C exited 130 without
+    a word. Both now unwind the write (the temporary file removed, no target) and say so. The real
+    signal, sent to this process mid-write, through the console entry point."""
+    import os
+    import signal
+
+    from PIL import Image
+
+    from conftest import run_cli_in_process
+
+    def save_then_signal(image, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG half")
+        os.kill(os.getpid(), getattr(signal, sent))
+
+    monkeypatch.setattr(Image.Image, "save", save_then_signal)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    result = run_cli_in_process("generate", "-n", "1", "--out", tmp_path / "a.png")
+    assert (result.returncode, result.stderr.strip()) == (code, said)
+    assert list(tmp_path.iterdir()) == []
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # put back
