@@ -13,8 +13,6 @@ lacks) is one typed `runegen.core.errors` error with a short reason, never a run
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -171,11 +169,14 @@ SHIPPED_DIR = Path(__file__).parent.parent / "models"
 
 
 def shipped_generator(conditional: bool = False) -> Path:
-    """The rune generator shipped in the package: the float32 ONNX file where onnxruntime exists,
-    else the int8 TFLite one (32-bit Raspberry Pi OS has only tflite-runtime)."""
+    """The rune generator shipped in the package: the float32 ONNX file where onnxruntime imports,
+    else the int8 TFLite one (32-bit Raspberry Pi OS has only tflite-runtime; an onnxruntime wheel
+    whose native library does not load is installed but of no use)."""
     folder = SHIPPED_DIR / ("runes-s1-conditional" if conditional else "runes-s1")
     candidates = [folder / "generator_f32.onnx", folder / "generator_int8.tflite"]
-    if importlib.util.find_spec("onnxruntime") is None:
+    try:
+        import onnxruntime  # noqa: F401  (the ONNX file's loader imports it next anyway)
+    except ImportError:
         candidates.reverse()
     for path in candidates:
         if path.exists():

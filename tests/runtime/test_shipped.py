@@ -65,6 +65,12 @@ def test_generate_without_a_model_uses_the_shipped_one_without_tensorflow(tmp_pa
                                          cwd=tmp_path)
     assert by_rune.returncode == 0, by_rune.stderr
     assert "4 ansuz" in by_rune.stdout and "runes-s1-conditional" in by_rune.stdout
+    # onnxruntime that does not import (absent, as on 32-bit Pi OS, or a wheel whose native library
+    # fails to load, which only the absent case fell back from): the shipped int8 TFLite file
+    tflite = run_cli_without_tensorflow("generate", "-n", "4", "--out", tmp_path / "c.png", cwd=tmp_path,
+                                        also_blocked=("onnxruntime",))
+    assert tflite.returncode == 0, tflite.stderr
+    assert "runes-s1/generator_int8.tflite" in tflite.stdout
 
 
 def test_the_readmes_python_example_runs_without_tensorflow(tmp_path):
