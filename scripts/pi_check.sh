@@ -14,7 +14,9 @@
 #
 #   Environment: MIRROR=URL overrides the Debian mirror read from this machine's apt sources;
 #                QEMU_CPU (default cortex-a72, a Pi 4; cortex-a76 for a Pi 5);
-#                HOST_PYTHON (default python3) computes the x86 reference outputs.
+#                HOST_PYTHON (default python3) computes the x86 reference outputs;
+#                PI_CPUINFO a Raspberry Pi's /proc/cpuinfo to show inside the root (default: the
+#                Pi 4's in scripts/cpuinfo-raspberry-pi-4.txt).
 #
 # What it does: installs qemu-user-static, binfmt-support and debootstrap if missing; enables
 # qemu-aarch64 in binfmt_misc; debootstraps an arm64 bookworm root; builds runegen's wheel and
@@ -53,8 +55,7 @@ if ! PYTHONPATH="$REPO" "$HOST_PYTHON" -c "import runegen.runtime, onnxruntime, 
          "set HOST_PYTHON to a Python that has the base install, e.g. HOST_PYTHON=.venv/bin/python" >&2
     exit 2
 fi
-PI_CPUINFO="${PI_CPUINFO:-/work/shared/pi/cpuinfo-raspberry-pi-4.txt}"
-[[ -f "$PI_CPUINFO" ]] || PI_CPUINFO="$SCRIPT_DIR/cpuinfo-raspberry-pi-4.txt"
+PI_CPUINFO="${PI_CPUINFO:-$SCRIPT_DIR/cpuinfo-raspberry-pi-4.txt}"
 MODELS=(generator_f32.onnx generator_int8.tflite)
 [[ -s "$EXPORT_DIR/generator_int8.onnx" ]] && MODELS=(generator_f32.onnx generator_int8.onnx generator_int8.tflite)
 
