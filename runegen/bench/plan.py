@@ -239,7 +239,11 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     results = [row for _, _, row in sorted(results, key=lambda item: (config.threads.index(item[0]), item[1]))]
 
     flops = _flops_per_image(results)
-    report = {"environment": environment(),
+    notes = [FORMATS[row.format].undescribed(row.path) for row in results
+             if row.figures.get("described") is False and row.threads == config.threads[0]]
+    if config.quality_samples and common["classifier"] is None:
+        notes.append("recognisability not measured: the rune classifier runs on onnxruntime, which this Python cannot import")
+    report = {"environment": environment(), "notes": notes,
               "reference": f"{reference_row.format} {reference_row.variant}" if reference_row else None,
               "flops_per_image": flops, "export_errors": export_errors,
               "settings": config.settings,

@@ -92,6 +92,7 @@ def summary_lines(report: dict) -> list[str]:
              "each device's limit, measured in each row's process (best shown): " + "; ".join(f"{name}: {g:,.1f} GFLOP/s"
                                                           for name, g in report["limits"].items())]
     lines += [f"export failed: {e}" for e in report.get("export_errors", [])]
+    lines += [f"note: {note}" for note in report.get("notes", [])]
     lines += [f"{r['status']} {r['format']} {r['variant']} {r['runtime']} {r['device']} {r['threads']} thr: "
               f"{_failure(r)}" for r in report["rows"] if r["status"] != "✅"]
     for target in report["targets"]:

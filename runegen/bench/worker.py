@@ -72,6 +72,7 @@ def model_row(spec: dict) -> dict:
         figures["resident_latency_batch1"], figures["resident_throughput"] = speed(generator.resident, spec)
     figures["execution"] = generator.execution
     figures["flops_per_image"] = generator.metadata.get("flops_per_image")
+    figures["described"] = generator.described
 
     outputs = generate(inputs(spec["parity_samples"], seed=spec["parity_seed"]))
     if spec.get("save_outputs"):

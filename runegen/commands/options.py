@@ -34,9 +34,7 @@ def note_undescribed(generator) -> None:
     """Say on stderr when a model came without runegen's metadata (a .tflite without its sidecar,
     a .keras without its run's config.json): its latents are then drawn all Gaussian."""
     if not generator.described:
-        place = FORMATS[generator.format].metadata_place.format(name=generator.path.name)
-        typer.echo(f"note: {generator.path} came without runegen's metadata ({place}): its latent is drawn "
-                   "all Gaussian, so a model trained with latent codes or classes draws wrong images", err=True)
+        typer.echo(f"note: {FORMATS[generator.format].undescribed(generator.path)}", err=True)
 
 
 def note_reference_size(flag: str, samples: int, dataset) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from runegen.core.errors import RunegenError
@@ -81,6 +82,11 @@ class Format:
     # (path, device, threads, profile_to) -> nodes each execution provider ran, from the runtime's
     # profiler (kept as JSON in profile_to when given); None: the runtime has no such report
     placement: Callable | None = None
+
+    def undescribed(self, path) -> str:
+        """What a file of this format that came without runegen's metadata means for its images."""
+        return (f"{path} came without runegen's metadata ({self.metadata_place.format(name=Path(path).name)}): "
+                "its latent is drawn all Gaussian, so a model trained with latent codes or classes draws wrong images")
 
 
 def _variants(fmt: str, *rows: tuple[str, str, float, str]) -> tuple[Variant, ...]:

@@ -244,3 +244,16 @@ def test_a_model_folder_is_benched_as_it_is(tmp_path):
     assert report["reference"] == "onnx f32"
     assert sorted((r["format"], r["variant"], r["runtime"]) for r in report["rows"]) == [
         ("onnx", "f32", "onnxruntime"), ("tflite", "int8", "LiteRT"), ("tflite", "int8", "LiteRT+XNNPACK")]
+
+
+def test_what_a_bench_could_not_do_is_noted(exported, tmp_path):
+    """Without onnxruntime (32-bit Pi OS) the recognisability column was '-' with no word why, and a
+    .tflite copied without its sidecar was benched with all-Gaussian latents as if described."""
+    shutil.copy(exported[0] / "generator_int8.tflite", tmp_path)
+    quick = ("--threads", "1", "--batches", "1", "--min-seconds", "0.01", "--runs", "2", "--quality-samples", "10")
+    result = run_cli_without_tensorflow("bench", tmp_path / "generator_int8.tflite", *quick, cwd=tmp_path,
+                                        also_blocked=("onnxruntime",))
+    assert result.returncode == 0, result.stderr
+    shown = " ".join(result.stdout.split())  # the summary lines as printed, unwrapped
+    assert "note: recognisability not measured: the rune classifier runs on onnxruntime" in shown
+    assert "generator_int8.tflite came without runegen's metadata (generator_int8.tflite.json beside it)" in shown
