@@ -14,8 +14,8 @@ def data_preview(
     data: str = typer.Option("runes", help="Same as train --data."),
     out: Path = typer.Option(Path("data_preview.png"), help="PNG to write."),
     per_class: int = typer.Option(12, callback=positive("--per-class"), help="Samples shown per class (one row each)."),
-    max_classes: int = typer.Option(24, callback=positive("--max-classes")),
-    seed: int = typer.Option(0, min=0),
+    max_classes: int = typer.Option(24, callback=positive("--max-classes"), help="Classes shown at most: the first N, in label order."),
+    seed: int = typer.Option(0, min=0, help="Seed for drawing the built-in runes (files are shown as they are)."),
 ):
     """Write a PNG grid of the training data, one row per class."""
     import numpy as np

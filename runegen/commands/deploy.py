@@ -65,7 +65,7 @@ def export_command(
 
 def bench_command(
     model: Path = typer.Argument(..., help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
-    device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, or all available."),
+    device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or all available."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
@@ -124,7 +124,7 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the runtime (default: all cores)."),
-    device: str = typer.Option("cpu", help="cpu; for .onnx also an onnxruntime accelerator: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml."),
+    device: str = typer.Option("cpu", help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack; .tflite runs on the cpu only."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     import numpy as np

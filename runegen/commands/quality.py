@@ -19,7 +19,7 @@ from runegen.core.formats import MAX_THREADS
 def evaluate_command(
     model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
-    classifier: Optional[Path] = typer.Option(None, help="Feature classifier (.keras).", show_default="the shipped one for runes, else one trained now"),
+    classifier: Optional[Path] = typer.Option(None, help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
     samples: int = typer.Option(1000, min=10, help="Generated (and real) images to compare."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the generator's runtime."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
@@ -72,8 +72,8 @@ def evaluate_command(
 
 def classifier_command(
     data: str = typer.Option("runes", help="Data to learn: 'runes', 'mnist' or a path (as train --data)."),
-    out: Path = typer.Option(..., help="Where to write the classifier (.keras)."),
-    seed: int = typer.Option(0, min=0),
+    out: Path = typer.Option(..., help="Where to write the classifier (.keras); its .onnx twin is written beside it."),
+    seed: int = typer.Option(0, min=0, help="Seed for the built-in runes drawn and for the classifier's weights, dropout, shuffle and outliers."),
 ):
     """Train the feature classifier that `evaluate` and training's metrics use."""
     from runegen.data import load_dataset

@@ -12,8 +12,9 @@ Two update schemes, as the seeds describe them:
   generator step with D fixed.
 
 Latent codes (`codes` > 0, InfoGAN, Chen et al. 2016): the last `codes` columns of G's input are
-the one-hot of a uniformly drawn code instead of Gaussian noise, and a Q head on D's features must
-read the code back from the fake image (cross-entropy, weight `info_weight`, minimised by G and D).
+the one-hot of a code (drawn uniformly, or by the learned code prior below) instead of Gaussian
+noise, and a Q head on D's features must read the code back from the fake image (cross-entropy,
+weight `info_weight`, minimised by G and D).
 A single Gaussian blob mapped onto 24 disconnected glyph shapes makes blends between them; a
 categorical part that must stay recognisable in the image lets G split its output into modes, with
 no labels used. G's architecture and input width do not change: only how latents are drawn, which

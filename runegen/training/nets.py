@@ -8,8 +8,11 @@ numerically stable form of seed 001's sigmoid output. `dtype` is a Keras dtype p
 "mixed_bfloat16"; the discriminator's last layer always computes in float32 so the loss does.
 
 The discriminator's shape is a preset detail, the generator's is the seed's promise: with
-`spectral_norm=True` every convolution and dense layer of D is spectrally normalised (Miyato et al.
-2018, runegen/training/spectral.py) and Dropout is left out, as in SN-GAN's own recipe. `info_discriminator` adds the InfoGAN Q head (runegen/training/gan.py says why).
+`spectral_norm=True` the preset's convolutions and its logit's Dense layer are spectrally normalised
+(Miyato et al. 2018, runegen/training/spectral.py) and s1's Dropout is left out, as in SN-GAN's own
+recipe; s2's D has BatchNorm and no Dropout either way. Layers added on top stay plain: the Q head
+(`info_discriminator`, the InfoGAN head; runegen/training/gan.py says why) and the projection
+embeddings.
 
 Class-conditional pairs (`num_classes` > 0, see runegen/training/gan.py) come from the same presets:
 `generator(latent_dim, dtype, num_classes)` widens the input to latent + one-hot, and

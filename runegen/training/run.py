@@ -2,12 +2,18 @@
 
 A run folder holds everything a run makes:
     config.json           the resolved settings (what --resume reads back)
+    classes.json          the class names in label order (config.json and classes.json are
+                          written by runegen/commands/train.py)
     samples/epoch_NNN.png a grid from fixed noise after each epoch; progress.gif strings them
     metrics.csv           per epoch: losses, D(x), D(G(z)), images/s; every --eval-every epochs
                           the quality metrics of runegen/quality/scorer.py (FD, KID, precision, ...)
     tensorboard/          the same scalars and the grids, for TensorBoard
-    checkpoints/          G, D, G's weight average, both optimisers, noise and dropout RNG
-                          state, epoch and step; data.json, the data's size and classes
+    checkpoints/          the last two (max_to_keep=2): G, D, G's weight average (EMA), both
+                          optimisers, the code prior's frequencies (--code-prior), noise and
+                          dropout RNG state, epoch, step and the epoch's running loss sums;
+                          data.json, the data's size and classes (runegen/training/resume.py)
+    classifier.keras      labelled data other than the runes, with --eval-every: the classifier
+                          trained for its metrics, and its .onnx twin
     generator.keras       the final generator alone (the weight average when EMA is on),
                           float32, ready for inference and export
     code_weights.json     with --code-prior: how often each latent code is drawn
