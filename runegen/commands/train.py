@@ -229,7 +229,8 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         """One log line, unwrapped (a command in it stays copyable) and without markup: paths
         like exp[red] are printed as they are."""
         console.print(line, markup=markup, highlight=False, soft_wrap=True)
-    with flag("--diffaugment/--devices:", RunStateError):  # a setting the strategy cannot run
+    # a setting the strategy's replicas cannot run
+    with flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:", RunStateError):
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = False

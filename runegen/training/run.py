@@ -91,8 +91,12 @@ class Run:
 
         self.strategy = strategy or distribute.make_strategy(config.devices)
         self.chief = distribute.is_chief()
-        if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas > 1 and config.diffaugment:
             raise RunStateError(distribute.ONE_DEVICE_ONLY)
+        if config.mode_seeking and config.batch_size % (2 * replicas):  # the GAN's ValueError was a traceback
+            raise RunStateError(f"mode seeking pairs the latents of each replica's batch: the batch of "
+                                f"{config.batch_size} must be a multiple of {2 * replicas} on {replicas} replicas")
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset
