@@ -48,9 +48,16 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
         images, labels = mnist.load_mnist(path)
         return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), labels, mnist.CLASS_NAMES)
     if path.is_dir():
-        images, labels, class_names = folder.load_image_folder(path)
+        try:
+            images, labels, class_names = folder.load_image_folder(path)
+        except DataError as error:
+            archives = sorted(path.glob("*.npz"))
+            hint = f" (for MNIST, give the file itself: {archives[0]})" if archives and "no images" in str(error) else ""
+            raise DataError(f"{error}{hint}") from None
         return GlyphDataset(path.name, to_unit_range(with_glyphs(images, path)), labels, class_names)
-    raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images")
+    idx_file = any(path.name.startswith(stem.split("-")[0]) and "idx" in path.name for stem in mnist.IDX_STEMS)
+    raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images"
+                    + (" (for MNIST's idx files, give the folder that holds all four)" if idx_file else ""))
 
 
 def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
@@ -59,5 +66,6 @@ def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
     if blank == len(images):
         raise DataError(f"{source}: every image is one flat colour at 28x28, no glyph to learn")
     if blank:
-        print(f"warning: {blank} of {len(images)} images in {source} are one flat colour (blank)", file=sys.stderr)
+        print(f"warning: {blank} of {len(images)} images in {source} are one flat colour at 28x28 (grays spanning "
+              f"under {BLANK_CONTRAST} of 255: no glyph), trained on as they are", file=sys.stderr)
     return images

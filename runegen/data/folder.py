@@ -4,13 +4,15 @@ Each image becomes the 28x28 grayscale glyph a viewer shows: turned upright by i
 orientation (phone photos of drawings), transparent pixels laid on a ground that sets off its ink
 (a black glyph on a transparent ground would otherwise turn all black), 16-bit grays scaled rather
 than clipped, and a non-square image padded with its border's colour rather than squashed.
-Unreadable files are skipped and counted, not fatal (images of one flat colour are counted by
-dataset.py, for MNIST files too).
+Unreadable files are skipped, counted and named, not fatal (images of one flat colour are counted,
+and kept, by dataset.py, for MNIST files too). Hidden files and folders and macOS's `__MACOSX`
+(what unzipping an archive made on a Mac leaves: `._name.png` files that are no images) are not read.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,36 +20,49 @@ import numpy as np
 from runegen.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+NOT_READ = ("__MACOSX",)  # besides hidden names
+SHOWN = 3  # skipped files named in a warning
 
 
 def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     from PIL import Image, UnidentifiedImageError
 
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _read(p))
     classes = [(d.name, files) for d in class_dirs if (files := _images_in(d))]
-    loose = _images_in(root)
-    if not classes and loose:
-        classes = [(root.name, loose)]
-    elif classes and loose:  # one layout or the other: a class's images never lie loose at the top
+    without = [d.name for d in class_dirs if not _images_in(d)]
+    loose, by_folder = _images_in(root), bool(classes)
+    if by_folder and loose:  # one layout or the other: a class's images never lie loose at the top
         print(f"warning: ignored {len(loose)} image file(s) at the top of {root}: with subfolders, "
               "each subfolder is a class and only their images are read", file=sys.stderr)
+    if by_folder and without:  # a class dropped without a word before
+        print(f"warning: left out folder(s) {_named(without)} of {root}: no image files directly in them "
+              "(folders inside a class folder are not read)", file=sys.stderr)
+    if not by_folder and loose:
+        classes = [(root.name, loose)]
     if not classes:
-        raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        deeper = " (folders inside its subfolders are not read)" if without else ""
+        raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))}){deeper}")
 
-    images, labels, skipped = [], [], 0
+    images, labels, skipped = [], [], []
     for label, (_, files) in enumerate(classes):
         for file in files:
             try:
-                with Image.open(file) as image:
-                    images.append(glyph(image))
+                with warnings.catch_warnings():  # over Pillow's warning limit but under its error one: read
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with Image.open(file) as image:
+                        images.append(glyph(image))
                 labels.append(label)
             except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-                skipped += 1
+                skipped.append(file.relative_to(root).as_posix())
+    why = f"broken, not readable, or over Pillow's {Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit"
     if not images:
-        raise DataError(f"{root}: none of the {skipped} image files could be read")
+        ignored = f"; the {len(loose)} image file(s) at its top were ignored, as it has subfolders" \
+            if by_folder and loose else ""
+        raise DataError(f"{root}: none of the {len(skipped)} image files could be read ({why}: "
+                        f"{_named(skipped)}){ignored}")
     if skipped:
-        print(f"warning: skipped {skipped} unreadable image file(s) in {root} (broken, or over Pillow's "
-              f"{Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit)", file=sys.stderr)
+        print(f"warning: skipped {len(skipped)} unreadable image file(s) in {root} ({why}): {_named(skipped)}",
+              file=sys.stderr)
     labels = np.asarray(labels, dtype=np.int32)
     empty = [name for label, (name, _) in enumerate(classes) if not np.any(labels == label)]
     if empty:  # every file of theirs unreadable: no class without an image
@@ -72,8 +87,8 @@ def _grayscale(image):
     from PIL import Image
 
     if image.mode.startswith("I") or image.mode == "F":  # 16- or 32-bit grays: scaled, not clipped to 255
-        values = np.asarray(image, np.float64)
-        top = 1.0 if image.mode == "F" and values.max() <= 1.0 else 255.0 if values.max() <= 255 else 65535.0
+        values = np.asarray(image, np.float32)
+        top = 1.0 if image.mode == "F" and values.max() <= 1.0 else _full_scale(float(values.max()))
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
@@ -85,5 +100,20 @@ def _grayscale(image):
     return image.convert("L")
 
 
+def _full_scale(brightest: float) -> float:
+    """The white of the smallest usual bit depth (8, 10, 12, 14, 16, 32) that holds `brightest`: 12-bit
+    data in a 16-bit file keeps its look. Scaling by 65535 above 255 made 0..256 one gray step (blank)
+    and 12-bit glyphs nearly black."""
+    return next((2.0 ** bits - 1 for bits in (8, 10, 12, 14, 16) if brightest <= 2 ** bits - 1), 2.0 ** 32 - 1)
+
+
+def _read(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name not in NOT_READ
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _read(p))
+
+
+def _named(names: list[str]) -> str:
+    return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")

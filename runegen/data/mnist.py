@@ -31,7 +31,7 @@ def find_default_mnist() -> Path:
 
 def looks_like_mnist(path: Path) -> bool:
     if path.is_file():
-        return path.suffix == ".npz"
+        return path.suffix.lower() == ".npz"
     return _idx_file(path, IDX_STEMS[0]) is not None
 
 
@@ -51,9 +51,11 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
     shapes = [part.shape for part in parts]
     if (any(part.ndim != 3 or part.shape[1:] != (28, 28) for part in parts[0::2])
             or any(part.ndim != 1 for part in parts[1::2])
-            or [len(part) for part in parts[0::2]] != [len(part) for part in parts[1::2]] or not len(parts[0])):
+            or [len(part) for part in parts[0::2]] != [len(part) for part in parts[1::2]]):
         raise DataError(f"{path}: MNIST arrays have unexpected shapes {shapes} (expected (N, 28, 28), (N,), "
                         "(M, 28, 28), (M,))")
+    if not len(parts[0]):
+        raise DataError(f"{path}: its MNIST training set holds no images")
     if not all(np.issubdtype(part.dtype, np.integer) for part in parts[1::2]):
         raise DataError(f"{path}: MNIST labels must be digits 0..9, not {parts[1].dtype}")
     images = np.concatenate([parts[0], parts[2]])
@@ -79,8 +81,16 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
     if path is None:
         raise OSError(f"{stem} missing in {folder}")
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    if raw[:2] == b"\x1f\x8b":
+        raise ValueError(f"{path.name} is gzip-compressed: name it {path.name}.gz")
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
         raise ValueError(f"{path.name} is not a uint8 idx file")
-    rank = raw[3]
+    rank, expected_rank = raw[3], 3 if "images" in stem else 1
+    if rank != expected_rank or len(raw) < 4 + 4 * rank:
+        raise ValueError(f"{path.name}: an idx file of rank {rank}, where {stem} has rank {expected_rank}")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=rank, offset=4))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * rank).reshape(dims)
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank)
+    if data.size != int(np.prod(dims)):  # numpy's "cannot reshape array of size 7832 into shape ..."
+        raise ValueError(f"{path.name}: its header says {' x '.join(map(str, dims))} = {int(np.prod(dims)):,} "
+                         f"bytes of data, the file holds {data.size:,} (truncated or padded?)")
+    return data.reshape(dims)

@@ -1,4 +1,5 @@
 import gzip
+import shutil
 
 import numpy as np
 import pytest
@@ -65,6 +66,28 @@ def test_truncated_idx_is_a_usage_error(tmp_path):
         load_dataset(str(tmp_path))
 
 
+def test_idx_files_that_do_not_hold_what_their_header_says(tmp_path):
+    """Each was numpy's "cannot reshape array of size 7832 into shape (20,28,28)", or, for an
+    empty set, its shapes called unexpected."""
+    x, y = fake_mnist(4)
+    for stem, array in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
+                        ("t10k-images-idx3-ubyte", x), ("t10k-labels-idx1-ubyte", y)):
+        write_idx(tmp_path / stem, array)
+    images = tmp_path / "train-images-idx3-ubyte"
+    whole = images.read_bytes()
+    for data, message in ((whole[:-100], "its header says 4 x 28 x 28 = 3,136 bytes of data, the file holds 3,036"),
+                          (whole + b"\0", "the file holds 3,137"),
+                          (gzip.compress(whole), "is gzip-compressed: name it train-images-idx3-ubyte.gz"),
+                          (bytes([0, 0, 8, 1]) + whole[4:], "an idx file of rank 1, where train-images-idx3-ubyte has rank 3")):
+        images.write_bytes(data)
+        with pytest.raises(DataError, match=message):
+            load_dataset(str(tmp_path))
+    write_idx(images, x[:0])
+    write_idx(tmp_path / "train-labels-idx1-ubyte", y[:0])
+    with pytest.raises(DataError, match="its MNIST training set holds no images"):
+        load_dataset(str(tmp_path))
+
+
 def test_mnist_files_that_are_not_mnist(tmp_path):
     """Corrupt gzip (a traceback before), labels that are no digit (an IndexError in the
     classifier, a silently dropped image in the preview), float pixels (cast to near black), and
@@ -119,7 +142,42 @@ def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys, monke
     Image.new("L", (30, 30)).save(tmp_path / "too_large.png")
     data = load_dataset(str(tmp_path))
     assert len(data) == 2 and data.class_names == (tmp_path.name,)
-    assert "skipped 2 unreadable" in capsys.readouterr().err
+    assert "skipped 2 unreadable image file(s)" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_a_zip_made_on_a_mac_loads_and_skipped_files_are_named(tmp_path, capsys):
+    """Unzipped on another system, a Mac's archive holds __MACOSX/ with a '._name.png' for each
+    image: that folder was taken as the only class (the flat images beside it ignored) and the
+    whole folder refused, as none of its 'images' could be read."""
+    for i in range(3):
+        glyph_image().save(tmp_path / f"{i}.png")
+        (tmp_path / "__MACOSX").mkdir(exist_ok=True)
+        (tmp_path / "__MACOSX" / f"._{i}.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    (tmp_path / f"._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # hidden files are not read either
+    for name in ("bad1.png", "bad2.png", "bad3.png", "bad4.png"):
+        (tmp_path / name).write_bytes(b"junk")
+    data = load_dataset(str(tmp_path))
+    assert len(data) == 3 and data.class_names == (tmp_path.name,)
+    assert "skipped 4 unreadable image file(s)" in capsys.readouterr().err.replace("\n", " ")
+    (tmp_path / "broken").mkdir()  # a subfolder: the layout by class, whose only class is unreadable
+    (tmp_path / "broken" / "x.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"could be read \(broken, not readable, or over .*: broken/x.png\); "
+                                        r"the 7 image file\(s\) at its top were ignored"):
+        load_dataset(str(tmp_path))
+
+
+def test_class_folders_without_images_of_their_own_are_named(tmp_path, capsys):
+    """Only the images directly in a class folder are read: a folder whose images lie one level
+    deeper was left out without a word, and a tree of such folders was 'no images found'."""
+    (tmp_path / "a" / "deeper").mkdir(parents=True)
+    glyph_image().save(tmp_path / "a" / "deeper" / "0.png")
+    (tmp_path / "b").mkdir()
+    glyph_image().save(tmp_path / "b" / "0.png")
+    assert load_dataset(str(tmp_path)).class_names == ("b",)
+    assert "left out folder(s) a of" in capsys.readouterr().err
+    shutil.rmtree(tmp_path / "b")
+    with pytest.raises(DataError, match=r"no images found .*\(folders inside its subfolders are not read\)"):
+        load_dataset(str(tmp_path))
 
 
 def test_a_class_with_no_readable_image_is_left_out(tmp_path, capsys):
@@ -165,6 +223,17 @@ def test_sixteen_bit_grays_are_scaled_not_clipped(tmp_path):
     assert Image.open(tmp_path / "deep.png").mode.startswith("I")
     deep_glyph, plain_glyph = load_dataset(str(tmp_path)).images
     np.testing.assert_array_equal(deep_glyph, plain_glyph)
+
+
+@pytest.mark.parametrize("bits", [10, 12])
+def test_grays_of_fewer_bits_in_a_sixteen_bit_file_keep_their_look(tmp_path, bits):
+    """12-bit data (0..4095) in a 16-bit file was scaled by 65535 (a glyph at 6% gray), and
+    anything over 255 by the same, so 0..256 became one gray step: a blank image."""
+    grays = glyph_image(ink=255, ground=0)
+    Image.fromarray((np.asarray(grays, np.uint32) * (2 ** bits - 1) // 255).astype(np.uint16)).save(tmp_path / "deep.png")
+    grays.save(tmp_path / "plain.png")
+    deep_glyph, plain_glyph = load_dataset(str(tmp_path)).images
+    np.testing.assert_allclose(deep_glyph, plain_glyph, atol=2 / 127.5)
 
 
 def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
@@ -213,3 +282,6 @@ def test_unknown_data_spec(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(DataError, match="not an MNIST"):
         load_dataset(str(tmp_path / "notes.txt"))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(DataError, match="give the folder that holds all four"):
+        load_dataset(str(tmp_path / "train-images-idx3-ubyte.gz"))
