@@ -9,6 +9,6 @@ rune classifier's features, which learnt light on black (runegen/quality/scorer.
 
 # The package's public names; the code is in dataset.py and one module per source.
 from runegen.core.images import IMAGE_SIZE
-from runegen.data.dataset import GlyphDataset, load_dataset, to_unit_range
+from runegen.data.dataset import GlyphDataset, dark_on_light, load_dataset, to_unit_range
 
-__all__ = ["IMAGE_SIZE", "GlyphDataset", "load_dataset", "to_unit_range"]
+__all__ = ["IMAGE_SIZE", "GlyphDataset", "dark_on_light", "load_dataset", "to_unit_range"]

@@ -26,6 +26,12 @@ class GlyphDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def ground(self) -> float:
+        """The background of the images: -1 (black, as runes and MNIST) or 1 (white: dark ink on
+        paper, in a folder, which keeps its polarity)."""
+        return 1.0 if dark_on_light(self.images) else -1.0
+
 
 def to_unit_range(images_uint8: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1]."""
@@ -60,11 +66,29 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
                     + (" (for MNIST's idx files, give the folder that holds all four)" if idx_file else ""))
 
 
+def frames(images: np.ndarray) -> np.ndarray:
+    """(N, 208) the pixels of each image's 2-pixel frame; images (N, 28, 28) or (N, 28, 28, 1)."""
+    images = images.reshape(len(images), *images.shape[1:3])
+    return np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
+                           images[:, 2:-2, :2].reshape(len(images), -1),
+                           images[:, 2:-2, -2:].reshape(len(images), -1)], axis=1)
+
+
+def dark_on_light(images: np.ndarray) -> bool:
+    """Whether glyphs in [-1, 1] are dark on a light ground (scans, most fonts): their 2-pixel
+    frames are light on average. The runes and MNIST are light on black."""
+    return bool(frames(images).mean() > 0)
+
+
 def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
     """`images` (uint8 (N, 28, 28)), the blank ones counted on stderr; none but blank ones refused."""
     blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
     if blank == len(images):
         raise DataError(f"{source}: every image is one flat colour at 28x28, no glyph to learn")
+    light = int(np.sum(frames(images).mean(axis=1) > 127.5))
+    if 0 < light < len(images):  # one polarity or the other: G learns both, and a metric inverts all or none
+        print(f"warning: {light} of {len(images)} images in {source} are dark on a light ground, the others "
+              "light on dark: a generator learns to draw both kinds", file=sys.stderr)
     if blank:
         print(f"warning: {blank} of {len(images)} images in {source} are one flat colour at 28x28 (grays spanning "
               f"under {BLANK_CONTRAST} of 255: no glyph), trained on as they are", file=sys.stderr)

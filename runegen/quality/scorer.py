@@ -31,7 +31,7 @@ import numpy as np
 from runegen.core.errors import DataError, ModelFileError, RunegenError
 from runegen.core.latents import latents, spread
 from runegen.core.quiet import installed
-from runegen.data import GlyphDataset, to_unit_range
+from runegen.data import GlyphDataset, dark_on_light, to_unit_range
 from runegen.data.runes import render_runes
 from runegen.quality.classifier import (CACHED_CLASSIFIER, SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs,
                                         load_classifier, prefer_onnx, train_and_save)
@@ -135,14 +135,6 @@ def draw(generate: Callable[[np.ndarray], np.ndarray], width: int, num_classes: 
     z = latents(samples, width, EVAL_SEED, one_hot, labels)
     fakes = np.concatenate([generate(z[i:i + CHUNK]) for i in range(0, len(z), CHUNK)])
     return fakes.reshape(-1, 28, 28, 1), labels if num_classes else None
-
-
-def dark_on_light(images: np.ndarray) -> bool:
-    """Whether glyphs are dark on a light ground (scans, most fonts): the 2-pixel frame of the
-    images is light on average. The runes and MNIST are light on black."""
-    frame = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel(),
-                            images[:, 2:-2, :2].ravel(), images[:, 2:-2, -2:].ravel()])
-    return bool(frame.mean() > 0)
 
 
 def compare(classifier, real_images: np.ndarray, fake_images: np.ndarray, *, labels=None, **options) -> dict:

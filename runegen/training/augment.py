@@ -24,10 +24,12 @@ def _shifted(plane, down, right):
     return shift_matrices(down) @ plane @ tf.transpose(shift_matrices(right), [0, 2, 1])
 
 
-def translate(images, shifts):
-    """Images in [-1, 1] moved by `shifts` ((n, 2) integers: down, right), on the blank (-1) background."""
-    plane = tf.cast(images, tf.float32)[..., 0] + 1.0
-    return (_shifted(plane, shifts[:, 0], shifts[:, 1]) - 1.0)[..., None]
+def translate(images, shifts, ground: float = -1.0):
+    """Images in [-1, 1] moved by `shifts` ((n, 2) integers: down, right), the uncovered edge filled
+    with `ground`: -1 for light glyphs on black, 1 for dark ink on white (filled with -1, those got
+    black bands along two edges)."""
+    plane = tf.cast(images, tf.float32)[..., 0] - ground
+    return (_shifted(plane, shifts[:, 0], shifts[:, 1]) + ground)[..., None]
 
 
 def diff_augment(images, rng: tf.random.Generator):

@@ -100,8 +100,10 @@ class DCGAN(tf.Module):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
                  codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0,
-                 strategy: tf.distribute.Strategy | None = None, total_steps: int | None = None):
+                 strategy: tf.distribute.Strategy | None = None, total_steps: int | None = None,
+                 ground: float = -1.0):
         super().__init__(name="dcgan")
+        self.ground = ground  # the data's background, -1 (black) or 1 (white): what a shift uncovers
         self.generator = generator
         self.discriminator = discriminator
         self.config = config
@@ -232,7 +234,7 @@ class DCGAN(tf.Module):
         by `real_shifts`, for D (one more pass of D over the real batch)."""
         if not (self._invariant and real_code_logits is not None):
             return 0.0
-        shifted = translate(real_images, real_shifts)
+        shifted = translate(real_images, real_shifts, self.ground)
         _, shifted_code_logits = self._discriminate(shifted, None, real=True)
         return self.config.code_invariance * invariance_loss(real_code_logits, shifted_code_logits, self.codes)
 

@@ -119,7 +119,8 @@ class Run:
             distribute.synchronize_batch_norm(generator)
             distribute.synchronize_batch_norm(discriminator)
         self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator,
-                         continuous, self.strategy, total_steps=config.epochs * self.steps_per_epoch)
+                         continuous, self.strategy, total_steps=config.epochs * self.steps_per_epoch,
+                         ground=dataset.ground)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)

@@ -236,6 +236,19 @@ def test_grays_of_fewer_bits_in_a_sixteen_bit_file_keep_their_look(tmp_path, bit
     np.testing.assert_allclose(deep_glyph, plain_glyph, atol=2 / 127.5)
 
 
+def test_a_folder_of_dark_ink_on_white_has_a_white_ground_and_mixed_ones_are_said(tmp_path, capsys):
+    """Training fills what a shift uncovers with the data's ground (test_codes.py); the metrics
+    invert such a folder for the rune classifier. Both read the same 2-pixel frame."""
+    for i in range(3):
+        glyph_image(ink=0, ground=255).save(tmp_path / f"{i}.png")
+    assert load_dataset(str(tmp_path)).ground == 1.0 and load_dataset("runes", 1, 0).ground == -1.0
+    assert "dark on a light ground" not in capsys.readouterr().err
+    glyph_image().save(tmp_path / "light.png")  # light ink on black among them
+    assert load_dataset(str(tmp_path)).ground == 1.0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "warning: 3 of 4 images in" in said and "are dark on a light ground, the others light on dark" in said
+
+
 def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
     upright = glyph_image()
     upright.save(tmp_path / "a_upright.png")

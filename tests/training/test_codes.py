@@ -327,6 +327,10 @@ def test_translate_moves_glyphs_on_a_blank_background_and_invariance_compares_re
     assert moved.min() == -1.0 and moved.max() == 1.0  # blank stays blank: nothing grey comes in
     for image, (down, right) in zip(moved, shifts):
         np.testing.assert_array_equal(image, np.roll(images[0], (down, right), axis=(0, 1)))
+    # dark ink on white (a folder of scans keeps its polarity): the edge a shift uncovers is white,
+    # where it was filled black, two black bands the real images never have
+    on_white = np.asarray(translate(tf.constant(-images), tf.constant(shifts), ground=1.0))
+    np.testing.assert_array_equal(on_white, -moved)
 
     confident = tf.constant(30.0 * np.eye(24, dtype=np.float32)[np.arange(48) % 24])
     other = tf.constant(30.0 * np.eye(24, dtype=np.float32)[(np.arange(48) + 1) % 24])
