@@ -85,10 +85,13 @@ def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
     blank = int(np.sum(np.ptp(images, axis=(1, 2)) < BLANK_CONTRAST))
     if blank == len(images):
         raise DataError(f"{source}: every image is one flat colour at 28x28, no glyph to learn")
-    light = int(np.sum(frames(images).mean(axis=1) > 127.5))
-    if 0 < light < len(images):  # one polarity or the other: G learns both, and a metric inverts all or none
-        print(f"warning: {light} of {len(images)} images in {source} are dark on a light ground, the others "
-              "light on dark: a generator learns to draw both kinds", file=sys.stderr)
+    # A clear ground: 80% of the frame on one side (noise has neither). One polarity or the other:
+    # G learns to draw both, and the metrics invert all images or none.
+    light = int(np.sum(np.mean(frames(images) > 191, axis=1) >= 0.8))
+    dark = int(np.sum(np.mean(frames(images) < 64, axis=1) >= 0.8))
+    if light and dark:
+        print(f"warning: {light} of {len(images)} images in {source} are dark on a light ground, {dark} light "
+              "on dark: a generator learns to draw both kinds", file=sys.stderr)
     if blank:
         print(f"warning: {blank} of {len(images)} images in {source} are one flat colour at 28x28 (grays spanning "
               f"under {BLANK_CONTRAST} of 255: no glyph), trained on as they are", file=sys.stderr)

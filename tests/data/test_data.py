@@ -246,7 +246,7 @@ def test_a_folder_of_dark_ink_on_white_has_a_white_ground_and_mixed_ones_are_sai
     glyph_image().save(tmp_path / "light.png")  # light ink on black among them
     assert load_dataset(str(tmp_path)).ground == 1.0
     said = " ".join(capsys.readouterr().err.split())
-    assert "warning: 3 of 4 images in" in said and "are dark on a light ground, the others light on dark" in said
+    assert "warning: 3 of 4 images in" in said and "are dark on a light ground, 1 light on dark" in said
 
 
 def test_photos_are_turned_upright_by_their_exif_orientation(tmp_path):
