@@ -9,6 +9,7 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -33,15 +34,17 @@ app.command("evaluate")(quality.evaluate_command)
 app.command("classifier")(quality.classifier_command)
 
 
-STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
+                **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
 
 
 class Stopped(BaseException):
-    """Ctrl-C or SIGTERM (kill, systemd's stop, docker stop) outside training's own handling, which
-    checkpoints first: the command unwinds as from an exception, so that an atomic write's
-    temporary file is removed (SIGTERM's default left `.samples-xxxx.png` files behind), and exits
-    with the shell's code for the signal. Not a KeyboardInterrupt: typer turns that into a silent
-    exit 130."""
+    """Ctrl-C, SIGTERM (kill, systemd's stop, docker stop) or SIGHUP (a closed terminal) outside
+    training's own handling, which checkpoints first: the command unwinds as from an exception, so
+    that an atomic write's temporary file is removed (the signals' default left `.samples-xxxx.png`
+    files behind), then the process ends by the signal itself, as Python's own Ctrl-C does, so
+    that a calling shell script stops too and systemd counts a SIGTERM as a clean stop. Not a
+    KeyboardInterrupt: typer turns that into a silent exit 130."""
 
     def __init__(self, number: int):
         super().__init__(number)
@@ -52,16 +55,25 @@ def _stop(number, _frame):
     raise Stopped(number)
 
 
+def _catch_stop_signals() -> dict:
+    """_stop for each stop signal, where signals can be set (the main thread) and the signal is not
+    ignored (a shell starts a background job with Ctrl-C ignored, and nohup ignores SIGHUP); the
+    handlers they replace, to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.signal(number, _stop) for number in STOP_SIGNALS
+            if signal.getsignal(number) is not signal.SIG_IGN}
+
+
 def main() -> None:
     """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
-    exit code 2; Ctrl-C and SIGTERM one line and 130 or 143."""
-    in_main_thread = threading.current_thread() is threading.main_thread()  # signals can be set there only
-    previous = {number: signal.signal(number, _stop) for number in STOP_SIGNALS} if in_main_thread else {}
+    exit code 2; Ctrl-C, SIGTERM and SIGHUP one line, then the signal's own end (Stopped)."""
+    previous, stopped_by = _catch_stop_signals(), None
     try:
         code = app(standalone_mode=False)
     except Stopped as stopped:
         print(f"runegen: {STOP_SIGNALS[stopped.number]}", file=sys.stderr)
-        code = 128 + stopped.number
+        code, stopped_by = 128 + stopped.number, stopped.number
     except typer.Abort:  # end of input at a prompt
         print("runegen: interrupted", file=sys.stderr)
         code = 130
@@ -76,6 +88,11 @@ def main() -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+    if stopped_by is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(stopped_by, signal.SIG_DFL)
+        os.kill(os.getpid(), stopped_by)  # ends the process here; the exit code below where it cannot
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -89,7 +89,7 @@ for m in "${MODELS[@]}" generator_int8.tflite.json; do
     [[ -s "$EXPORT_DIR/$m" ]] || die "$EXPORT_DIR/$m: missing or empty (run runegen export first)"
 done
 [[ $EUID -eq 0 ]] || die "run as root (apt-get, debootstrap, mount, chroot)"
-[[ -f "$PI_CPUINFO" ]] || die "no Raspberry Pi cpuinfo found (set PI_CPUINFO)"
+[[ -f "$PI_CPUINFO" ]] || die "no Raspberry Pi cpuinfo at $PI_CPUINFO (set PI_CPUINFO to one)"
 
 # --- Mounts: tracked, undone in reverse order on any exit ------------------------------------
 MOUNTS=()

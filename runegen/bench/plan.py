@@ -21,7 +21,7 @@ from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import EXPORT_FORMATS, FORMATS
-from runegen.core.quiet import installed
+from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
 
 EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
@@ -239,8 +239,8 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     results = [row for _, _, row in sorted(results, key=lambda item: (config.threads.index(item[0]), item[1]))]
 
     flops = _flops_per_image(results)
-    notes = [FORMATS[row.format].undescribed(row.path) for row in results
-             if row.figures.get("described") is False and row.threads == config.threads[0]]
+    notes = list(dict.fromkeys(FORMATS[row.format].undescribed(row.path) for row in results  # once a file
+                               if row.figures.get("described") is False))
     if config.quality_samples and common["classifier"] is None:
         notes.append("recognisability not measured: the rune classifier runs on onnxruntime, which this Python cannot import")
     report = {"environment": environment(), "notes": notes,
@@ -255,9 +255,9 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
 
 
 def _quality_classifier() -> str | None:
-    """The shipped ONNX rune classifier, if it and onnxruntime are here (not on 32-bit Pi OS)."""
+    """The shipped ONNX rune classifier, if it is here and onnxruntime imports (not on 32-bit Pi OS)."""
     path = SHIPPED_CLASSIFIER.with_suffix(".onnx")
-    return str(path) if path.exists() and installed("onnxruntime") else None
+    return str(path) if path.exists() and imports("onnxruntime") else None
 
 
 def _flops_per_image(rows: list[Row]) -> int | None:

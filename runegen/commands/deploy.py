@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import (check_output_file, check_report_files, check_writable, flag, integers,
-                                     note_threads, note_undescribed, positive, read_json, split_list,
+                                     note_threads, note_undescribed, plain, positive, read_json, split_list,
                                      table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
@@ -41,7 +41,7 @@ def export_command(
     check_writable(out)
     console = table_console()
     earlier = [v.filename(model.stem) for v in variants if (out / v.filename(model.stem)).exists()]
-    with console.status(f"exporting {model} to {len(variants)} variant(s)..."):
+    with console.status(plain(f"exporting {model} to {len(variants)} variant(s)...")):
         results = export(generator, variants, out)
     table = Table("format", "variant", "file", "size", "max err", "mean err", "PSNR", "status",
                   title=f"runegen export: {model} -> {out}")
@@ -79,7 +79,6 @@ def bench_command(
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
-    from rich.text import Text
 
     from runegen.bench import report
     from runegen.bench.plan import bench, resolve_devices
@@ -99,7 +98,7 @@ def bench_command(
     note_threads("--threads", config.threads)
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
-        results = bench(model, config, progress=lambda message: spinner.update(Text(f"benchmarking: {message}")))
+        results = bench(model, config, progress=lambda message: spinner.update(plain(f"benchmarking: {message}")))
     report.print_table(results, table_console())
     if old is not None:
         for line in report.compare(results, old):

@@ -108,11 +108,20 @@ def check_report_files(targets: dict[str, Path | None]) -> None:
 
 def table_console():
     """A console for result tables: in a terminal its width; into a file or pipe wide enough for
-    the whole table (rich tables take their natural width, so none is padded out to it)."""
+    the whole table (rich tables take their natural width, so none is padded out to it). No markup:
+    file names like "a[bold].onnx" or "b[/red]" are printed as they are (the second was a
+    MarkupError). Its status line takes a rich Text for the same reason (`plain`)."""
     from rich.console import Console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=max(console.width, 1000))
+    console = Console(markup=False)
+    return console if console.is_terminal else Console(width=max(console.width, 1000), markup=False)
+
+
+def plain(text: str):
+    """`text` as rich Text, never read as markup (a status line's spinner reads strings so)."""
+    from rich.text import Text
+
+    return Text(text)
 
 
 def split_list(values: list[str]) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_output_file, check_report_files, flag, note_reference_size, note_threads,
-                                     note_undescribed, positive, require, table_console)
+from runegen.commands.options import (check_output_file, check_report_files, flag, note_reference_size,
+                                     note_threads, note_undescribed, plain, positive, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
 
@@ -55,7 +55,7 @@ def evaluate_command(
         trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
         typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.name}; "
                    "--data names the data to score against", err=True)
-    with console.status(f"scoring {samples} samples of {model} ..."):
+    with console.status(plain(f"scoring {samples} samples of {model} ...")):
         scores = scorer.score_generator(generator)
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
     for key, reading in READINGS.items():

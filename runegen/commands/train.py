@@ -51,7 +51,7 @@ def train(
                              "mnist.npz, a folder of idx files, or an image folder."),
     preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
     epochs: int = typer.Option(DEFAULT.epochs, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
-    batch_size: int = typer.Option(DEFAULT.batch_size, callback=positive("--batch-size"), help="The global batch: all replicas of --devices together. Even with --mode-seeking (it pairs latents)."),
+    batch_size: int = typer.Option(DEFAULT.batch_size, callback=positive("--batch-size"), help="The global batch: all replicas of --devices together. With --mode-seeking, a multiple of 2 x the replicas (it pairs latents in each)."),
     objective: Objective = typer.Option(Objective(DEFAULT.objective), help="hinge (with spectral norm) or bce (the tutorial's cross-entropy)."),
     spectral_norm: bool = typer.Option(DEFAULT.spectral_norm, "--spectral-norm/--no-spectral-norm", help="Spectrally normalised convolutions and logit layer in D (no dropout; the Q head and projection embeddings stay plain); off: the preset's own D (s1: Dropout 0.3; s2: BatchNorm, no dropout)."),
     minibatch_std: bool = typer.Option(DEFAULT.minibatch_std, "--minibatch-std/--no-minibatch-std", help="Minibatch standard deviation channel in D (rewards varied batches)."),

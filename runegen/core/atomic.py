@@ -1,8 +1,9 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
-A crash, Ctrl-C or SIGTERM mid-write leaves either the old file or the new one, never a partial file
-(runegen.cli turns both signals into an exception, so the temporary file is removed too). Only
-SIGKILL or a power cut can leave the hidden temporary file (`.name-xxxx.suffix`) behind.
+A crash, Ctrl-C, SIGTERM or SIGHUP mid-write leaves either the old file or the new one, never a
+partial file. Through runegen's CLI (runegen.cli turns those signals into an exception) the
+temporary file is removed too; SIGKILL, a power cut, a native crash, or a signal in a program
+that calls these functions itself can leave it (`.name-xxxx.suffix`, hidden) behind.
 """
 
 from __future__ import annotations

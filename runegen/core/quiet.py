@@ -1,4 +1,4 @@
-"""Whether an optional package is installed, and TensorFlow's import without the C++ log lines it
+"""Whether an optional package is installed (or imports), and TensorFlow's import without the C++ log lines it
 prints while it loads (oneDNN, CUDA probing).
 
 They are written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL cannot stop them;
@@ -23,6 +23,18 @@ def installed(package: str) -> bool:
     try:
         return importlib.util.find_spec(package) is not None
     except (ImportError, ValueError):
+        return False
+
+
+def imports(package: str) -> bool:
+    """Whether `package` imports here: installed() and more, for a runtime about to be used (an
+    onnxruntime wheel whose native library does not load is installed, but of no use)."""
+    import importlib
+
+    try:
+        importlib.import_module(package)
+        return True
+    except ImportError:
         return False
 
 

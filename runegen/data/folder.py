@@ -11,6 +11,7 @@ and kept, by dataset.py, for MNIST files too). Hidden files and folders and macO
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -25,7 +26,7 @@ SHOWN = 3  # skipped files named in a warning
 
 
 def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _read(p))
     classes = [(d.name, files) for d in class_dirs if (files := _images_in(d))]
@@ -43,16 +44,15 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
         deeper = " (folders inside its subfolders are not read)" if without else ""
         raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))}){deeper}")
 
+    white = _deep_white([file for _, files in classes for file in files])
     images, labels, skipped = [], [], []
     for label, (_, files) in enumerate(classes):
         for file in files:
             try:
-                with warnings.catch_warnings():  # over Pillow's warning limit but under its error one: read
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    with Image.open(file) as image:
-                        images.append(glyph(image))
+                with _opened(file) as image:
+                    images.append(glyph(image, white))
                 labels.append(label)
-            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            except _unreadable():
                 skipped.append(file.relative_to(root).as_posix())
     why = f"broken, not readable, or over Pillow's {Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit"
     if not images:
@@ -73,22 +73,24 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     return np.stack(images), labels, tuple(name for name, _ in classes)
 
 
-def glyph(image) -> np.ndarray:
-    """`image` (PIL) as the uint8 28x28 grayscale glyph a viewer shows (the module's docstring)."""
+def glyph(image, deep_white: float | None = None) -> np.ndarray:
+    """`image` (PIL) as the uint8 28x28 grayscale glyph a viewer shows (the module's docstring);
+    `deep_white` the white of 16- and 32-bit integer grays (None: from this image's brightest)."""
     from PIL import Image, ImageOps
 
-    gray = _grayscale(ImageOps.exif_transpose(image))
+    gray = _grayscale(ImageOps.exif_transpose(image), deep_white)
     pixels = np.asarray(gray)
     ground = int(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
     return np.asarray(ImageOps.pad(gray, (28, 28), Image.Resampling.LANCZOS, color=ground), dtype=np.uint8)
 
 
-def _grayscale(image):
+def _grayscale(image, deep_white: float | None = None):
     from PIL import Image
 
     if image.mode.startswith("I") or image.mode == "F":  # 16- or 32-bit grays: scaled, not clipped to 255
         values = np.asarray(image, np.float32)
-        top = 1.0 if image.mode == "F" and values.max() <= 1.0 else _full_scale(float(values.max()))
+        top = (1.0 if image.mode == "F" and values.max() <= 1.0 else deep_white
+               if image.mode.startswith("I") and deep_white else _full_scale(float(values.max())))
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
@@ -98,6 +100,40 @@ def _grayscale(image):
             ground = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if ink < 128 else (0, 0, 0, 255))
             return Image.alpha_composite(ground, rgba).convert("L")
     return image.convert("L")
+
+
+@contextlib.contextmanager
+def _opened(file: Path):
+    """The image at `file`, opened lazily; one over Pillow's warning limit but under its error
+    limit is read without printing Pillow's warning raw."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(file) as image:
+            yield image
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What Pillow raises for a file it cannot read (broken, not an image, over its error limit)."""
+    from PIL import Image, UnidentifiedImageError
+
+    return OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError
+
+
+def _deep_white(files: list[Path]) -> float | None:
+    """One white for a folder's 16- and 32-bit integer grays, from the brightest pixel of them all:
+    images of one source keep their relative brightness (a white from each image's own brightest
+    made one with ink 4095 white and one with 4096 dark gray). None: no such image."""
+    brightest = None
+    for file in files:
+        try:
+            with _opened(file) as image:  # the header only, unless deep
+                if image.mode.startswith("I"):
+                    brightest = max(brightest or 0.0, float(np.asarray(image).max()))
+        except _unreadable():
+            continue  # skipped, and named, when the images are read
+    return None if brightest is None else _full_scale(brightest)
 
 
 def _full_scale(brightest: float) -> float:

@@ -6,6 +6,7 @@ Nothing is downloaded (keras.datasets.mnist.load_data() would): absent files are
 from __future__ import annotations
 
 import gzip
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -86,11 +87,13 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
         raise ValueError(f"{path.name} is not a uint8 idx file")
     rank, expected_rank = raw[3], 3 if "images" in stem else 1
-    if rank != expected_rank or len(raw) < 4 + 4 * rank:
+    if rank != expected_rank:
         raise ValueError(f"{path.name}: an idx file of rank {rank}, where {stem} has rank {expected_rank}")
+    if len(raw) < 4 + 4 * rank:
+        raise ValueError(f"{path.name}: its header is cut short ({len(raw)} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=rank, offset=4))
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank)
-    if data.size != int(np.prod(dims)):  # numpy's "cannot reshape array of size 7832 into shape ..."
-        raise ValueError(f"{path.name}: its header says {' x '.join(map(str, dims))} = {int(np.prod(dims)):,} "
+    data, size = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank), math.prod(dims)  # Python ints: no overflow
+    if data.size != size:  # numpy's "cannot reshape array of size 7832 into shape ..."
+        raise ValueError(f"{path.name}: its header says {' x '.join(f'{d:,}' for d in dims)} = {size:,} "
                          f"bytes of data, the file holds {data.size:,} (truncated or padded?)")
     return data.reshape(dims)

@@ -172,11 +172,11 @@ def accuracy(classifier, dataset: GlyphDataset) -> float:
 # --- Loading and saving: .keras and its checked .onnx twin -------------------------------------
 
 def prefer_onnx(path: Path) -> Path:
-    """The .onnx twin of a .keras classifier where it exists and onnxruntime is installed."""
-    import importlib.util
+    """The .onnx twin of a .keras classifier where it exists and onnxruntime imports."""
+    from runegen.core.quiet import imports
 
     twin = path.with_suffix(".onnx")
-    if path.suffix == ".keras" and twin.exists() and importlib.util.find_spec("onnxruntime"):
+    if path.suffix == ".keras" and twin.exists() and imports("onnxruntime"):
         return twin
     return path
 

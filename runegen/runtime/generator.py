@@ -24,6 +24,7 @@ from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import FORMATS, MAX_THREADS, usable_cores
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
+from runegen.core.quiet import imports
 
 
 class Generator:
@@ -174,9 +175,7 @@ def shipped_generator(conditional: bool = False) -> Path:
     whose native library does not load is installed but of no use)."""
     folder = SHIPPED_DIR / ("runes-s1-conditional" if conditional else "runes-s1")
     candidates = [folder / "generator_f32.onnx", folder / "generator_int8.tflite"]
-    try:
-        import onnxruntime  # noqa: F401  (the ONNX file's loader imports it next anyway)
-    except ImportError:
+    if not imports("onnxruntime"):  # (the ONNX file's loader imports it next anyway)
         candidates.reverse()
     for path in candidates:
         if path.exists():

@@ -59,7 +59,8 @@ class StopRequest:
     """The first Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current step;
     a second one interrupts at once. `requested` says which ("interrupted", "terminated")."""
 
-    SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+    SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
+               **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}  # a closed terminal
 
     def __init__(self):
         self.requested, self.exit_code, self._previous = "", 0, {}

@@ -1,6 +1,6 @@
 """Bad input through the real CLI: one line on stderr, exit code 2, nothing overwritten."""
 
-from pathlib import Path
+import os
 
 import numpy as np
 import pytest
@@ -187,27 +187,49 @@ def test_generate_notes_more_threads_than_cores_and_refuses_unicode_digits(tmp_p
                        "--class ²: not a class")
 
 
-@pytest.mark.parametrize("sent, code, said", [("SIGTERM", 143, "runegen: terminated"),
-                                              ("SIGINT", 130, "runegen: interrupted")])
-def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, monkeypatch, sent, code, said):
-    """kill, systemd's stop and docker stop send SIGTERM, whose default ended `generate` at once and
-    left its half-written `.a-xxxx.png` beside the target, run after run; Ctrl-C exited 130 without
-    a word. Both now unwind the write (the temporary file removed, no target) and say so. The real
-    signal, sent to this process mid-write, through the console entry point."""
-    import os
+SIGNAL_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from PIL import Image
+
+SENT = getattr(signal, sys.argv.pop(1))
+
+
+def save_then_signal(image, fp, *args, **kwargs):
+    Path(fp).write_bytes(b"half a PNG")
+    os.kill(os.getpid(), SENT)
+
+Image.Image.save = save_then_signal
+sys.argv[0] = "runegen"
+from runegen.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sent, said", [("SIGTERM", "runegen: terminated"), ("SIGINT", "runegen: interrupted"),
+                                        ("SIGHUP", "runegen: hung up")])
+def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, sent, said):
+    """kill, systemd's stop and docker stop send SIGTERM, a closed terminal SIGHUP: their default
+    ended `generate` at once and left its half-written `.a-xxxx.png` beside the target, run after
+    run; Ctrl-C exited 130 without a word. Each now unwinds the write (the temporary file removed,
+    no target), says so, and ends the process by the signal itself, as Python's own Ctrl-C does
+    (a shell script then stops too; systemd counts SIGTERM as a clean stop). The real signal,
+    sent mid-write, in a real process."""
     import signal
+    import subprocess
+    import sys
 
-    from PIL import Image
+    from conftest import ROOT
 
-    from conftest import run_cli_in_process
-
-    def save_then_signal(image, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"\x89PNG half")
-        os.kill(os.getpid(), getattr(signal, sent))
-
-    monkeypatch.setattr(Image.Image, "save", save_then_signal)
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    result = run_cli_in_process("generate", "-n", "1", "--out", tmp_path / "a.png")
-    assert (result.returncode, result.stderr.strip()) == (code, said)
+    result = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, sent, "generate", "-n", "1", "--out",
+                             tmp_path / "a.png"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr.strip()) == (-getattr(signal, sent), said)
     assert list(tmp_path.iterdir()) == []
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # put back
+    # a signal the process was started ignoring (a shell's background job ignores Ctrl-C) stays ignored
+    ignoring = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, "SIGINT", "generate", "-n", "1", "--out",
+                               tmp_path / "b.png"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert ignoring.returncode == 0, ignoring.stderr
+    assert (tmp_path / "b.png").read_bytes() == b"half a PNG"  # written by the patched save, then renamed

@@ -78,7 +78,9 @@ def test_idx_files_that_do_not_hold_what_their_header_says(tmp_path):
     for data, message in ((whole[:-100], "its header says 4 x 28 x 28 = 3,136 bytes of data, the file holds 3,036"),
                           (whole + b"\0", "the file holds 3,137"),
                           (gzip.compress(whole), "is gzip-compressed: name it train-images-idx3-ubyte.gz"),
-                          (bytes([0, 0, 8, 1]) + whole[4:], "an idx file of rank 1, where train-images-idx3-ubyte has rank 3")):
+                          (bytes([0, 0, 8, 1]) + whole[4:], "an idx file of rank 1, where train-images-idx3-ubyte has rank 3"),
+                          (whole[:10], r"its header is cut short \(10 bytes\)"),
+                          (whole[:4] + b"\xff" * 12, "4,294,967,295 x 4,294,967,295 x 4,294,967,295 = 79,228,")):
         images.write_bytes(data)
         with pytest.raises(DataError, match=message):
             load_dataset(str(tmp_path))
@@ -234,6 +236,16 @@ def test_grays_of_fewer_bits_in_a_sixteen_bit_file_keep_their_look(tmp_path, bit
     grays.save(tmp_path / "plain.png")
     deep_glyph, plain_glyph = load_dataset(str(tmp_path)).images
     np.testing.assert_allclose(deep_glyph, plain_glyph, atol=2 / 127.5)
+
+
+def test_the_sixteen_bit_images_of_a_folder_share_one_white(tmp_path):
+    """A white from each image's own brightest pixel made a glyph of ink 4095 white (12 bits) and
+    one of 4096 dark gray (14 bits): one folder, one scale, the 14 bits that hold both."""
+    for ink in (4095, 4096):
+        deep = (np.asarray(glyph_image(ink=255), np.uint32) * ink // 255).astype(np.uint16)
+        Image.fromarray(deep).save(tmp_path / f"{ink}.png")
+    inks = load_dataset(str(tmp_path)).images.max(axis=(1, 2, 3))
+    np.testing.assert_allclose(inks, round(4096 / 16383 * 255) / 127.5 - 1, atol=1 / 127.5)
 
 
 def test_a_folder_of_dark_ink_on_white_has_a_white_ground_and_mixed_ones_are_said(tmp_path, capsys):

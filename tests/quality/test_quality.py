@@ -23,8 +23,9 @@ def conditional_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def conditional_exports(conditional_run, tmp_path_factory):
-    """The two files the tests read: the f32 ONNX file and the int8 TFLite file."""
-    out = tmp_path_factory.mktemp("conditional_export")
+    """The two files the tests read: the f32 ONNX file and the int8 TFLite file. In a folder "b[/red]",
+    which rich read as markup in export's title and evaluate's status line: a MarkupError."""
+    out = tmp_path_factory.mktemp("conditional_export") / "b[" / "red]"
     for fmt, variant in (("onnx", "f32"), ("tflite", "int8")):
         result = run_cli_in_process("export", conditional_run / "generator.keras", "-f", fmt, "-q", variant,
                                     "--out", out)
@@ -81,6 +82,8 @@ def test_conditional_exports_carry_the_class_input(conditional_run, conditional_
         assert exported.classes == keras_model.classes
         drawn = exported.generate(exported.inputs(48, 5, labels))
         assert np.abs(drawn - reference).mean() < tolerance, name
+    scored = run_cli_in_process("evaluate", conditional_exports / "generator_int8.tflite", "--samples", "48")
+    assert scored.returncode == 0 and "b[/red]/generator_int8.tflite" in scored.stdout, scored.stderr
 
 
 def test_diff_augment_translates_and_cuts_out_without_flipping():

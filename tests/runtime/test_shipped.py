@@ -71,6 +71,21 @@ def test_generate_without_a_model_uses_the_shipped_one_without_tensorflow(tmp_pa
                                         also_blocked=("onnxruntime",))
     assert tflite.returncode == 0, tflite.stderr
     assert "runes-s1/generator_int8.tflite" in tflite.stdout
+    # installed, but its native library does not load: found by find_spec, failing at import
+    broken = tmp_path / "broken" / "onnxruntime"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('libonnxruntime.so: cannot open shared object file')\n")
+    env = {**os.environ, "PYTHONPATH": f"{broken.parent}{os.pathsep}{ROOT}"}
+    fallback = subprocess.run([sys.executable, "-m", "runegen", "generate", "-n", "4", "--out", tmp_path / "d.png"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert fallback.returncode == 0, fallback.stderr
+    assert "runes-s1/generator_int8.tflite" in fallback.stdout
+    from runegen.quality.classifier import prefer_onnx  # evaluate's classifier: .keras where ONNX cannot run
+    check = "from pathlib import Path; from runegen.quality.classifier import prefer_onnx; " \
+            "print(prefer_onnx(Path('runegen/models/classifier_runes.keras')).suffix)"
+    chosen = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert chosen.stdout.strip() == ".keras", chosen.stderr
+    assert prefer_onnx(ROOT / "runegen/models/classifier_runes.keras").suffix == ".onnx"  # here, it runs
 
 
 def test_the_readmes_python_example_runs_without_tensorflow(tmp_path):
