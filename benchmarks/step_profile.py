@@ -17,28 +17,26 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_settings import SETTINGS, WORKER  # noqa: E402
+from step_settings import SETTINGS, positive_int, run_worker  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--precision", default="fp32", help="as runegen train --precision")
+    parser.add_argument("--steps", type=positive_int, default=10)
+    parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16", "fp16"),
+                        help="as runegen train --precision")
     parser.add_argument("--setting", default="default", choices=list(SETTINGS))
     parser.add_argument("--top", type=int, default=20, help="rows to print")
     args = parser.parse_args()
     setting = SETTINGS[args.setting]
     spec = {"steps": args.steps, "precision": args.precision} | {k: v for k, v in setting.items() if k != "env"}
     env = {**os.environ, **setting.get("env", {}), "ONEDNN_VERBOSE": "profile_exec"}
-    output = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    output = run_worker(spec, env)
     warm_up, timed = output.split("timed steps follow\n", 1)
     milliseconds, calls = collections.Counter(), collections.Counter()
     for line in timed.splitlines():

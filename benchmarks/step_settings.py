@@ -38,6 +38,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 SETTINGS = {
     "default": {},
@@ -121,12 +122,30 @@ print(json.dumps(spec["steps"] * config.batch_size / (time.perf_counter() - star
 """
 
 
+def run_worker(spec: dict, env: dict) -> str:
+    """WORKER's stdout for `spec` in a fresh process; where it fails, its own last line of stderr as
+    this script's one-line error (it was a traceback quoting WORKER, without the worker's reason)."""
+    result = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        sys.exit(f"{Path(sys.argv[0]).name}: the worker failed ({spec}): {last}")
+    return result.stdout
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a number >= 1")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--precision", default="auto", help="as runegen train --precision")
-    parser.add_argument("--only", nargs="*", choices=list(SETTINGS), help="these settings (default is always run)")
+    parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument("--steps", type=positive_int, default=150)
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                        help="as runegen train --precision")
+    parser.add_argument("--only", nargs="+", choices=list(SETTINGS), help="these settings (default is always run)")
     args = parser.parse_args()
     chosen = {name: SETTINGS[name] for name in SETTINGS if not args.only or name == "default" or name in args.only}
     rates = {name: [] for name in chosen}
@@ -134,9 +153,7 @@ def main() -> None:
         for name, setting in chosen.items():
             spec = {"steps": args.steps, "precision": args.precision} | {k: v for k, v in setting.items() if k != "env"}
             env = {**os.environ, **setting.get("env", {})}
-            result = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env,
-                                    capture_output=True, text=True, check=True)
-            rates[name].append(float(result.stdout.strip().splitlines()[-1]))
+            rates[name].append(float(run_worker(spec, env).strip().splitlines()[-1]))
             print(f"round {round_index + 1}  {name:<15} {rates[name][-1]:7.1f} img/s", flush=True)
     baseline = sorted(rates["default"])[len(rates["default"]) // 2]
     for name, values in rates.items():

@@ -42,23 +42,33 @@ TUTORIAL_BATCH = 256
 
 
 def cpu_name() -> str:
+    """The CPU's model name with its family and model numbers: "AMD EPYC" alone names a Zen 2, 3 or
+    4 alike (family 23 model 49, 25/1, 25/17), whose figures differ."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def cpu_isa() -> str:
-    """The vector extensions that decide this CPU's class here (oneDNN's kernels, bf16)."""
+    """The vector extensions that decide this CPU's class here (oneDNN's kernels, bf16), and the
+    limit ONEDNN_MAX_CPU_ISA holds oneDNN to, if set (the AVX2 class stood in for: its kernels,
+    not its clock or caches)."""
     from runegen.training.config import cpu_flags
 
     flags = cpu_flags()
     names = {"avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
     found = [name for flag, name in names.items() if flag in flags]
-    return ", ".join(found) or ("AVX2 only" if "avx2" in flags else "no AVX2")
+    held = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return (", ".join(found) or ("AVX2 only" if "avx2" in flags else "no AVX2")) + \
+        (f"; oneDNN held to {held}" if held else "")
 
 
 def title(record: dict) -> str:
@@ -240,12 +250,12 @@ def has_bf16() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per loop for throughput")
-    parser.add_argument("--target", type=float, default=0.80, help="recognisability to reach")
-    parser.add_argument("--budget-factor", type=float, default=3.0,
+    parser.add_argument("--rounds", type=at_least(1, int), default=3, help="timed epochs per loop for throughput")
+    parser.add_argument("--target", type=at_least(0.0, float), default=0.80, help="recognisability to reach")
+    parser.add_argument("--budget-factor", type=at_least(0.0, float), default=3.0,
                         help="the tutorial trains up to this times runegen's time to the target")
-    parser.add_argument("--samples-per-class", type=int, default=400)
-    parser.add_argument("--race-precision", default="auto",
+    parser.add_argument("--samples-per-class", type=at_least(2, int), default=400)
+    parser.add_argument("--race-precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                         help="runegen's precision in the race (fp32: the same arithmetic as the tutorial's)")
     parser.add_argument("--full-runegen-curve", action="store_true",
                         help="train runegen all its default epochs, not only until it reaches the target")
@@ -258,11 +268,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.plot and importlib.util.find_spec("matplotlib") is None:  # before the race, not after it
         parser.error("--plot needs matplotlib: pip install -e '.[benchmarks]'")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):  # before hours of training
+        if path is not None and not path.parent.is_dir():
+            parser.error(f"{flag} {path}: no folder {path.parent}")
     if args.plot_from:
-        record = json.loads(args.plot_from.read_text())
-        races = {label: record["race"][name] for label, name in
-                 (("runegen default", "runegen"), ("TF tutorial loop", "tutorial")) if name in record["race"]}
-        plot(races, record["target_recognisability"], args.plot, title(record))
+        if not args.plot:
+            parser.error("--plot-from draws --plot: give both")
+        try:
+            record = json.loads(args.plot_from.read_text())
+            races = {label: record["race"][name] for label, name in
+                     (("runegen default", "runegen"), ("TF tutorial loop", "tutorial")) if name in record["race"]}
+            target = record["target_recognisability"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--plot-from {args.plot_from}: not a train_speed --json with a race ({error!r})")
+        plot(races, target, args.plot, title(record))
         return
 
     from runegen.core.quiet import import_tensorflow
@@ -283,7 +302,8 @@ def main() -> None:
             if has_bf16():
                 loops["runegen_bf16"] = RunegenLoop(dataset, Path(scratch) / "bf16", precision="bf16")
             else:
-                say("  (no bf16 row: this CPU has no native bf16, where runegen's bf16 would be emulated)")
+                say("  (no bf16 row: no native bf16 here, in the CPU or in oneDNN's kernels (ONEDNN_MAX_CPU_ISA), where "
+                    "runegen's bf16 would be emulated or abort)")
             say(f"throughput, interleaved epochs (tutorial batch {TUTORIAL_BATCH}, runegen batch "
                 f"{loops['runegen_fp32'].batch_size}):")
             rates = throughput(loops, args.rounds)
@@ -292,22 +312,20 @@ def main() -> None:
                 median = float(np.median(values))
                 say(f"  {name:<16} median {median:8.1f} img/s  {median / baseline:5.2f}x tutorial")
             record["images_per_s"] = rates
-            if args.json:
-                args.json.write_text(json.dumps(record, indent=2) + "\n")
+            save(record, args.json)
         if not args.skip_race:
             scorer = Scorer.for_dataset(dataset, 1000)
-            say(f"time to recognisability {args.target} (training seconds, scoring excluded; "
-                f"runegen --precision {args.race_precision}):")
             loop = RunegenLoop(dataset, Path(scratch) / "race", precision=args.race_precision)
             record["race_precision"] = loop.run.config.precision
+            say(f"time to recognisability {args.target} (training seconds, scoring excluded; "
+                f"runegen --precision {args.race_precision}: {loop.run.config.precision}):")
             record["race"] = {}
 
             def keep(name):  # the record so far, rewritten after every scored epoch
-                def save(result):
+                def save_point(result):
                     record["race"][name] = result
-                    if args.json:
-                        args.json.write_text(json.dumps(record, indent=2) + "\n")
-                return save
+                    save(record, args.json)
+                return save_point
 
             runegen = race("runegen", loop, scorer, args.target, max_epochs=loop.epochs, budget_s=None,
                            stop_at_target=not args.full_runegen_curve, on_point=keep("runegen"))
@@ -321,12 +339,33 @@ def main() -> None:
             elif theirs is None:
                 say(f"runegen reached {args.target} in {mine} s; the tutorial not within {tutorial['trained_s']} s "
                     f"(> {tutorial['trained_s'] / mine:.1f}x)")
-            else:
+            elif theirs >= mine:
                 say(f"runegen reached {args.target} in {mine} s, the tutorial in {theirs} s: {theirs / mine:.1f}x sooner")
+            else:
+                say(f"runegen reached {args.target} in {mine} s, the tutorial in {theirs} s: the tutorial "
+                    f"{mine / theirs:.1f}x sooner")
             if args.plot:
                 plot({"runegen default": runegen, "TF tutorial loop": tutorial}, args.target, args.plot, title(record))
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    save(record, args.json)
+
+
+def save(record: dict, path: Path | None) -> None:
+    """The record so far, atomically: a run stopped mid-write leaves the previous one (--plot-from
+    reads what a stopped run left)."""
+    from runegen.core import atomic
+
+    if path is not None:
+        atomic.write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def at_least(lowest, kind):
+    """An argparse type: a `kind` number >= lowest (> lowest for floats), else argparse's one line."""
+    def parse(text: str):
+        value = kind(text)
+        if not (value >= lowest if kind is int else lowest < value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{text}: expected a number {'>=' if kind is int else '>'} {lowest}")
+        return value
+    return parse
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from runegen.core.errors import RunStateError
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+# oneDNN's ISA limits (ONEDNN_MAX_CPU_ISA) below its bf16 kernels: under them a bf16 step aborted
+# the process ("could not create a primitive descriptor"), as `auto` read bf16 off the CPU's flags.
+ONEDNN_BELOW_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
 
 # What a config.json that predates a setting means by its absence: off, or what the step did before
 # the setting existed (the tutorial's BCE, its Dropout D, Keras' Adam beta_2).
@@ -92,7 +96,8 @@ def resolve_precision(precision: str) -> str:
     """"auto": on GPUs, bf16 where every GPU has bfloat16 tensor cores (compute capability 8.0 and
     up), fp16 with loss scaling on older ones with fp16 tensor cores (7.x), else fp32; on CPUs,
     bf16 where they compute in bfloat16 natively (AVX512-BF16, AMX: ~1.5x faster with runes as
-    good as fp32's, see README), else fp32."""
+    good as fp32's, see README) and oneDNN is not held below its bf16 kernels
+    (ONEDNN_MAX_CPU_ISA=AVX2, say), else fp32."""
     if precision != "auto":
         return precision
     from runegen.core.quiet import import_tensorflow
@@ -100,7 +105,8 @@ def resolve_precision(precision: str) -> str:
     tf = import_tensorflow()
     capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
                     for gpu in tf.config.list_physical_devices("GPU")]
-    return auto_precision(cpu_flags(), capabilities)
+    held_below_bf16 = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in ONEDNN_BELOW_BF16
+    return auto_precision(cpu_flags() - (BF16_CPU_FLAGS if held_below_bf16 else set()), capabilities)
 
 
 def cpu_flags() -> set[str]:

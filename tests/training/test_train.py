@@ -132,6 +132,19 @@ def test_auto_precision_by_device():
     assert auto_precision(set(), [None]) == "fp32"  # capability unknown
 
 
+def test_auto_precision_is_fp32_where_onednn_is_held_below_bf16(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 (how the docs stand in for the AVX2 class) on a bf16 CPU: `auto` read
+    bf16 off the CPU's flags and the first bf16 step aborted the process in oneDNN."""
+    from runegen.training import config
+
+    monkeypatch.setattr(config, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert config.resolve_precision("auto") == "bf16"
+    for held, precision in (("AVX2", "fp32"), ("avx512_core", "fp32"), ("AVX512_CORE_BF16", "bf16")):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", held)
+        assert config.resolve_precision("auto") == precision, held
+
+
 def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_path):
     from runegen.commands.train import loaded_beside_tensorflow
     from runegen.core.errors import DataError
