@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from runegen.core import atomic
+
 # Every run starts from the tutorial's setup, spelled out so a change of runegen's defaults does not
 # move the baseline; then the setting's own arguments (the last value of an option wins).
 BASELINE = ["--objective", "bce", "--no-spectral-norm", "--codes", "0", "--ema", "0", "--no-diffaugment",
@@ -135,12 +137,14 @@ def last_evaluated(metrics_csv: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    parser.add_argument("--only", nargs="*", choices=list(SETTINGS))
+    parser.add_argument("--only", nargs="+", choices=list(SETTINGS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples-per-class", type=int, default=400, help="100: the small-data case")
     parser.add_argument("--eval-every", type=int, default=10)
     args = parser.parse_args()
+    if args.eval_every < 1:  # each setting's figures are its last evaluation
+        parser.error("--eval-every must be >= 1: the summary is each run's last evaluation")
 
     summary_path = args.out / "ablation.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
@@ -150,11 +154,13 @@ def main() -> None:
                    str(args.seed), "--eval-every", str(args.eval_every), "--samples-per-class",
                    str(args.samples_per_class), "--out", str(run), *BASELINE, *SETTINGS[name]]
         started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:  # train's own one line (a run folder in use, say), not a bare CalledProcessError
+            sys.exit(f"ablation.py: {name}: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
         summary[name] = {"args": SETTINGS[name], **last_evaluated(run / "metrics.csv"),
                          "wall_s": round(time.perf_counter() - started, 1)}
         args.out.mkdir(parents=True, exist_ok=True)
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        atomic.write_text(summary_path, json.dumps(summary, indent=2) + "\n")
         print(name, json.dumps(summary[name]), flush=True)
 
 

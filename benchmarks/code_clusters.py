@@ -48,7 +48,11 @@ def main() -> None:
 
     config = load_config(args.run)
     dataset = load_dataset(config.data, config.samples_per_class, config.seed)
-    scratch = Path(tempfile.mkdtemp(prefix="code-clusters-"))  # a Run writes logs: not into the run read
+    with tempfile.TemporaryDirectory(prefix="code-clusters-") as folder:  # a Run writes logs: not into
+        report(args, config, dataset, Path(folder))  # the run read; removed on any exit
+
+
+def report(args, config, dataset, scratch: Path) -> None:
     shutil.copy2(args.run / "config.json", scratch)
     shutil.copytree(args.run / "checkpoints", scratch / "checkpoints")
     run = Run(config, scratch, dataset)
@@ -104,7 +108,6 @@ def main() -> None:
         moved = np.roll(np.roll(dataset.images, down, axis=1), right, axis=2)  # what rolls over is background
         print(f"real runes moved {down} down, {right} right: same code read for "
               f"{np.mean(read(moved) == real_codes):.1%}", flush=True)
-    shutil.rmtree(scratch)
 
 
 if __name__ == "__main__":

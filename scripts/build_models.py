@@ -1,5 +1,6 @@
 """Turn finished training runs into the shipped models (runegen/models/, linked as models/) and
-write their model card from measured figures only.
+record their measured figures in runegen/models/scores.json (MODEL_CARD.md, written by hand, quotes
+them).
 
     python scripts/build_models.py runs/ship/runes-s1 runs/ship/runes-s1-conditional \
         [--seeds runs/seeds/seed0 runs/seeds/seed1 runs/seeds/seed2 [--seeds-epoch 15]]
@@ -137,6 +138,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=Path, default=[])
     parser.add_argument("--seeds-epoch", type=int, help="the seeds' evaluation at this epoch [default: the last]")
     args = parser.parse_args()
+    for run in args.runs:  # before any shipped folder is replaced: a half-built set was left otherwise
+        missing = [name for name in ("generator.keras", "config.json", "classes.json", "metrics.csv")
+                   if not (run / name).is_file()]
+        if missing:
+            parser.error(f"{run}: not a finished run ({', '.join(missing)} missing)")
     path = MODELS / "scores.json"
     record = json.loads(path.read_text()) if path.exists() else {"models": []}
     if args.rescore:
@@ -147,7 +153,9 @@ def main() -> None:
     if args.seeds:
         record["seeds"] = {"runs": [str(p) for p in args.seeds], "epoch": args.seeds_epoch or "last",
                            "final": seed_table(args.seeds, args.seeds_epoch)}
-    path.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    from runegen.core import atomic
+
+    atomic.write_text(path, json.dumps(record, indent=2, default=float) + "\n")
     print(json.dumps(record, indent=2, default=float))
 
 
