@@ -124,9 +124,13 @@ def train(
         config = given
         out = out or Path("runs") / "train"
 
-    if config.diffaugment and len(listed_devices(config.devices)) > 1:  # known before TensorFlow starts;
-        # a cluster's replicas are counted by its strategy, and Run refuses it there
+    replicas = len(listed_devices(config.devices))  # known before TensorFlow starts; a cluster's
+    # replicas are counted by its strategy, and Run refuses these there
+    if config.diffaugment and replicas > 1:
         raise UsageError(f"--diffaugment/--devices: {ONE_DEVICE_ONLY}")
+    if config.mode_seeking and replicas > 1 and config.batch_size % (2 * replicas):
+        raise UsageError(f"--mode-seeking/--batch-size: mode seeking pairs the latents of each replica's batch: "
+                         f"the batch of {config.batch_size} must be a multiple of {2 * replicas} on {replicas} replicas")
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = _load_while_tensorflow_starts(config)
