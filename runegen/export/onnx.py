@@ -51,7 +51,29 @@ def write_f16(model, target: Path, calibration: np.ndarray, metadata: dict[str, 
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    onnx.save(convert_float_to_float16(to_onnx(model, calibration.shape[1], metadata), keep_io_types=True), target)
+    proto = convert_float_to_float16(to_onnx(model, calibration.shape[1], metadata), keep_io_types=True)
+    in_order(proto.graph)  # the converter appends the input's Cast after the nodes that read it
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, target)
+
+
+def in_order(graph) -> None:
+    """Sort the graph's nodes so that each comes after the nodes whose outputs it reads, as ONNX
+    requires (onnxruntime sorts for itself and ran the f16 file; onnx's checker and reference
+    runtime refused it): pass by pass, each pass taking the nodes whose inputs are all made."""
+    ready = {name.name for name in graph.input} | {init.name for init in graph.initializer} | {""}
+    waiting, ordered = list(graph.node), []
+    while waiting:
+        runnable = [node for node in waiting if all(name in ready for name in node.input)]
+        if not runnable:
+            raise ValueError(f"ONNX graph has a cycle or an input no node makes: {waiting[0].name}")
+        for node in runnable:
+            ready.update(node.output)
+        ordered += runnable
+        taken = {id(node) for node in runnable}
+        waiting = [node for node in waiting if id(node) not in taken]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def write_int8(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
