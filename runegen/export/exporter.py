@@ -64,8 +64,11 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
             "flops_per_image": str(model_flops(generator.model)),
             "output_shape": "[28, 28, 1]", "preset": str(source.get("preset", "unknown")),
             "classes": json.dumps(list(source.get("classes", []))), "variant": variant.name,
-            "conditional": "true" if generator.num_classes else "false",
-            "codes": str(generator.codes),
+            # Only what is known: a .keras file without its run's config.json is undescribed, and its
+            # exports stay so, so that generate warns about them too ("conditional": "false" said
+            # it knew).
+            **({"conditional": "true" if generator.num_classes else "false", "codes": str(generator.codes)}
+               if generator.described else {}),
             **({"code_weights": json.dumps([round(float(w), 6) for w in code_weights])}
                if code_weights is not None else {}),
             "runegen_version": runegen.__version__}
@@ -101,8 +104,13 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
     for fmt in dict.fromkeys(v.format for v in variants):
         rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results
                                              if r.variant.format == fmt and r.samples is not None]
-        images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE),
-                        parity_picture(out, generator.path.stem, fmt))
+        picture = parity_picture(out, generator.path.stem, fmt)
+        try:
+            images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE), picture)
+        except OSError as error:  # was a traceback, after the files themselves were written
+            written = ", ".join(r.path.name for r in results if r.ok) or "none"
+            raise ModelFileError(f"{picture}: cannot write the parity picture ({reason(error)}); "
+                                 f"the files written: {written}") from None
     return results
 
 
@@ -113,6 +121,9 @@ def parity_picture(out: Path, stem: str, fmt: str) -> Path:
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
 
     result = ExportResult(variant, target)
+    sidecar = target.with_name(target.name + ".json")
+    replaced_sidecar: bytes | None = None  # the earlier sidecar, put back if the model does not land
+    sidecar_written = model_landed = False
     try:
         with atomic.atomic_path(target) as tmp:
             convert(model, tmp, calibration, meta)
@@ -127,8 +138,17 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
                 raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
                                  f"{variant.mean_abs_tolerance:g}")
             if FORMATS[variant.format].sidecar_metadata:  # before the model: never one without it
-                atomic.write_text(target.with_name(target.name + ".json"), json.dumps(meta, indent=2) + "\n")
+                replaced_sidecar = sidecar.read_bytes() if sidecar.is_file() else None
+                atomic.write_text(sidecar, json.dumps(meta, indent=2) + "\n")
+                sidecar_written = True
+        model_landed = True
         result.samples = candidate[:SIDE_BY_SIDE]  # in the side-by-side picture: files that passed
     except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
         result.error = f"{type(error).__name__}: {reason(error, 200)}"
+    finally:  # the model's rename failed (or Ctrl-C came between): the new sidecar would describe
+        if sidecar_written and not model_landed:  # the earlier model, or no model at all
+            if replaced_sidecar is None:
+                sidecar.unlink(missing_ok=True)
+            else:
+                atomic.write_bytes(sidecar, replaced_sidecar)
     return result

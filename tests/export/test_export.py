@@ -185,3 +185,40 @@ def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, 
                                 "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "note: replaced the earlier generator_f32.onnx in" in result.stderr and "f16.onnx" not in result.stderr
+
+
+def test_what_an_export_cannot_know_or_write(trained_generator, exported, tmp_path):
+    """A .keras file alone (no run's config.json) exported as described, "conditional": "false" and
+    "codes": "0", so generate stopped warning about it; a model whose rename fails left its new
+    sidecar describing the earlier model (or none); a parity picture that cannot be written was a
+    traceback after the files were written."""
+    import shutil
+
+    from runegen.runtime import load_generator
+
+    alone = tmp_path / "alone" / "g.keras"
+    alone.parent.mkdir()
+    shutil.copy(trained_generator, alone)
+    result = run_cli_in_process("export", alone, "-f", "tflite", "-q", "f32", "--out", tmp_path / "alone_out")
+    assert result.returncode == 0, result.stderr
+    exported_alone = load_generator(tmp_path / "alone_out" / "g_f32.tflite")
+    assert not exported_alone.described and "codes" not in exported_alone.metadata
+
+    blocked = tmp_path / "blocked"
+    (blocked / "generator_f32.tflite").mkdir(parents=True)  # the model's rename onto it fails
+    result = run_cli_in_process("export", trained_generator, "-f", "tflite", "-q", "f32", "--out", blocked)
+    assert result.returncode == 1 and "❌" in result.stdout
+    assert not (blocked / "generator_f32.tflite.json").exists()  # no sidecar without its model
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    shutil.copy(exported[0] / "generator_f32.tflite.json", earlier)
+    (earlier / "generator_f32.tflite.json").write_text('{"codes": "earlier"}')
+    (earlier / "generator_f32.tflite").mkdir()
+    run_cli_in_process("export", trained_generator, "-f", "tflite", "-q", "f32", "--out", earlier)
+    assert (earlier / "generator_f32.tflite.json").read_text() == '{"codes": "earlier"}'  # put back
+
+    pictured = tmp_path / "pictured"
+    (pictured / "generator_parity_onnx.png").mkdir(parents=True)
+    assert_usage_error(run_cli_in_process("export", trained_generator, "-f", "onnx", "-q", "f32", "--out", pictured),
+                       "cannot write the parity picture")
+    assert (pictured / "generator_f32.onnx").is_file()  # the files themselves were written, and it says so
