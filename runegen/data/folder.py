@@ -29,8 +29,9 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     from PIL import Image
 
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _read(p))
-    classes = [(d.name, files) for d in class_dirs if (files := _images_in(d))]
-    without = [d.name for d in class_dirs if not _images_in(d)]
+    listed = [(d.name, _images_in(d)) for d in class_dirs]
+    classes = [(name, files) for name, files in listed if files]
+    without = [name for name, files in listed if not files]
     loose, by_folder = _images_in(root), bool(classes)
     if by_folder and loose:  # one layout or the other: a class's images never lie loose at the top
         print(f"warning: ignored {len(loose)} image file(s) at the top of {root}: with subfolders, "
