@@ -83,7 +83,7 @@ def summary_lines(report: dict) -> list[str]:
     env = report["environment"]
     flops = report["flops_per_image"]
     cores, machine = env["cores"], env.get("machine_cores") or env["cores"]
-    usable = f"{cores} of {machine} cores usable" if cores != machine else f"{cores} core{'s' * (cores != 1)}"
+    usable = f"{cores} of {machine} cores usable" if cores != machine else f"{cores} core{'s' if cores != 1 else ''}"
     lines = [f"{env['cpu']}, {usable}, Python {env['python']}; "
              + ", ".join(v for v in env["versions"].values() if v),
              f"parity reference: {report['reference'] or 'none (no Keras or float32 file ran): parity not measured'}; "
@@ -131,17 +131,16 @@ def _failure(row: dict) -> str:
 
 
 def print_table(report: dict, console) -> None:
+    """The table and its summary on `console`: commands.options.table_console, which reads no markup
+    (a file named like "a[bold].onnx" was styled away, a folder "b[/red]" a MarkupError)."""
     from rich.table import Table
-    from rich.text import Text
 
-    # Plain text, not rich markup: a file or folder named like "a[bold].onnx" or "b[/red]" is
-    # printed as it is (it was styled away, or a MarkupError left no --json nor --markdown).
     table = Table(*columns(report, compact=True), title="runegen bench")
     for row in report["rows"]:
-        table.add_row(*map(Text, cells(report, row, compact=True)))
+        table.add_row(*cells(report, row, compact=True))
     console.print(table)
     for line in summary_lines(report):
-        console.print(Text(line), highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def markdown(report: dict) -> str:

@@ -142,8 +142,8 @@ def note_threads(flag: str, counts: list[int]) -> None:
     """Say on stderr when more threads are asked for than this process has cores to run on."""
     cores = usable_cores()
     if counts and max(counts) > cores:
-        typer.echo(f"note: {flag} {max(counts)}: more threads than the {cores} core{'s' * (cores != 1)} this process may run on, "
-                   "which they share (slower, not faster)", err=True)
+        typer.echo(f"note: {flag} {max(counts)}: more threads than the {cores} core{'s' if cores != 1 else ''} "
+                   "this process may run on, which they share (slower, not faster)", err=True)
 
 
 def read_json(path: Path, flag: str) -> dict:

@@ -14,7 +14,8 @@ import typer
 from runegen.commands.options import check_writable, flag, is_default, note_reference_size, positive, require
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
-from runegen.training.distribute import ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices
+from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
+                                         unpaired_batch)
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -128,9 +129,9 @@ def train(
     # replicas are counted by its strategy, and Run refuses these there
     if config.diffaugment and replicas > 1:
         raise UsageError(f"--diffaugment/--devices: {ONE_DEVICE_ONLY}")
-    if config.mode_seeking and replicas > 1 and config.batch_size % (2 * replicas):
-        raise UsageError(f"--mode-seeking/--batch-size: mode seeking pairs the latents of each replica's batch: "
-                         f"the batch of {config.batch_size} must be a multiple of {2 * replicas} on {replicas} replicas")
+    unpaired = config.mode_seeking and replicas > 1 and unpaired_batch(config.batch_size, replicas)
+    if unpaired:
+        raise UsageError(f"--mode-seeking/--batch-size: {unpaired}")
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = _load_while_tensorflow_starts(config)

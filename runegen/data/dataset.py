@@ -68,10 +68,9 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
 
 def frames(images: np.ndarray) -> np.ndarray:
     """(N, 208) the pixels of each image's 2-pixel frame; images (N, 28, 28) or (N, 28, 28, 1)."""
-    images = images.reshape(len(images), *images.shape[1:3])
-    return np.concatenate([images[:, :2].reshape(len(images), -1), images[:, -2:].reshape(len(images), -1),
-                           images[:, 2:-2, :2].reshape(len(images), -1),
-                           images[:, 2:-2, -2:].reshape(len(images), -1)], axis=1)
+    frame = np.ones(images.shape[1:3], bool)
+    frame[2:-2, 2:-2] = False
+    return images.reshape(len(images), *images.shape[1:3])[:, frame]
 
 
 def dark_on_light(images: np.ndarray) -> bool:
@@ -87,8 +86,8 @@ def with_glyphs(images: np.ndarray, source: Path) -> np.ndarray:
         raise DataError(f"{source}: every image is one flat colour at 28x28, no glyph to learn")
     # A clear ground: 80% of the frame on one side (noise has neither). One polarity or the other:
     # G learns to draw both, and the metrics invert all images or none.
-    light = int(np.sum(np.mean(frames(images) > 191, axis=1) >= 0.8))
-    dark = int(np.sum(np.mean(frames(images) < 64, axis=1) >= 0.8))
+    frame = frames(images)
+    light, dark = int(np.sum(np.mean(frame > 191, axis=1) >= 0.8)), int(np.sum(np.mean(frame < 64, axis=1) >= 0.8))
     if light and dark:
         print(f"warning: {light} of {len(images)} images in {source} are dark on a light ground, {dark} light "
               "on dark: a generator learns to draw both kinds", file=sys.stderr)

@@ -55,6 +55,15 @@ def make_strategy(devices: str = "auto"):
 ONE_DEVICE_ONLY = "DiffAugment runs on one device only (its draws are per replica)"
 
 
+def unpaired_batch(batch_size: int, replicas: int) -> str | None:
+    """Why mode seeking, which pairs the latents of each replica's batch, cannot run this global
+    batch on these replicas (None: it can)."""
+    if batch_size % (2 * replicas):
+        return (f"mode seeking pairs the latents of each replica's batch: the batch of {batch_size} "
+                f"must be a multiple of {2 * replicas} on {replicas} replica{'s' if replicas != 1 else ''}")
+    return None
+
+
 def listed_devices(devices: str) -> list[str]:
     """The devices a `--devices` list names ([] for "auto", which TensorFlow resolves)."""
     from runegen.core.errors import DeviceError

@@ -94,9 +94,9 @@ class Run:
         replicas = self.strategy.num_replicas_in_sync
         if replicas > 1 and config.diffaugment:
             raise RunStateError(distribute.ONE_DEVICE_ONLY)
-        if config.mode_seeking and config.batch_size % (2 * replicas):  # the GAN's ValueError was a traceback
-            raise RunStateError(f"mode seeking pairs the latents of each replica's batch: the batch of "
-                                f"{config.batch_size} must be a multiple of {2 * replicas} on {replicas} replicas")
+        unpaired = config.mode_seeking and distribute.unpaired_batch(config.batch_size, replicas)
+        if unpaired:  # the GAN's ValueError was a traceback
+            raise RunStateError(unpaired)
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset
