@@ -221,9 +221,12 @@ def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, sent, said):
 
     from conftest import ROOT
 
+    # started as from a terminal, with the signal's default action, whatever started pytest (nohup,
+    # a shell's background job) made its children ignore
     result = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, sent, "generate", "-n", "1", "--out",
                              tmp_path / "a.png"], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120,
+                            preexec_fn=lambda: signal.signal(getattr(signal, sent), signal.SIG_DFL))
     assert (result.returncode, result.stderr.strip()) == (-getattr(signal, sent), said)
     assert list(tmp_path.iterdir()) == []
     # a signal the process was started ignoring (a shell's background job ignores Ctrl-C) stays ignored
