@@ -41,8 +41,10 @@ def make_strategy(devices: str = "auto"):
         _check_devices(tf, names, here)
     waits_for_workers = devices == "auto" and cluster() is not None
     # A cluster's strategy blocks in TensorFlow's C++ until every worker has started, where Python's
-    # Ctrl-C handler never runs: the default action stops the process meanwhile.
-    previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if waits_for_workers else None
+    # Ctrl-C handler never runs: the default action stops the process meanwhile (unless it was started
+    # ignoring Ctrl-C, as a shell's background job is: that stays so, as in runegen.cli).
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if waits_for_workers and not ignored else None
     try:
         with quiet_native_stderr():
             return _strategy(tf, devices)

@@ -245,8 +245,11 @@ def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c(tmp_path):
     env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
     log = tmp_path / "stderr.txt"
     with open(log, "w") as stderr:
+        # Ctrl-C's default action, as from a terminal, whatever started pytest (nohup, a background
+        # job) made its children ignore
         worker = subprocess.Popen([sys.executable, "-m", "runegen", *TINY, "--out", tmp_path / "w0"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=stderr)
+                                  stdout=subprocess.DEVNULL, stderr=stderr,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for _ in range(120):  # TensorFlow's import first
             if "waiting until every one has started (Ctrl-C stops)" in log.read_text() or worker.poll() is not None:
