@@ -20,10 +20,12 @@ A record, not a test: nothing asserts it. Any format the runtime loads (.keras n
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from runegen.core.errors import RunegenError
 from runegen.core.latents import spread
 from runegen.data import load_dataset, to_unit_range
 from runegen.data.runes import CLASS_NAMES, render_runes
@@ -32,17 +34,23 @@ from runegen.quality.metrics import scores
 from runegen.quality.scorer import Scorer
 from runegen.runtime import load_generator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_settings import positive_int  # noqa: E402
+
 SHOWN = ("fd", "precision", "recall", "recognisability")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
-    parser.add_argument("--samples", type=int, default=2400)
+    parser.add_argument("--samples", type=positive_int, default=2400)
     parser.add_argument("--per-code", action="store_true", help="also the two runes each code draws most")
     args = parser.parse_args()
 
-    generator = load_generator(args.model)
+    try:
+        generator = load_generator(args.model)
+    except RunegenError as error:  # a missing file, a folder, not a model: one line, not a traceback
+        parser.error(str(error))
     codes = generator.codes
     labels = spread(args.samples, codes, generator.code_weights) if codes else None
     images = generator.generate(generator.inputs(args.samples, seed=3, labels=labels))
@@ -62,6 +70,9 @@ def main() -> None:
 
     real, real_labels = render_runes(300, seed=4242)  # neither the training nor the reference seed
     real = to_unit_range(real)
+    if (counts[real_labels] > 0).sum() < scorer.samples:  # else rng.choice below fails with a traceback
+        parser.error(f"--samples {args.samples}: the generator drew only {np.count_nonzero(counts)} of the "
+                     f"{len(CLASS_NAMES)} runes, too few real ones of those for the {scorer.samples} an FD takes")
     rng = np.random.default_rng(0)
     for name, proportions in [("real runes, even", np.ones(len(CLASS_NAMES))),
                               ("real runes, the generator's proportions", counts.astype(float))]:

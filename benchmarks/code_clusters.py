@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from runegen.core.errors import RunegenError, RunStateError
 from runegen.core.latents import latents
 from runegen.data import load_dataset
 from runegen.data.runes import CLASS_NAMES
@@ -36,6 +38,9 @@ from runegen.quality.scorer import Scorer
 from runegen.training.config import load_config
 from runegen.training.run import Run
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_settings import positive_int  # noqa: E402
+
 CHUNK = 500
 SHIFTS = [(1, 0), (0, 1), (2, 0), (0, 2)]  # (down, right) in pixels
 
@@ -43,23 +48,32 @@ SHIFTS = [(1, 0), (0, 1), (2, 0), (0, 2)]  # (down, right) in pixels
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with checkpoints (the latest is read)")
-    parser.add_argument("--per-code", type=int, default=40, help="generated glyphs per code")
+    parser.add_argument("--per-code", type=positive_int, default=40, help="generated glyphs per code")
     args = parser.parse_args()
 
-    config = load_config(args.run)
-    dataset = load_dataset(config.data, config.samples_per_class, config.seed)
-    with tempfile.TemporaryDirectory(prefix="code-clusters-") as folder:  # a Run writes logs: not into
-        report(args, config, dataset, Path(folder))  # the run read; removed on any exit
+    try:  # a folder that holds no run, or no checkpoint of one: one line, not a traceback
+        config = load_config(args.run)
+        dataset = load_dataset(config.data, config.samples_per_class, config.seed)
+        with tempfile.TemporaryDirectory(prefix="code-clusters-") as folder:  # a Run writes logs: not into
+            report(args, config, dataset, Path(folder))  # the run read; removed on any exit
+    except RunegenError as error:
+        parser.error(str(error))
 
 
 def report(args, config, dataset, scratch: Path) -> None:
+    # Without one, Run.restore() keeps the new networks' random weights: a record of nothing.
+    if not (args.run / "checkpoints" / "checkpoint").is_file():
+        raise RunStateError(f"{args.run}: no checkpoint (a run folder with checkpoints/, not an export)")
     shutil.copy2(args.run / "config.json", scratch)
     shutil.copytree(args.run / "checkpoints", scratch / "checkpoints")
     run = Run(config, scratch, dataset)
-    run.restore()
+    try:
+        run.restore()
+    except RunStateError as error:  # it names the scratch copy, gone by the time it is read
+        raise RunStateError(str(error).replace(str(scratch), str(args.run))) from None
     codes, runes = run.codes, len(CLASS_NAMES)
     if not (codes and run.gan.self_conditioned):
-        raise SystemExit(f"{args.run}: not a run with latent codes and a self-conditioned D")
+        raise RunStateError(f"{args.run}: not a run with latent codes and a self-conditioned D")
 
     def read(images):
         """The code Q reads in each image (as D does for real images: code -1)."""

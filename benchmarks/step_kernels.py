@@ -21,21 +21,14 @@ Each figure is the fastest of `--rounds` rounds of `--calls` calls. A record, no
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from runegen.core.quiet import import_tensorflow
-
-tf = import_tensorflow()
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from runegen.export.flops import layer_flops, model_flops  # noqa: E402
-from runegen.training.config import TrainConfig  # noqa: E402
-from runegen.training.nets import PRESETS  # noqa: E402
-from runegen.training.run import configure_tensorflow  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_settings import positive_int  # noqa: E402
 
 BATCH = 64
 
@@ -55,6 +48,8 @@ def fastest(call, calls: int, rounds: int) -> float:
 
 def forward_and_backward(compute, inputs, variables):
     """compute(inputs) alone, and with the gradients of a sum of squares for inputs and variables."""
+    import tensorflow as tf
+
     forward = tf.function(lambda: compute(inputs), autograph=False)
 
     @tf.function(autograph=False)
@@ -79,6 +74,9 @@ def report(name: str, flops_per_image: int, forward, both, args) -> None:
 
 def multiply_add_layers(model):
     """The Dense and convolution layers of a model and of the models nested in it, in order."""
+    import keras
+    from keras import layers
+
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from multiply_add_layers(layer)
@@ -88,9 +86,20 @@ def multiply_add_layers(model):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=positive_int, default=30)
+    parser.add_argument("--rounds", type=positive_int, default=3)
     args = parser.parse_args()
+    # TensorFlow only now: --help and a bad argument answer without its seconds of import.
+    from runegen.core.quiet import import_tensorflow
+
+    tf = import_tensorflow()  # first: it quiets TensorFlow's and Keras's start-up noise
+    from keras import layers
+
+    from runegen.export.flops import layer_flops, model_flops
+    from runegen.training.config import TrainConfig
+    from runegen.training.nets import PRESETS
+    from runegen.training.run import configure_tensorflow
+
     configure_tensorflow(tf, True)  # as runegen train sets it
     rng = np.random.default_rng(0)
     generator, discriminator = PRESETS["s1"].pair_for(TrainConfig())
