@@ -241,6 +241,10 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     flops = _flops_per_image(results)
     notes = list(dict.fromkeys(FORMATS[row.format].undescribed(row.path) for row in results  # once a file
                                if row.figures.get("described") is False))
+    digest = reference_row.figures.get("weights_digest") if reference_row else None
+    notes += list(dict.fromkeys(f"{row.path}: exported from other weights than {reference_row.path}, the parity "
+                                "reference (two models in one folder?)" for row in results
+                                if digest and row.figures.get("weights_digest") not in (None, digest)))
     if config.quality_samples and common["classifier"] is None:
         notes.append("recognisability not measured: the rune classifier runs on onnxruntime, which this Python cannot import")
     report = {"environment": environment(), "notes": notes,

@@ -73,6 +73,7 @@ def model_row(spec: dict) -> dict:
     figures["execution"] = generator.execution
     figures["flops_per_image"] = generator.metadata.get("flops_per_image")
     figures["described"] = generator.described
+    figures["weights_digest"] = generator.metadata.get("weights_digest")
 
     outputs = generate(inputs(spec["parity_samples"], seed=spec["parity_seed"]))
     if spec.get("save_outputs"):

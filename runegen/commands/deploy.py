@@ -13,7 +13,7 @@ from runegen.commands.options import (check_output_file, check_report_files, che
                                      table_console)
 from runegen.bench.config import BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
-from runegen.core.formats import EXPORT_FORMATS, MAX_THREADS, usable_cores
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
 VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" for name, fmt in EXPORT_FORMATS.items())
@@ -32,8 +32,10 @@ def export_command(
 
     with flag("--format/--quantize:", RunegenError):
         variants = select_variants(split_list(format), split_list(quantize or []))
+    if out is not None and out.suffix.lower() in BY_SUFFIX and not out.is_dir():  # was made a folder
+        raise UsageError(f"--out {out}: export writes a folder of files, not a file; give a folder")
     from runegen.export import export, load_keras_generator
-    from runegen.export.exporter import parity_picture
+    from runegen.export.exporter import of_other_weights, parity_picture
 
     generator = load_keras_generator(model)
     note_undescribed(generator)
@@ -59,6 +61,11 @@ def export_command(
     replaced = [r.path.name for r in results if r.ok and r.path.name in earlier]  # a failed one kept the old
     if replaced:
         typer.echo(f"note: replaced the earlier {', '.join(replaced)} in {out}", err=True)
+    others = of_other_weights(generator, out, [r.path for r in results if r.ok])
+    if others:
+        typer.echo(f"note: {out} also holds {', '.join(p.name for p in others)}, exported from other weights "
+                   f"than {model}'s (or not known to be its): bench rates every file of a folder against "
+                   "one model; give each model its own --out", err=True)
     if not all(result.ok for result in results):
         raise typer.Exit(1)
 

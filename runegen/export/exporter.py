@@ -20,7 +20,7 @@ import numpy as np
 
 import runegen
 from runegen.core import atomic, images
-from runegen.core.errors import ModelFileError, reason
+from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import FORMATS, Variant
 from runegen.core.parity import Parity
 from runegen.export.flops import model_flops
@@ -71,7 +71,7 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
                if generator.described else {}),
             **({"code_weights": json.dumps([round(float(w), 6) for w in code_weights])}
                if code_weights is not None else {}),
-            "runegen_version": runegen.__version__}
+            "weights_digest": source["weights_digest"], "runegen_version": runegen.__version__}
 
 
 def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
@@ -112,6 +112,25 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
             raise ModelFileError(f"{picture}: cannot write the parity picture ({reason(error)}); "
                                  f"the files written: {written}") from None
     return results
+
+
+def of_other_weights(generator, out: Path, written: list[Path]) -> list[Path]:
+    """The exported files of `generator`'s name in `out`, other than `written`, that were not made
+    from its weights (another model exported into this folder, or an export made before runegen
+    recorded the weights, or a file that does not load): bench rates every file of a folder against
+    one model."""
+    others = []
+    for variant in (v for fmt in FORMATS.values() for v in fmt.variants):
+        path = out / variant.filename(generator.path.stem)
+        if path in written or not path.is_file():
+            continue
+        try:
+            digest = load_generator(path).metadata.get("weights_digest")
+        except RunegenError:
+            digest = None
+        if digest != generator.metadata["weights_digest"]:
+            others.append(path)
+    return others
 
 
 def parity_picture(out: Path, stem: str, fmt: str) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "z", "image"
+INPUT_NAME, OUTPUT_NAME, BATCH = "z", "image", "batch"
 
 
 def to_onnx(model, latent_dim: int, metadata: dict[str, str]):
@@ -24,6 +24,7 @@ def to_onnx(model, latent_dim: int, metadata: dict[str, str]):
     function = tf.function(lambda z: model(z, training=False))
     proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
     rename_outputs(proto.graph, [OUTPUT_NAME])
+    name_batch_dimension(proto.graph)
     onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
@@ -37,6 +38,18 @@ def rename_outputs(graph, names) -> None:
         node.input[:] = [renames.get(name, name) for name in node.input]
     for output in graph.output:
         output.name = renames.get(output.name, output.name)
+
+
+def name_batch_dimension(graph, name: str = BATCH) -> None:
+    """One name for the batch dimension of the input and the output (tf2onnx gives each its own,
+    `unk__47` and `unk__48`), so that tools reading the file see that a batch of n latents makes n
+    images (shape inference, TensorRT optimisation profiles)."""
+    ends = [*graph.input, *graph.output]
+    symbols = {value.type.tensor_type.shape.dim[0].dim_param for value in ends} - {""}
+    for value in [*ends, *graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in symbols:
+                dim.dim_param = name
 
 
 def write_f32(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:

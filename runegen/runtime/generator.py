@@ -13,6 +13,7 @@ lacks) is one typed `runegen.core.errors` error with a short reason, never a run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,17 @@ from runegen.core.formats import FORMATS, MAX_THREADS, usable_cores
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
 from runegen.core.quiet import imports
+
+
+def weights_digest(arrays) -> str:
+    """A short fingerprint of a model's weights (as float32, with their shapes): an export records
+    its Keras model's, so that files of two models in one folder can be told apart."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array, np.float32)
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
 
 
 class Generator:

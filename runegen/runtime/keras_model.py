@@ -14,7 +14,8 @@ import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE
-from runegen.runtime.generator import Generator, generator_latent_dim, json_beside, not_a_generator
+from runegen.runtime.generator import (Generator, generator_latent_dim, json_beside, not_a_generator,
+                                       weights_digest)
 
 # --device -> TensorFlow device.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
@@ -56,6 +57,7 @@ def load(path: Path, threads: int, device: str, **_options) -> Generator:
     code_weights = json_beside(path, CODE_WEIGHTS_FILE, list)
     if code_weights is not None:
         metadata["code_weights"] = code_weights
+    metadata["weights_digest"] = weights_digest(model.get_weights())  # what its exports will carry
 
     def run(z: np.ndarray) -> np.ndarray:
         with tf.device(tf_device):

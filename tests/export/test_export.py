@@ -111,6 +111,9 @@ def test_metadata_in_onnx_and_tflite_sidecars(exported):
     session = ort.InferenceSession(str(out / "generator_f32.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["z"] and session.get_inputs()[0].shape[0] != 1
     assert [o.name for o in session.get_outputs()] == ["image"]
+    for name in ("generator_f32.onnx", "generator_f16.onnx", "generator_int8.onnx"):  # one batch, named
+        session = ort.InferenceSession(str(out / name), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].shape[0] == session.get_outputs()[0].shape[0] == "batch", name
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["latent_dim"] == "100" and meta["preset"] == "s1" and meta["output_range"] == "[-1, 1]"
     assert json.loads(meta["classes"])[0] == "fehu"
@@ -170,10 +173,13 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "--format", ","), "no format given"),
         ((trained_generator, "--format", "onnx", "--quantize", "dynamic"), "unknown variant"),
         ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
+        # a folder named like a model file was made, and the files written into it
+        ((trained_generator, "--format", "onnx", "--out", tmp_path / "g.onnx"), "a folder of files, not a file"),
     ]
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
     assert not (blocker.parent / "sub").exists() and blocker.read_text() == "x"
+    assert not (tmp_path / "g.onnx").exists()
 
 
 def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, exported, tmp_path):
@@ -181,10 +187,27 @@ def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, 
     import shutil
 
     shutil.copy(exported[0] / "generator_f32.onnx", tmp_path)
+    shutil.copy(exported[0] / "generator_int8.onnx", tmp_path)  # left there, from these weights
     result = run_cli_in_process("export", trained_generator, "--format", "onnx", "--quantize", "f32,f16",
                                 "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "note: replaced the earlier generator_f32.onnx in" in result.stderr and "f16.onnx" not in result.stderr
+    assert "other weights" not in result.stderr
+
+
+def test_an_export_beside_files_of_other_weights_says_so(trained_generator, tmp_path):
+    """Two models exported into one folder mixed their files without a word, and bench then rated
+    the other model's files against the new one (a few int8 rows passed)."""
+    untrained = tmp_path / "untrained" / "generator.keras"  # same name and shapes, other weights
+    untrained.parent.mkdir()
+    PRESETS["s1"].generator().save(untrained)
+    tflite_f32 = next(v for v in FORMATS["tflite"].variants if v.name == "f32")
+    [result] = export(load_keras_generator(untrained), [tflite_f32], tmp_path / "out")
+    assert result.ok, result.error
+    result = run_cli_in_process("export", trained_generator, "-f", "onnx", "-q", "f32", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    [note] = [line for line in result.stderr.splitlines() if "other weights" in line]
+    assert note.startswith("note: ") and "generator_f32.tflite" in note and "generator_f32.onnx" not in note
 
 
 def test_what_an_export_cannot_know_or_write(trained_generator, exported, tmp_path):
