@@ -4,14 +4,19 @@ Each image becomes the 28x28 grayscale glyph a viewer shows: turned upright by i
 orientation (phone photos of drawings), transparent pixels laid on a ground that sets off its ink
 (a black glyph on a transparent ground would otherwise turn all black), 16-bit grays scaled rather
 than clipped, and a non-square image padded with its border's colour rather than squashed.
-Unreadable files are skipped, counted and named, not fatal (images of one flat colour are counted,
-and kept, by dataset.py, for MNIST files too). Hidden files and folders and macOS's `__MACOSX`
-(what unzipping an archive made on a Mac leaves: `._name.png` files that are no images) are not read.
+Every frame of an animated GIF, PNG or WebP and every page of a multi-page TIFF is an image of
+its class, converted as a still one is (a JPEG's further frames are not: a phone's preview, depth
+or gain map of the same photo). Files are picked by their suffix (IMAGE_SUFFIXES); a folder with
+none names the suffixes its files have. Unreadable files (a file with a broken frame among them)
+are skipped, counted and named, not fatal (images of one flat colour are counted, and kept, by
+dataset.py, for MNIST files too). Hidden files and folders and macOS's `__MACOSX` (what unzipping
+an archive made on a Mac leaves: `._name.png` files that are no images) are not read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import warnings
 from pathlib import Path
@@ -20,7 +25,9 @@ import numpy as np
 
 from runegen.core.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                  ".avif", ".pbm", ".pgm", ".ppm", ".pnm", ".tga", ".ico"}  # still images and animations Pillow reads
+FRAMES_READ = {"GIF", "PNG", "TIFF", "WEBP"}  # Pillow's formats whose every frame is an image
 NOT_READ = ("__MACOSX",)  # besides hidden names
 SHOWN = 3  # skipped files named in a warning
 
@@ -43,18 +50,23 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
         classes = [(root.name, loose)]
     if not classes:
         deeper = " (folders inside its subfolders are not read)" if without else ""
-        raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))}){deeper}")
+        held = sorted({p.suffix.lower() for folder in (root, *class_dirs) for p in folder.iterdir()
+                       if p.is_file() and p.suffix and _read(p)})
+        raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))}){deeper}"
+                        + (f"; files there end in {_named(held)}" if held else ""))
 
     white = _deep_white([file for _, files in classes for file in files])
     images, labels, skipped = [], [], []
     for label, (_, files) in enumerate(classes):
         for file in files:
             try:
-                with _opened(file) as image:
-                    images.append(glyph(image, white))
-                labels.append(label)
-            except _unreadable():
+                with _opened(file) as image:  # one frame decoded at a time, each kept at 28x28
+                    glyphs = [glyph(frame, white) for frame in _frames(image)]
+            except _unreadable():  # a file broken part way is skipped whole, as any broken file
                 skipped.append(file.relative_to(root).as_posix())
+                continue
+            images += glyphs
+            labels += [label] * len(glyphs)
     why = f"broken, not readable, or over Pillow's {Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit"
     if not images:
         ignored = f"; the {len(loose)} image file(s) at its top were ignored, as it has subfolders" \
@@ -103,23 +115,42 @@ def _grayscale(image, deep_white: float | None = None):
     return image.convert("L")
 
 
+def _frames(image):
+    """Each frame of `image` (the image itself, seeked to it), or `image` alone where its format's
+    further frames are no images of their own (FRAMES_READ). A frame that cannot be reached raises
+    OSError: on a broken one Pillow's plugins raise what comes (TypeError, KeyError, struct.error ...)."""
+    yield image
+    for index in itertools.count(1) if image.format in FRAMES_READ else ():
+        try:
+            image.seek(index)
+        except EOFError:  # no frame more
+            return
+        except Exception as error:
+            raise OSError(f"frame {index + 1}: {error}") from error
+        yield image
+
+
 @contextlib.contextmanager
 def _opened(file: Path):
     """The image at `file`, opened lazily; one over Pillow's warning limit but under its error
-    limit is read without printing Pillow's warning raw."""
+    limit is read without printing Pillow's warning raw, and so is one with broken metadata (a
+    TIFF page's tags cut short: "Corrupt EXIF data", once for each tag, before the file was named
+    among the skipped ones or read)."""
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         with Image.open(file) as image:
             yield image
 
 
 def _unreadable() -> tuple[type[Exception], ...]:
-    """What Pillow raises for a file it cannot read (broken, not an image, over its error limit)."""
+    """What Pillow raises for a file it cannot read (broken, not an image, over its error limit;
+    SyntaxError: a broken PNG chunk or APNG frame, a traceback before)."""
     from PIL import Image, UnidentifiedImageError
 
-    return OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError
+    return OSError, SyntaxError, UnidentifiedImageError, ValueError, Image.DecompressionBombError
 
 
 def _deep_white(files: list[Path]) -> float | None:
@@ -130,8 +161,10 @@ def _deep_white(files: list[Path]) -> float | None:
     for file in files:
         try:
             with _opened(file) as image:  # the header only, unless deep
-                if image.mode.startswith("I"):
-                    brightest = max(brightest or 0.0, float(np.asarray(image).max()))
+                # Frames share the first one's mode but for a TIFF's pages (a GIF's are not decoded here)
+                for frame in _frames(image) if image.mode.startswith("I") or image.format == "TIFF" else ():
+                    if frame.mode.startswith("I"):
+                        brightest = max(brightest or 0.0, float(np.asarray(frame).max()))
         except _unreadable():
             continue  # skipped, and named, when the images are read
     return None if brightest is None else _full_scale(brightest)

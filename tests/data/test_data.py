@@ -1,10 +1,12 @@
 import gzip
 import shutil
+import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
+from conftest import bar_glyph
 from runegen.data import load_dataset
 from runegen.core.errors import DataError
 
@@ -238,13 +240,20 @@ def test_grays_of_fewer_bits_in_a_sixteen_bit_file_keep_their_look(tmp_path, bit
     np.testing.assert_allclose(deep_glyph, plain_glyph, atol=2 / 127.5)
 
 
-def test_the_sixteen_bit_images_of_a_folder_share_one_white(tmp_path):
+@pytest.mark.parametrize("pages", [False, True])
+def test_the_sixteen_bit_images_of_a_folder_share_one_white(tmp_path, pages):
     """A white from each image's own brightest pixel made a glyph of ink 4095 white (12 bits) and
-    one of 4096 dark gray (14 bits): one folder, one scale, the 14 bits that hold both."""
-    for ink in (4095, 4096):
-        deep = (np.asarray(glyph_image(ink=255), np.uint32) * ink // 255).astype(np.uint16)
-        Image.fromarray(deep).save(tmp_path / f"{ink}.png")
+    one of 4096 dark gray (14 bits): one folder, one scale, the 14 bits that hold both. The same for
+    the pages of one TIFF file."""
+    deep = [Image.fromarray((np.asarray(glyph_image(ink=255), np.uint32) * ink // 255).astype(np.uint16))
+            for ink in (4095, 4096)]
+    if pages:
+        deep[0].save(tmp_path / "pages.tif", save_all=True, append_images=deep[1:])
+    else:
+        for ink, image in zip((4095, 4096), deep):
+            image.save(tmp_path / f"{ink}.png")
     inks = load_dataset(str(tmp_path)).images.max(axis=(1, 2, 3))
+    assert len(inks) == 2
     np.testing.assert_allclose(inks, round(4096 / 16383 * 255) / 127.5 - 1, atol=1 / 127.5)
 
 
@@ -289,6 +298,96 @@ def test_blank_images_are_counted_and_a_folder_of_them_refused(tmp_path, capsys)
     glyph_image().save(tmp_path / "glyph.png")
     assert len(load_dataset(str(tmp_path))) == 4
     assert "3 of 4 images" in capsys.readouterr().err
+
+
+def bars():
+    """Three bar glyphs, new images each time (a save leaves its encoder's settings on the images it
+    was given, which a TIFF's save then took for its own)."""
+    return [Image.fromarray(bar_glyph(kind, shift)) for kind, shift in (("across", 0), ("down", 4), ("cross", 8))]
+
+
+def test_every_frame_of_an_animation_and_page_of_a_multi_page_file_is_an_image(tmp_path):
+    """Each was read as its first frame only, without a word. Every frame is converted as a still
+    image is (GIF frames after the first come composited, in RGB)."""
+    (tmp_path / "animated").mkdir()
+    (tmp_path / "stills").mkdir()
+    for i, bar in enumerate(bars()):
+        bar.save(tmp_path / "stills" / f"{i}.png")
+    for name in ("bars.gif", "bars.png", "bars.webp", "pages.tif"):
+        first, *more = bars()
+        first.save(tmp_path / "animated" / name, save_all=True, append_images=more, lossless=name.endswith(".webp"))
+    data = load_dataset(str(tmp_path))
+    assert data.class_names == ("animated", "stills") and data.labels.tolist() == [0] * 12 + [1] * 3
+    for start in range(0, 12, 3):  # in the order of their frames
+        np.testing.assert_array_equal(data.images[start:start + 3], data.images[12:])
+
+
+def test_the_further_frames_of_a_jpeg_are_no_images(tmp_path):
+    """A phone's JPEG may hold a preview, a depth or a gain map of the same photo as further frames
+    (MPO): one image."""
+    first, *more = bars()
+    first.save(tmp_path / "photo.jpg", format="MPO", save_all=True, append_images=more)
+    assert Image.open(tmp_path / "photo.jpg").n_frames == 3
+    assert len(load_dataset(str(tmp_path))) == 1
+
+
+def test_an_animation_broken_part_way_is_skipped_and_named(tmp_path, capsys):
+    first, *more = bars()
+    first.save(tmp_path / "whole.gif", save_all=True, append_images=more)
+    (tmp_path / "cut.gif").write_bytes((tmp_path / "whole.gif").read_bytes()[:-20])  # in its last frame
+    assert len(load_dataset(str(tmp_path))) == 3
+    said = capsys.readouterr().err
+    assert "skipped 1 unreadable image file(s)" in said and said.rstrip().endswith(": cut.gif")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".tif", ".webp"])
+def test_an_animation_cut_or_damaged_anywhere_after_its_first_frame_is_no_traceback(tmp_path, suffix):
+    """Reaching a broken later frame, Pillow raises TypeError, KeyError, IndexError, struct.error or
+    SyntaxError (a GIF cut in its frame header, a TIFF page's tags, an APNG frame's checksum), no
+    OSError: each would end the command in a traceback (a broken APNG chunk did, before frames were
+    read). Read or skipped, never more, and without Pillow's warnings printed raw (a TIFF page's
+    tags cut short: "Corrupt EXIF data", once for each)."""
+    first, *more = bars()
+    first.save(tmp_path / f"whole{suffix}", save_all=True, append_images=more, lossless=suffix == ".webp")
+    whole = (tmp_path / f"whole{suffix}").read_bytes()
+    (tmp_path / f"whole{suffix}").unlink()
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        for at in range(len(whole) // 3, len(whole), max(1, len(whole) // 150)):  # mostly past the first frame
+            for damaged in (whole[:at], whole[:at] + bytes([whole[at] ^ 0xFF]) + whole[at + 1:]):
+                (tmp_path / f"x{suffix}").write_bytes(damaged)
+                try:
+                    assert 1 <= len(load_dataset(str(tmp_path))) <= 3
+                except DataError:
+                    pass
+    assert [str(warning.message) for warning in warned] == []
+
+
+def test_still_image_formats_pillow_reads_are_read(tmp_path):
+    """A folder of .pgm glyphs (or .jfif, .tga ...) was 'no images found': their suffixes were
+    not among those read. The lossless ones give the PNG's glyph."""
+    bar = Image.fromarray(bar_glyph("cross", 4))
+    bar.save(tmp_path / "0.png")
+    lossless = (".pbm", ".pgm", ".pnm", ".ppm", ".tga")
+    lossy = (".ico", ".jfif", ".jpe") + ((".avif",) if features.check("avif") else ())
+    for suffix in lossless + lossy:
+        bar.save(tmp_path / f"bar{suffix}")
+    Image.fromarray(np.asarray(bar, np.uint16) * 257).save(tmp_path / "deep.pgm")  # 16 bits, as 16-bit PNGs
+    data = load_dataset(str(tmp_path))
+    assert len(data) == 2 + len(lossless) + len(lossy)
+    names = ["0.png", *sorted(f"bar{suffix}" for suffix in lossless + lossy), "deep.pgm"]
+    for name in ("deep.pgm", *(f"bar{suffix}" for suffix in lossless)):
+        np.testing.assert_array_equal(data.images[names.index(name)], data.images[0])
+
+
+def test_a_folder_without_images_names_the_suffixes_it_holds(tmp_path):
+    """Files of a format not read (HEIC photos, say) were 'no images found' with no word of what
+    the folder held."""
+    for name in ("a.heic", "b.HEIC", "README.txt", "labels.csv", "notes.md", ".hidden.jpg.swp"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(DataError, match=r"no images found \(\.apng, .*\); files there end in "
+                                        r"\.csv, \.heic, \.md and 1 more$"):
+        load_dataset(str(tmp_path))
 
 
 @pytest.mark.parametrize("setup, message", [
