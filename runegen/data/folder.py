@@ -56,7 +56,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
                         + (f"; files there end in {_named(held)}" if held else ""))
 
     white = _deep_white([file for _, files in classes for file in files])
-    images, labels, skipped = [], [], []
+    images, labels, skipped, animated = [], [], [], []
     for label, (_, files) in enumerate(classes):
         for file in files:
             try:
@@ -67,12 +67,18 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
                 continue
             images += glyphs
             labels += [label] * len(glyphs)
+            if len(glyphs) > 1:
+                animated.append((file.relative_to(root).as_posix(), len(glyphs)))
     why = f"broken, not readable, or over Pillow's {Image.MAX_IMAGE_PIXELS * 2:,}-pixel limit"
     if not images:
         ignored = f"; the {len(loose)} image file(s) at its top were ignored, as it has subfolders" \
             if by_folder and loose else ""
         raise DataError(f"{root}: none of the {len(skipped)} image files could be read ({why}: "
                         f"{_named(skipped)}){ignored}")
+    if animated:  # said, as a file could hold frames that are no glyphs of their own (a drawing's steps)
+        frames = sum(count for _, count in animated)
+        print(f"note: read {frames} images from the frames or pages of {len(animated)} file(s) in {root}, each as "
+              f"an image of its class: {_named([name for name, _ in animated])}", file=sys.stderr)
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable image file(s) in {root} ({why}): {_named(skipped)}",
               file=sys.stderr)

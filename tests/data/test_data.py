@@ -306,7 +306,7 @@ def bars():
     return [Image.fromarray(bar_glyph(kind, shift)) for kind, shift in (("across", 0), ("down", 4), ("cross", 8))]
 
 
-def test_every_frame_of_an_animation_and_page_of_a_multi_page_file_is_an_image(tmp_path):
+def test_every_frame_of_an_animation_and_page_of_a_multi_page_file_is_an_image(tmp_path, capsys):
     """Each was read as its first frame only, without a word. Every frame is converted as a still
     image is (GIF frames after the first come composited, in RGB)."""
     (tmp_path / "animated").mkdir()
@@ -320,6 +320,7 @@ def test_every_frame_of_an_animation_and_page_of_a_multi_page_file_is_an_image(t
     assert data.class_names == ("animated", "stills") and data.labels.tolist() == [0] * 12 + [1] * 3
     for start in range(0, 12, 3):  # in the order of their frames
         np.testing.assert_array_equal(data.images[start:start + 3], data.images[12:])
+    assert "note: read 12 images from the frames or pages of 4 file(s)" in capsys.readouterr().err
 
 
 def test_the_further_frames_of_a_jpeg_are_no_images(tmp_path):
