@@ -219,6 +219,9 @@ class Run:
                         raise TrainingStopped(f"{stop.requested}; checkpoint saved: {path}", stop.exit_code)
                 log(self._end_epoch(epoch, started, step - start_step, progress, task))
                 start_step = 0
+            if stop.requested:  # heard while the last epoch ended (its checkpoint saved): not let pass
+                raise TrainingStopped(f"{stop.requested} as training ended; checkpoint saved: "
+                                      f"{self.checkpoints.latest_checkpoint}", stop.exit_code)
 
     def _global_step(self, epoch: int, step: int) -> int:
         return epoch * self.steps_per_epoch + step

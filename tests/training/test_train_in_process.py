@@ -51,6 +51,27 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
     assert run.restore() is False and int(run.epoch.numpy()) == 0
 
 
+def test_ctrl_c_as_the_last_epoch_ends_is_heard(tmp_path):
+    """Ctrl-C while the last epoch ended (its samples, scores and checkpoint) was let pass: the run
+    went on to finish as if never asked to stop. It stops there, its last checkpoint saved (a
+    --resume then writes generator.keras)."""
+    import os
+    import signal
+
+    from runegen.training.resume import TrainingStopped
+
+    class AtTheEnd(InterruptAt):
+        def update(self, task, completed=None, **kwargs):
+            if completed is None:  # the epoch's closing row, after its checkpoint
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingStopped, match="interrupted as training ended; checkpoint saved: .*ckpt-3") as stopped:
+        train_in_process(tmp_path / "r", tiny_config(epochs=1), AtTheEnd())
+    assert stopped.value.exit_code == 130
+    resumed = train_in_process(tmp_path / "r", tiny_config(epochs=1), InterruptAt(), resume=True)
+    assert resumed.finish().is_file()  # nothing left to train: the generator written
+
+
 def test_a_second_signal_stops_at_once_with_its_own_exit_code():
     """The first asks for a checkpoint after the step; a second one (SIGTERM: 143) stops at once."""
     import signal
