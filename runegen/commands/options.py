@@ -15,6 +15,11 @@ from runegen.core.formats import BY_SUFFIX, FORMATS, usable_cores
 from runegen.core.quiet import installed
 
 
+# Generated (and real) images one score may take: 10^8 asked numpy for 292 GiB, a traceback; a
+# score's bias is small long before this (README: FD against the size of the real side).
+MAX_SCORED = 100_000
+
+
 def positive(name: str):
     def check(value):
         if value is not None and not (0 < value < math.inf):  # NaN and infinity too

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_output_file, check_report_files, flag, note_reference_size,
+from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, flag, note_reference_size,
                                      note_threads, note_undescribed, plain, positive, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
@@ -20,7 +20,7 @@ def evaluate_command(
     model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
     classifier: Optional[Path] = typer.Option(None, help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
-    samples: int = typer.Option(1000, min=10, help="Generated (and real) images to compare."),
+    samples: int = typer.Option(1000, min=10, max=MAX_SCORED, help="Generated (and real) images to compare."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the generator's runtime."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):

@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import check_writable, flag, is_default, note_reference_size, positive, require
+from runegen.commands.options import (MAX_SCORED, check_writable, flag, is_default, note_reference_size, positive,
+                                     require)
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
@@ -86,7 +87,7 @@ def train(
     diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs; Q then reads the codes through it, which collapsed runs with them (use with --codes 0 --continuous-codes 0)."),
     label_smoothing: float = typer.Option(DEFAULT.label_smoothing, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this (bce objective only; ignored with hinge)."),
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, density, coverage, recognisability) every N epochs and at the end; 0 = never."),
-    eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, help="Generated (and real) images per evaluation."),
+    eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, max=MAX_SCORED, help="Generated (and real) images per evaluation."),
     devices: str = typer.Option(DEFAULT.devices, help="tf.distribute: auto = every GPU (MirroredStrategy) or the TF_CONFIG cluster (MultiWorkerMirroredStrategy), else one device; or a list such as /gpu:0,/gpu:1."),
     out: Optional[Path] = typer.Option(None, help="Run folder.", show_default="runs/train, runs/train2, ..."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),

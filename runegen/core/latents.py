@@ -20,6 +20,8 @@ def latents(n: int, width: int, seed: int, num_classes: int = 0, labels=None, we
     for name, value in (("n", n), ("seed", seed)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
             raise RunegenError(f"{name} must be a whole number >= 0, got {value!r}")
+    if labels is not None and not num_classes:  # they were dropped without a word
+        raise RunegenError("this model takes no labels: it has no classes and no latent codes")
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, width)).astype(np.float32)
     if num_classes:

@@ -125,10 +125,13 @@ class Generator:
 
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
-        z = np.asarray(latents)
+        given = z = np.asarray(latents)
+        if given.dtype.kind in "biuf":  # as the model reads them: 1e39 in float64 is inf in float32
+            with np.errstate(over="ignore"):
+                z = given.astype(np.float32)
         if z.dtype.kind not in "biuf" or not np.isfinite(z).all():
-            raise RunegenError(f"expected finite real latents, got {z.dtype} values"
-                               f"{'' if z.dtype.kind not in 'f' else ' with NaN or infinity'}")
+            raise RunegenError(f"expected finite real latents, got {given.dtype} values"
+                               f"{'' if given.dtype.kind not in 'f' else ' with NaN or infinity (as float32)'}")
         if z.ndim != 2:
             raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got {z.shape}")
         if z.shape[1] != self.latent_dim:

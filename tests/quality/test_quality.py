@@ -123,6 +123,10 @@ def test_evaluate_bad_input(tmp_path, trained_generator):
                        "cannot write")
     # a folder by the name of the JSON failed only after scoring, with a traceback
     assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", tmp_path), "is a folder")
+    # 10^8 samples asked numpy for 292 GiB, a traceback (train's --eval-samples the same)
+    assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--samples", "100001"), "--samples")
+    assert_usage_error(run_cli_in_process("train", "--eval-samples", "100001", "--out", tmp_path / "r"),
+                       "--eval-samples")
 
 
 def test_a_generator_that_draws_nan_is_refused_not_scored():

@@ -396,6 +396,12 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
     generator = load_generator(models["onnx"])
     with pytest.raises(RunegenError, match="expected finite real latents"):
         generator.generate(np.full((2, LATENT), np.nan, np.float32))
+    with pytest.raises(RunegenError, match="expected finite real latents"):  # inf as float32: NaN images
+        generator.generate(np.full((2, LATENT), 1e39, np.float64))
+    # labels for a model that has no classes nor codes were dropped without a word
+    with pytest.raises(RunegenError, match="takes no labels"):
+        latents(2, 10, 0, 0, [5, 999])
+    assert latents(2, 10, 0, 0).shape == (2, 10)
     # The image helpers take generate's own output; no images was a ZeroDivisionError
     from runegen.core.images import grid, to_uint8
 
@@ -407,3 +413,7 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
             grid(bad)
     with pytest.raises(RunegenError, match="columns must be a whole number >= 1"):
         grid(to_uint8(images), columns=-1)
+    # generate's float images given to grid drew black tiles (to_uint8 forgotten); int16 wrapped
+    for bad in (images, images.astype(np.int16)):
+        with pytest.raises(RunegenError, match="expected uint8 images, got .*: to_uint8"):
+            grid(bad)
