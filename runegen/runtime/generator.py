@@ -114,7 +114,7 @@ class Generator:
         if weights.shape != (self.codes,) or not np.isfinite(weights).all() or weights.min() < 0 \
                 or weights.sum() <= 0:
             raise ModelFileError(f"{self.path}: its code_weights metadata is not {self.codes} "
-                                 "non-negative numbers")
+                                 "non-negative numbers with a sum above 0")
         return weights / weights.sum()
 
     def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
