@@ -59,7 +59,7 @@ def train(
     minibatch_std: bool = typer.Option(DEFAULT.minibatch_std, "--minibatch-std/--no-minibatch-std", help="Minibatch standard deviation channel in D (rewards varied batches)."),
     d_width: float = typer.Option(DEFAULT.d_width, min=0.05, max=4.0, help="D's channels, times the preset's: a narrower D makes each step cheaper (D's passes are about 40% of an fp32 step on a 2-core Intel Xeon held to AVX2 kernels); G stays the seed's network."),
     d_kernel: int = typer.Option(DEFAULT.d_kernel, min=0, max=7, help="Size of D's square convolution kernels; 0 = the preset's (s1: 5, s2: 3). G stays the seed's network."),
-    codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent. Ignored with --conditional."),
+    codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent (1, a constant, is refused). Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
     info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of Q's loss (the code's cross-entropy, the continuous codes' half squared error) in both losses."),
     continuous_weight: float = typer.Option(DEFAULT.continuous_weight, min=0.0, help="Weight of the continuous codes' regression, relative to the one-hot code's cross-entropy (both times --info-weight)."),
@@ -74,7 +74,7 @@ def train(
     lr_decay: float = typer.Option(DEFAULT.lr_decay, min=0.0, max=1.0, help="Share of the run, at its end, over which both learning rates fall linearly to 0 (0: constant rates)."),
     beta_1: float = typer.Option(DEFAULT.beta_1, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
     beta_2: float = typer.Option(DEFAULT.beta_2, min=0.0, max=0.9999, help="Adam beta_2 for both networks."),
-    seed: int = typer.Option(DEFAULT.seed, min=0, help="Seed for data, weights, noise and shuffling."),
+    seed: int = typer.Option(DEFAULT.seed, min=0, max=2**32 - 1, help="Seed for data, weights, noise and shuffling."),
     latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim"), help="Width of G's latent input (the seeds' 100). The codes are part of it: it must exceed --codes + --continuous-codes (unless --conditional, which adds the classes beside it)."),
     update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
     precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), fp16 (mixed float16, loss scaling), or auto: bf16 on GPUs with compute capability >= 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs, else fp32."),
@@ -100,6 +100,8 @@ def train(
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
+    if given.latent_codes == 1:  # its one-hot is a constant: nothing for Q to read back
+        raise UsageError("--codes 1: one code is a constant, nothing to learn; give 0 (none) or 2 or more")
     if given.mode_seeking and given.batch_size % 2:
         raise UsageError(f"--mode-seeking pairs latents: --batch-size {batch_size} must be even")
     if out is not None and any(char in str(out) for char in "[]*?"):
@@ -109,8 +111,10 @@ def train(
         out = out or _latest_run()
         with flag("--resume:", RunStateError):
             config = load_config(out)
+        config = _checked_as_options(ctx, config, out / "config.json")
+        ignored = ("codes", "continuous_codes") if config.conditional else ()  # by a conditional run (their help)
         for field in dataclasses.fields(TrainConfig):
-            if field.name in RESUMABLE or is_default(ctx, field.name):
+            if field.name in RESUMABLE or field.name in ignored or is_default(ctx, field.name):
                 continue
             if not _same_setting(field.name, getattr(given, field.name), getattr(config, field.name)):
                 raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
@@ -119,6 +123,9 @@ def train(
                                                 if not is_default(ctx, name)})
         if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
             config = dataclasses.replace(config, data=given.data)
+        elif config.data not in ("runes", "mnist") and not Path(config.data).exists():
+            raise UsageError(f"--resume: the run's data {config.data} is not there: config.json names it as the "
+                             "run began: if it moved, or the run began elsewhere, give --resume --data PATH")
     elif is_chief():
         config = given
         out = _fresh_run_folder(out)
@@ -295,6 +302,34 @@ def _same_setting(name: str, given, began) -> bool:
     if given == began or (name == "precision" and given == "auto"):
         return True
     return name == "data" and not {given, began} & {"runes", "mnist"}
+
+
+def _checked_as_options(ctx: typer.Context, config: TrainConfig, path: Path) -> TrainConfig:
+    """A run's config.json read back, each value checked as its option checks it (type, range,
+    choices): a hand-edited or damaged one was a traceback once training began."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    checked = {}
+    for param in (p for p in ctx.command.params if p.name in fields):
+        value, default = getattr(config, param.name), fields[param.name].default
+        if value is None and default is None:  # not resolved: --deterministic's "on without a GPU"
+            continue
+        try:
+            if not _of_kind(value, bool if default is None else type(default)):
+                raise typer.BadParameter(f"expected {KINDS[bool if default is None else type(default)]}")
+            checked[param.name] = _plain(param.process_value(ctx, value))
+        except typer.BadParameter as error:
+            raise UsageError(f"--resume: {path}: {param.name} {value!r}: {error.format_message()}") from None
+    return dataclasses.replace(config, **checked)
+
+
+KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _of_kind(value, kind: type) -> bool:
+    """JSON's value as the option's type: a whole number is a number, true and false are no numbers."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _plain(value):

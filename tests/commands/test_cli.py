@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_without_tensorflow
+from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
 
 def test_help_lists_the_commands():
@@ -113,6 +113,37 @@ def test_resume_cannot_change_the_preset(tmp_path):
     (tmp_path / "config.json").write_text('{"preset": "s1"}')
     assert_usage_error(run_cli("train", "--resume", "--out", tmp_path, "--preset", "s2"),
                        "--preset cannot change")
+
+
+def test_resume_refuses_a_config_it_cannot_train_and_allows_what_the_run_ignored(tmp_path):
+    """Values of a hand-edited or damaged config.json were tracebacks once training began
+    (TypeError, ZeroDivisionError, KeyError, 'None values not supported', this last after writing a
+    TensorBoard file into the run): each is checked as its option is. A conditional run ignores
+    --codes and --continuous-codes (so says their help), yet --resume refused to change them; and
+    its data, named relative to where the run began, is said to be so."""
+    import json
+
+    for key, value in (("batch_size", "eight"), ("batch_size", 0), ("precision", "fp64"), ("lr_g", None),
+                       ("spectral_norm", "yes"), ("seed", 2**40)):
+        (tmp_path / "config.json").write_text(json.dumps({key: value}))
+        assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path),
+                           f"--resume: {tmp_path / 'config.json'}: {key} {value!r}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+    (tmp_path / "config.json").write_text(json.dumps({"conditional": True, "codes": 60, "seed": 0}))
+    assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path, "--conditional", "--codes", "0",
+                                          "--continuous-codes", "0", "--seed", "5"), "--seed cannot change")
+    (tmp_path / "config.json").write_text(json.dumps({"data": "images/gone"}))
+    assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path, cwd=tmp_path.parent),
+                       "as the run began: if it moved, or the run began elsewhere, give --resume --data PATH")
+
+
+def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code(tmp_path):
+    """A seed of 2**32 or more was numpy's traceback after TensorFlow started, leaving an empty run
+    folder; --codes 1 trained a constant one-hot (code accuracy 1.000) with Keras's warning."""
+    assert_usage_error(run_cli_in_process("train", "--seed", str(2**32), "--out", tmp_path / "a"), "--seed")
+    assert_usage_error(run_cli_in_process("train", "--codes", "1", "--out", tmp_path / "b"),
+                       "--codes 1: one code is a constant")
+    assert not any(tmp_path.iterdir())
 
 
 def test_data_preview_writes_a_grid(tmp_path):
