@@ -133,6 +133,10 @@ def train(
         config = given
         out = out or Path("runs") / "train"
 
+    if config.diffaugment and (config.latent_codes or config.latent_continuous_codes):  # trained on in silence
+        typer.echo("note: --diffaugment with latent codes collapsed both runs of docs/ablation.md (recall 0.07 "
+                   "and 0.12): Q reads the codes through its shifts and cut-outs; it is for --codes 0 "
+                   "--continuous-codes 0", err=True)
     replicas = len(listed_devices(config.devices))  # known before TensorFlow starts; a cluster's
     # replicas are counted by its strategy, and Run refuses these there
     if config.diffaugment and replicas > 1:

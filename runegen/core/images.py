@@ -41,6 +41,9 @@ def grid(images_uint8: np.ndarray, columns: int | None = None, pad: int = 2, sca
         raise RunegenError(f"expected uint8 images, got {images_uint8.dtype}: to_uint8 turns generate's output into them")
     if columns is not None and (not isinstance(columns, (int, np.integer)) or columns < 1):
         raise RunegenError(f"columns must be a whole number >= 1, got {columns!r}")
+    for name, value, least in (("pad", pad, 0), ("scale", scale, 1)):
+        if not isinstance(value, (int, np.integer)) or value < least:
+            raise RunegenError(f"{name} must be a whole number >= {least}, got {value!r}")
     count, height, width = images_uint8.shape
     columns = min(columns or math.ceil(math.sqrt(count)), count)
     rows = math.ceil(count / columns)

@@ -125,7 +125,10 @@ class Generator:
 
     def generate(self, latents: np.ndarray) -> np.ndarray:
         """float32 latents (n, latent_dim) -> float32 images (n, 28, 28, 1) in [-1, 1]."""
-        given = z = np.asarray(latents)
+        try:
+            given = z = np.asarray(latents)
+        except ValueError:  # rows of different lengths
+            raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got rows of different lengths") from None
         if given.dtype.kind in "biuf":  # as the model reads them: 1e39 in float64 is inf in float32
             with np.errstate(over="ignore"):
                 z = given.astype(np.float32)
@@ -173,6 +176,8 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise ModelFileError(f"{path} is empty (0 bytes)")
     if threads is not None and (not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS):
         raise RunegenError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
+    if not isinstance(device, (str, type(None))):
+        raise RunegenError(f"device must be a name such as 'cpu' or 'cuda', got {device!r}")
     threads = threads or usable_cores()
     generator = loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by

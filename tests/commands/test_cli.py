@@ -137,13 +137,20 @@ def test_resume_refuses_a_config_it_cannot_train_and_allows_what_the_run_ignored
                        "as the run began: if it moved, or the run began elsewhere, give --resume --data PATH")
 
 
-def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code(tmp_path):
+def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code_and_notes_diffaugment_with_codes(tmp_path):
     """A seed of 2**32 or more was numpy's traceback after TensorFlow started, leaving an empty run
     folder; --codes 1 trained a constant one-hot (code accuracy 1.000) with Keras's warning."""
     assert_usage_error(run_cli_in_process("train", "--seed", str(2**32), "--out", tmp_path / "a"), "--seed")
     assert_usage_error(run_cli_in_process("train", "--codes", "1", "--out", tmp_path / "b"),
                        "--codes 1: one code is a constant")
     assert not any(tmp_path.iterdir())
+    # DiffAugment with the default's codes collapsed runs, and trained without a word (here refused
+    # next, for its two devices, before any training)
+    result = run_cli_in_process("train", "--diffaugment", "--devices", "/cpu:0,/cpu:1", "--out", tmp_path / "c")
+    assert result.returncode == 2 and "note: --diffaugment with latent codes collapsed" in result.stderr
+    quiet = run_cli_in_process("train", "--diffaugment", "--codes", "0", "--continuous-codes", "0", "--devices",
+                               "/cpu:0,/cpu:1", "--out", tmp_path / "c")
+    assert_usage_error(quiet, "DiffAugment runs on one device only")
 
 
 def test_data_preview_writes_a_grid(tmp_path):
