@@ -11,18 +11,15 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, check_writable, flag, is_default, note_reference_size, positive,
+from runegen.commands.options import (MAX_SCORED, check_writable, flag, note_reference_size, positive,
                                      require)
+from runegen.commands.resume import plain, resumed_config
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
                                          unpaired_batch)
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
-
-
-# Settings a resumed run may change; all others must stay as the run began.
-RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices", "deterministic", "jit")
 
 
 class PresetName(str, Enum):
@@ -93,10 +90,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
-    from runegen.training.config import load_config
-
     # One config object: every TrainConfig field is an option of this command, of the same name.
-    given = TrainConfig(**{f.name: _plain(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
+    given = TrainConfig(**{f.name: plain(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
     if given.latent_codes + given.latent_continuous_codes >= latent_dim:
         raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
                          f"--latent-dim {latent_dim} (the codes are part of it)")
@@ -108,24 +103,7 @@ def train(
         raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
                          "paths as patterns, and would not find them again)")
     if resume:
-        out = out or _latest_run()
-        with flag("--resume:", RunStateError):
-            config = load_config(out)
-        config = _checked_as_options(ctx, config, out / "config.json")
-        ignored = ("codes", "continuous_codes") if config.conditional else ()  # by a conditional run (their help)
-        for field in dataclasses.fields(TrainConfig):
-            if field.name in RESUMABLE or field.name in ignored or is_default(ctx, field.name):
-                continue
-            if not _same_setting(field.name, getattr(given, field.name), getattr(config, field.name)):
-                raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
-                                 f"(the run in {out} used {getattr(config, field.name)!r})")
-        config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
-                                                if not is_default(ctx, name)})
-        if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
-            config = dataclasses.replace(config, data=given.data)
-        elif config.data not in ("runes", "mnist") and not Path(config.data).exists():
-            raise UsageError(f"--resume: the run's data {config.data} is not there: config.json names it as the "
-                             "run began: if it moved, or the run began elsewhere, give --resume --data PATH")
+        config, out = resumed_config(ctx, given, out)
     elif is_chief():
         config = given
         out = _fresh_run_folder(out)
@@ -297,56 +275,6 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         return
     say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
         f"{out / 'progress.gif'}")
-
-
-def _same_setting(name: str, given, began) -> bool:
-    """Whether a value given to --resume is the run's own: `--precision auto` is what the run
-    resolved when it began, and data files may be named by another path (from another folder, or
-    after a move): the run checks that their size and classes are the ones it began with."""
-    if given == began or (name == "precision" and given == "auto"):
-        return True
-    return name == "data" and not {given, began} & {"runes", "mnist"}
-
-
-def _checked_as_options(ctx: typer.Context, config: TrainConfig, path: Path) -> TrainConfig:
-    """A run's config.json read back, each value checked as its option checks it (type, range,
-    choices): a hand-edited or damaged one was a traceback once training began."""
-    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
-    checked = {}
-    for param in (p for p in ctx.command.params if p.name in fields):
-        value, default = getattr(config, param.name), fields[param.name].default
-        if value is None and default is None:  # not resolved: --deterministic's "on without a GPU"
-            continue
-        try:
-            if not _of_kind(value, bool if default is None else type(default)):
-                raise typer.BadParameter(f"expected {KINDS[bool if default is None else type(default)]}")
-            checked[param.name] = _plain(param.process_value(ctx, value))
-        except typer.BadParameter as error:
-            raise UsageError(f"--resume: {path}: {param.name} {value!r}: {error.format_message()}") from None
-    return dataclasses.replace(config, **checked)
-
-
-KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-
-
-def _of_kind(value, kind: type) -> bool:
-    """JSON's value as the option's type: a whole number is a number, true and false are no numbers."""
-    if isinstance(value, bool) or kind is bool:
-        return isinstance(value, bool) and kind is bool
-    return isinstance(value, (int, float) if kind is float else kind)
-
-
-def _plain(value):
-    """An option's value as the config holds it: enums by their value."""
-    return value.value if isinstance(value, Enum) else value
-
-
-def _latest_run() -> Path:
-    runs = sorted((p for p in Path("runs").glob("train*") if (p / "config.json").is_file()),
-                  key=lambda p: p.stat().st_mtime)
-    if not runs:
-        raise UsageError("--resume: no run in runs/; pass --out DIR")
-    return runs[-1]
 
 
 def _fresh_run_folder(out: Optional[Path]) -> Path:

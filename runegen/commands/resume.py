@@ -1,0 +1,91 @@
+"""`runegen train --resume`: the run's own config, read back, checked, and changed only where a
+resumed run may change it."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runegen.commands.options import flag, is_default
+from runegen.core.errors import RunStateError, UsageError
+from runegen.training.config import TrainConfig, load_config
+
+# Settings a resumed run may change; all others must stay as the run began.
+RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices", "deterministic", "jit")
+KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def resumed_config(ctx: typer.Context, given: TrainConfig, out: Optional[Path]) -> tuple[TrainConfig, Path]:
+    """The config of the run in `out` (default: the latest run) with what `given` may change, and
+    its folder; a UsageError for a setting that cannot change or a config.json that cannot be."""
+    out = out or _latest_run()
+    with flag("--resume:", RunStateError):
+        config = load_config(out)
+    config = _checked_as_options(ctx, config, out / "config.json")
+    ignored = ("codes", "continuous_codes") if config.conditional else ()  # by a conditional run (their help)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in RESUMABLE or field.name in ignored or is_default(ctx, field.name):
+            continue
+        if not _same_setting(field.name, getattr(given, field.name), getattr(config, field.name)):
+            raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
+                             f"(the run in {out} used {getattr(config, field.name)!r})")
+    config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
+                                            if not is_default(ctx, name)})
+    if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
+        config = dataclasses.replace(config, data=given.data)
+    elif config.data not in ("runes", "mnist") and not Path(config.data).exists():
+        raise UsageError(f"--resume: the run's data {config.data} is not there: config.json names it as the "
+                         "run began: if it moved, or the run began elsewhere, give --resume --data PATH")
+    return config, out
+
+
+def plain(value):
+    """An option's value as the config holds it: enums by their value."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _same_setting(name: str, given, began) -> bool:
+    """Whether a value given to --resume is the run's own: `--precision auto` is what the run
+    resolved when it began, and data files may be named by another path (from another folder, or
+    after a move): the run checks that their size and classes are the ones it began with."""
+    if given == began or (name == "precision" and given == "auto"):
+        return True
+    return name == "data" and not {given, began} & {"runes", "mnist"}
+
+
+def _checked_as_options(ctx: typer.Context, config: TrainConfig, path: Path) -> TrainConfig:
+    """A run's config.json read back, each value checked as its option checks it (type, range,
+    choices): a hand-edited or damaged one was a traceback once training began."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    checked = {}
+    for param in (p for p in ctx.command.params if p.name in fields):
+        value, default = getattr(config, param.name), fields[param.name].default
+        if value is None and default is None:  # not resolved: --deterministic's "on without a GPU"
+            continue
+        kind = bool if default is None else type(default)
+        try:
+            if not _of_kind(value, kind):
+                raise typer.BadParameter(f"expected {KINDS[kind]}")
+            checked[param.name] = plain(param.process_value(ctx, value))
+        except typer.BadParameter as error:
+            raise UsageError(f"--resume: {path}: {param.name} {value!r}: {error.format_message()}") from None
+    return dataclasses.replace(config, **checked)
+
+
+def _of_kind(value, kind: type) -> bool:
+    """JSON's value as the option's type: a whole number is a number, true and false are no numbers."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _latest_run() -> Path:
+    runs = sorted((p for p in Path("runs").glob("train*") if (p / "config.json").is_file()),
+                  key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise UsageError("--resume: no run in runs/; pass --out DIR")
+    return runs[-1]
