@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (check_output_file, check_report_files, check_writable, flag, integers,
+from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, flag, integers,
                                      note_threads, note_undescribed, plain, positive, read_json, split_list,
                                      table_console)
 from runegen.bench.config import BenchConfig
@@ -77,7 +77,7 @@ def bench_command(
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
     runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
-    quality_samples: int = typer.Option(BENCH.quality_samples, min=0, help="Images per row scored by the rune classifier (recognisability; 0: none)."),
+    quality_samples: int = typer.Option(BENCH.quality_samples, min=0, max=MAX_SCORED, help="Images per row scored by the rune classifier (recognisability; 0: none)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),

@@ -6,6 +6,7 @@ import json
 import math
 import tempfile
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -49,6 +50,11 @@ def note_reference_size(flag: str, samples: int, dataset) -> None:
         typer.echo(f"note: {flag} {samples}: {dataset.name} holds {len(dataset)} images, so the real side "
                    f"of each score has {len(dataset)} (FD rises as that falls: compare scores of equal sizes)",
                    err=True)
+
+
+def option_value(value):
+    """An option's value as a config holds it: enums by their value."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def is_default(ctx: typer.Context, name: str) -> bool:

@@ -4,13 +4,12 @@ resumed run may change it."""
 from __future__ import annotations
 
 import dataclasses
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from runegen.commands.options import flag, is_default
+from runegen.commands.options import flag, is_default, option_value
 from runegen.core.errors import RunStateError, UsageError
 from runegen.training.config import TrainConfig, load_config
 
@@ -25,6 +24,8 @@ def resumed_config(ctx: typer.Context, given: TrainConfig, out: Optional[Path]) 
     out = out or _latest_run()
     with flag("--resume:", RunStateError):
         config = load_config(out)
+    config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
+                                            if not is_default(ctx, name)})  # checked as given, below
     config = _checked_as_options(ctx, config, out / "config.json")
     ignored = ("codes", "continuous_codes") if config.conditional else ()  # by a conditional run (their help)
     for field in dataclasses.fields(TrainConfig):
@@ -33,19 +34,12 @@ def resumed_config(ctx: typer.Context, given: TrainConfig, out: Optional[Path]) 
         if not _same_setting(field.name, getattr(given, field.name), getattr(config, field.name)):
             raise UsageError(f"--resume: --{field.name.replace('_', '-')} cannot change "
                              f"(the run in {out} used {getattr(config, field.name)!r})")
-    config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
-                                            if not is_default(ctx, name)})
     if not is_default(ctx, "data"):  # the same data, perhaps named from elsewhere now
         config = dataclasses.replace(config, data=given.data)
-    elif config.data not in ("runes", "mnist") and not Path(config.data).exists():
+    elif config.data not in ("runes", "mnist") and not Path(config.data).expanduser().exists():  # as load_dataset
         raise UsageError(f"--resume: the run's data {config.data} is not there: config.json names it as the "
                          "run began: if it moved, or the run began elsewhere, give --resume --data PATH")
     return config, out
-
-
-def plain(value):
-    """An option's value as the config holds it: enums by their value."""
-    return value.value if isinstance(value, Enum) else value
 
 
 def _same_setting(name: str, given, began) -> bool:
@@ -70,7 +64,7 @@ def _checked_as_options(ctx: typer.Context, config: TrainConfig, path: Path) -> 
         try:
             if not _of_kind(value, kind):
                 raise typer.BadParameter(f"expected {KINDS[kind]}")
-            checked[param.name] = plain(param.process_value(ctx, value))
+            checked[param.name] = option_value(param.process_value(ctx, value))
         except typer.BadParameter as error:
             raise UsageError(f"--resume: {path}: {param.name} {value!r}: {error.format_message()}") from None
     return dataclasses.replace(config, **checked)

@@ -11,9 +11,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, check_writable, flag, note_reference_size, positive,
-                                     require)
-from runegen.commands.resume import plain, resumed_config
+from runegen.commands.options import (MAX_SCORED, check_writable, flag, note_reference_size, option_value,
+                                     positive, require)
+from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
@@ -91,14 +91,7 @@ def train(
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     # One config object: every TrainConfig field is an option of this command, of the same name.
-    given = TrainConfig(**{f.name: plain(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
-    if given.latent_codes + given.latent_continuous_codes >= latent_dim:
-        raise UsageError(f"--codes {codes} + --continuous-codes {continuous_codes}: must be smaller than "
-                         f"--latent-dim {latent_dim} (the codes are part of it)")
-    if given.latent_codes == 1:  # its one-hot is a constant: nothing for Q to read back
-        raise UsageError("--codes 1: one code is a constant, nothing to learn; give 0 (none) or 2 or more")
-    if given.mode_seeking and given.batch_size % 2:
-        raise UsageError(f"--mode-seeking pairs latents: --batch-size {batch_size} must be even")
+    given = TrainConfig(**{f.name: option_value(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
     if out is not None and any(char in str(out) for char in "[]*?"):
         raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
                          "paths as patterns, and would not find them again)")
@@ -110,11 +103,8 @@ def train(
     else:  # another worker of a cluster: the chief owns the folder (it may be the same, shared)
         config = given
         out = out or Path("runs") / "train"
+    _check_codes_and_pairs(config)  # the settings it will train, a resumed run's own included
 
-    if config.diffaugment and (config.latent_codes or config.latent_continuous_codes):  # trained on in silence
-        typer.echo("note: --diffaugment with latent codes collapsed both runs of docs/ablation.md (recall 0.07 "
-                   "and 0.12): Q reads the codes through its shifts and cut-outs; it is for --codes 0 "
-                   "--continuous-codes 0", err=True)
     replicas = len(listed_devices(config.devices))  # known before TensorFlow starts; a cluster's
     # replicas are counted by its strategy, and Run refuses these there
     if config.diffaugment and replicas > 1:
@@ -134,6 +124,16 @@ def train(
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     _train(config, out, dataset, resume, scorer)
+
+
+def _check_codes_and_pairs(config: TrainConfig) -> None:
+    if config.latent_codes + config.latent_continuous_codes >= config.latent_dim:
+        raise UsageError(f"--codes {config.codes} + --continuous-codes {config.continuous_codes}: must be smaller "
+                         f"than --latent-dim {config.latent_dim} (the codes are part of it)")
+    if config.latent_codes == 1:  # its one-hot is a constant: nothing for Q to read back
+        raise UsageError("--codes 1: one code is a constant, nothing to learn; give 0 (none) or 2 or more")
+    if config.mode_seeking and config.batch_size % 2:
+        raise UsageError(f"--mode-seeking pairs latents: --batch-size {config.batch_size} must be even")
 
 
 def _checked_scorer(config, dataset):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import runegen
+from runegen.bench.plan import exported_files
 from runegen.core import atomic, images
 from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import FORMATS, Variant
@@ -120,10 +121,8 @@ def of_other_weights(generator, out: Path, written: list[Path]) -> list[Path]:
     recorded the weights, or a file that does not load): bench rates every file of a folder against
     one model."""
     others = []
-    for variant in (v for fmt in FORMATS.values() for v in fmt.variants):
-        path = out / variant.filename(generator.path.stem)
-        if path in written or not path.is_file():
-            continue
+    # the files bench would rate, whatever their names
+    for path in (path for _, _, path, _ in exported_files(out, generator.path.stem) if path not in written):
         try:
             digest = load_generator(path).metadata.get("weights_digest")
         except RunegenError:

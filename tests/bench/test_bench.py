@@ -125,6 +125,7 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
     for args, fragment in ((("--json", tmp_path), "is a folder"), (("--markdown", tmp_path), "is a folder"),
                            (("--compare", tmp_path / "list.json"), "not a runegen bench --json"),
                            (("--min-seconds", "inf"), "finite number > 0"), (("--min-seconds", "nan"), "finite number > 0"),
+                           (("--quality-samples", "100001"), "--quality-samples"),
                            (("--profile", tmp_path / "list.json" / "profiles"), "--profile")):
         assert_usage_error(run_cli("bench", trained_generator, *args), fragment)
     # a report over a model or its metadata (`--json m/generator_f32.onnx` replaced the model just

@@ -137,20 +137,35 @@ def test_resume_refuses_a_config_it_cannot_train_and_allows_what_the_run_ignored
                        "as the run began: if it moved, or the run began elsewhere, give --resume --data PATH")
 
 
-def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code_and_notes_diffaugment_with_codes(tmp_path):
+def test_resume_checks_the_config_it_will_train(tmp_path, monkeypatch):
+    """What --resume may change is checked as given, not as the run began (a run begun with
+    --eval-samples 150000, valid then, could not be resumed with a smaller one); the codes'
+    checks apply to the run's own settings (a hand-edited "codes": 1 trained a constant code, a
+    conditional run refused --codes 1 it ignores); a data path under ~ is found as training finds
+    it. Each run here is refused next for DiffAugment on two devices, before TensorFlow starts."""
+    import json
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "glyphs").mkdir()
+    refused_next = ("--devices", "/cpu:0,/cpu:1")
+    augmented = {"diffaugment": True, "codes": 0, "continuous_codes": 0}
+    for began, given in (({"eval_samples": 150_000}, ("--eval-samples", "1000")),
+                         ({"data": "~/glyphs"}, ()),
+                         ({"conditional": True}, ("--codes", "1"))):
+        (tmp_path / "config.json").write_text(json.dumps({**augmented, **began}))
+        assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path, *given, *refused_next),
+                           "DiffAugment runs on one device only")
+    (tmp_path / "config.json").write_text(json.dumps({"codes": 1}))
+    assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path), "--codes 1: one code is a constant")
+
+
+def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code(tmp_path):
     """A seed of 2**32 or more was numpy's traceback after TensorFlow started, leaving an empty run
     folder; --codes 1 trained a constant one-hot (code accuracy 1.000) with Keras's warning."""
     assert_usage_error(run_cli_in_process("train", "--seed", str(2**32), "--out", tmp_path / "a"), "--seed")
     assert_usage_error(run_cli_in_process("train", "--codes", "1", "--out", tmp_path / "b"),
                        "--codes 1: one code is a constant")
     assert not any(tmp_path.iterdir())
-    # DiffAugment with the default's codes collapsed runs, and trained without a word (here refused
-    # next, for its two devices, before any training)
-    result = run_cli_in_process("train", "--diffaugment", "--devices", "/cpu:0,/cpu:1", "--out", tmp_path / "c")
-    assert result.returncode == 2 and "note: --diffaugment with latent codes collapsed" in result.stderr
-    quiet = run_cli_in_process("train", "--diffaugment", "--codes", "0", "--continuous-codes", "0", "--devices",
-                               "/cpu:0,/cpu:1", "--out", tmp_path / "c")
-    assert_usage_error(quiet, "DiffAugment runs on one device only")
 
 
 def test_data_preview_writes_a_grid(tmp_path):

@@ -2,6 +2,7 @@
 again with plain onnxruntime / LiteRT, and bad input."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -184,8 +185,6 @@ def test_bad_export_input(trained_generator, tmp_path):
 
 def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, exported, tmp_path):
     """Exporting into a folder that holds exports replaced them without a word."""
-    import shutil
-
     shutil.copy(exported[0] / "generator_f32.onnx", tmp_path)
     shutil.copy(exported[0] / "generator_int8.onnx", tmp_path)  # left there, from these weights
     result = run_cli_in_process("export", trained_generator, "--format", "onnx", "--quantize", "f32,f16",
@@ -204,10 +203,13 @@ def test_an_export_beside_files_of_other_weights_says_so(trained_generator, tmp_
     tflite_f32 = next(v for v in FORMATS["tflite"].variants if v.name == "f32")
     [result] = export(load_keras_generator(untrained), [tflite_f32], tmp_path / "out")
     assert result.ok, result.error
+    for name in ("generator_f32.tflite", "generator_f32.tflite.json"):  # bench reads any name
+        shutil.copy(tmp_path / "out" / name, tmp_path / "out" / name.replace("generator", "renamed"))
     result = run_cli_in_process("export", trained_generator, "-f", "onnx", "-q", "f32", "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     [note] = [line for line in result.stderr.splitlines() if "other weights" in line]
     assert note.startswith("note: ") and "generator_f32.tflite" in note and "generator_f32.onnx" not in note
+    assert "renamed_f32.tflite" in note
 
 
 def test_what_an_export_cannot_know_or_write(trained_generator, exported, tmp_path):
@@ -215,8 +217,6 @@ def test_what_an_export_cannot_know_or_write(trained_generator, exported, tmp_pa
     "codes": "0", so generate stopped warning about it; a model whose rename fails left its new
     sidecar describing the earlier model (or none); a parity picture that cannot be written was a
     traceback after the files were written."""
-    import shutil
-
     from runegen.runtime import load_generator
 
     alone = tmp_path / "alone" / "g.keras"

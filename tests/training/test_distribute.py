@@ -131,8 +131,7 @@ def test_resume_under_two_replicas_continues_the_run(two_replicas, tmp_path):
 def test_diffaugment_is_refused_with_two_devices(tmp_path):
     """Refused from the device list, before TensorFlow starts (so in this process); a cluster's
     replicas are counted by its strategy, and Run refuses it there."""
-    result = run_cli_in_process(*TINY, "--diffaugment", "--codes", "0", "--continuous-codes", "0", *TWO,
-                                "--out", tmp_path / "x")  # as the help says DiffAugment is used
+    result = run_cli_in_process(*TINY, "--diffaugment", *TWO, "--out", tmp_path / "x")
     assert_usage_error(result, "--diffaugment/--devices: DiffAugment runs on one device only")
     assert not (tmp_path / "x").exists()
 
