@@ -4,7 +4,7 @@ Each image becomes the 28x28 grayscale glyph a viewer shows: turned upright by i
 orientation (phone photos of drawings), transparent pixels laid on a ground that sets off its ink
 (a black glyph on a transparent ground would otherwise turn all black), 16-bit grays scaled rather
 than clipped, and a non-square image padded with its border's colour rather than squashed.
-Every frame of an animated GIF, PNG or WebP and every page of a multi-page TIFF is an image of
+Every frame of an animated GIF, PNG, WebP or AVIF and every page of a multi-page TIFF is an image of
 its class, converted as a still one is (a JPEG's further frames are not: a phone's preview, depth
 or gain map of the same photo). Files are picked by their suffix (IMAGE_SUFFIXES); a folder with
 none names the suffixes its files have. Unreadable files (a file with a broken frame among them)
@@ -27,7 +27,7 @@ from runegen.core.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                   ".avif", ".pbm", ".pgm", ".ppm", ".pnm", ".tga", ".ico"}  # still images and animations Pillow reads
-FRAMES_READ = {"GIF", "PNG", "TIFF", "WEBP"}  # Pillow's formats whose every frame is an image
+FRAMES_READ = {"AVIF", "GIF", "PNG", "TIFF", "WEBP"}  # Pillow's formats whose every frame is an image
 NOT_READ = ("__MACOSX",)  # besides hidden names
 SHOWN = 3  # skipped files named in a warning
 

@@ -323,6 +323,14 @@ def test_every_frame_of_an_animation_and_page_of_a_multi_page_file_is_an_image(t
     assert "note: read 12 images from the frames or pages of 4 file(s)" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow reads no AVIF")
+def test_every_frame_of_an_animated_avif_is_an_image(tmp_path):
+    """Read as its first frame only, without a word (lossy: counted, not compared)."""
+    first, *more = bars()
+    first.save(tmp_path / "bars.avif", save_all=True, append_images=more)
+    assert len(load_dataset(str(tmp_path))) == 3
+
+
 def test_the_further_frames_of_a_jpeg_are_no_images(tmp_path):
     """A phone's JPEG may hold a preview, a depth or a gain map of the same photo as further frames
     (MPO): one image."""
