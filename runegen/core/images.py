@@ -38,7 +38,8 @@ def grid(images_uint8: np.ndarray, columns: int | None = None, pad: int = 2, sca
     if images_uint8.ndim != 3 or not len(images_uint8):
         raise RunegenError(f"expected one or more images of shape (height, width), got {images_uint8.shape}")
     if images_uint8.dtype != np.uint8:  # generate's floats in [-1, 1] drew black tiles
-        raise RunegenError(f"expected uint8 images, got {images_uint8.dtype}: to_uint8 turns generate's output into them")
+        raise RunegenError(f"expected uint8 images, got {images_uint8.dtype}: to_uint8 turns generate's output "
+                           "into them")
     if columns is not None and (not isinstance(columns, (int, np.integer)) or columns < 1):
         raise RunegenError(f"columns must be a whole number >= 1, got {columns!r}")
     for name, value, least in (("pad", pad, 0), ("scale", scale, 1)):

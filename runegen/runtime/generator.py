@@ -128,7 +128,8 @@ class Generator:
         try:
             given = z = np.asarray(latents)
         except ValueError:  # rows of different lengths
-            raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got rows of different lengths") from None
+            raise RunegenError(f"expected latents of shape (n, {self.latent_dim}), got rows of different "
+                               "lengths") from None
         if given.dtype.kind in "biuf":  # as the model reads them: 1e39 in float64 is inf in float32
             with np.errstate(over="ignore"):
                 z = given.astype(np.float32)

@@ -231,7 +231,8 @@ def test_bad_sidecar(models, tmp_path):
         load_generator(model)
     for weights in ("[0, 0, 0, 0]", "[1, -1, 1, 1]", "[1, 1]"):  # zeros were "not 4 non-negative numbers"
         _write(tmp_path / "g.tflite.json", json.dumps({"codes": "4", "code_weights": weights}).encode())
-        with pytest.raises(ModelFileError, match="code_weights metadata is not 4 non-negative numbers with a sum above 0"):
+        with pytest.raises(ModelFileError,
+                           match="code_weights metadata is not 4 non-negative numbers with a sum above 0"):
             load_generator(model).inputs(2, 0)
 
 
