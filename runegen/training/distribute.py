@@ -99,16 +99,21 @@ def _check_devices(tf, names: list[str], here) -> None:
     from runegen.core.errors import DeviceError
 
     known = {(d.device_type, int(d.name.rsplit(":", 1)[1])): d.name for d in here}
+    named: dict[tuple, str] = {}  # device -> the name that named it first
     for name in names:
         try:
             spec = tf.DeviceSpec.from_string(name)
         except ValueError:
             spec = None
-        if spec is None or (str(spec.device_type).upper(), spec.device_index or 0) not in known:
+        device = (str(spec.device_type).upper(), spec.device_index or 0) if spec is not None else None
+        if device not in known:
             cpu_hint = ("; two CPU replicas need logical CPUs split off before TensorFlow starts"
                         if spec is not None and str(spec.device_type).upper() == "CPU" else "")
             raise DeviceError(f"{name}: not a device of this process (it has "
                               f"{', '.join(sorted(known.values()))}{cpu_hint})")
+        if device in named:  # /cpu:0 and /device:CPU:0: TensorFlow's AssertionError
+            raise DeviceError(f"{name}: the same device as {named[device]} (each device holds one replica)")
+        named[device] = name
 
 
 def cluster() -> dict | None:
@@ -128,16 +133,19 @@ def cluster() -> dict | None:
                                              for hosts in jobs.values()):
         raise DeviceError('TF_CONFIG: expected {"cluster": {"worker": ["host:port", ...]}, "task": '
                           '{"type": "worker", "index": i}}')
-    if len(jobs.get("worker", [])) + len(jobs.get("chief", [])) < 2:
-        return None
+    hosts = len(jobs.get("worker", [])) + len(jobs.get("chief", []))
     task = config.get("task")
+    if hosts < 2 and task is None:  # one host, and no task to check: one device
+        return None
     kind, index = (task.get("type"), task.get("index", 0)) if isinstance(task, dict) else (None, None)
     index = int(index) if str(index).strip().isdecimal() else None  # TensorFlow takes "1" too
-    # (an evaluator may be left out of the cluster, as TensorFlow allows)
-    if kind != "evaluator" and (kind not in jobs or index is None or index >= len(jobs[kind])):
-        raise DeviceError(f"TF_CONFIG: its task {task!r} is not one of its cluster's "
-                          f"({', '.join(f'{job} 0..{len(hosts) - 1}' for job, hosts in jobs.items())})")
-    return {**config, "task": {**task, "index": index}}
+    if kind == "evaluator":  # TensorFlow's strategy fails on one: KeyError 'evaluator'
+        raise DeviceError("TF_CONFIG: an evaluator task: runegen train runs workers (and a chief) only; "
+                          "the chief scores the run as it trains (--eval-every)")
+    if kind not in jobs or index is None or index >= len(jobs[kind]):  # else each machine trains its own run
+        listed = ", ".join(f"{job} 0..{len(names) - 1}" for job, names in jobs.items() if names) or "no host"
+        raise DeviceError(f"TF_CONFIG: its task {task!r} is not one of its cluster's ({listed})")
+    return {**config, "task": {**task, "index": index}} if hosts >= 2 else None
 
 
 def is_chief() -> bool:

@@ -205,10 +205,19 @@ def test_chief_from_tf_config(monkeypatch):
     ('{"cluster": {"worker": ["a:1", "b:2"]}}', "its task None is not one of its cluster's (worker 0..1)"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 5}}', "not one of its cluster's"),
     ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "x"}}', "not one of its cluster's"),
+    # an empty cluster, or a task outside a one-host one, trained a run of its own on each machine
+    ('{"cluster": {}, "task": {"type": "worker", "index": 0}}', "not one of its cluster's"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "not one of its cluster's"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}', "not one of its cluster's"),
+    # TensorFlow's strategy does not take an evaluator: KeyError 'evaluator', a traceback, with a
+    # chief in the cluster or not
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "evaluator", "index": 0}}', "an evaluator task"),
+    ('{"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "evaluator", "index": 0}}',
+     "an evaluator task"),
 ])
 def test_a_tf_config_that_names_no_cluster_task_is_refused(monkeypatch, tf_config, fragment):
-    """Each was a traceback (AttributeError, ValueError from int() or from TensorFlow), or ignored.
-    What TensorFlow takes is taken: an index as a string, an evaluator left out of the cluster."""
+    """Each was a traceback (AttributeError, ValueError from int() or from TensorFlow, KeyError for
+    an evaluator), or ignored. What TensorFlow takes is taken: an index as a string."""
     from runegen.core.errors import DeviceError
     from runegen.training.distribute import cluster, is_chief
 
@@ -220,8 +229,8 @@ def test_a_tf_config_that_names_no_cluster_task_is_refused(monkeypatch, tf_confi
     two = {"worker": ["a:1", "b:2"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": "worker", "index": "1"}}))
     assert not is_chief()
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": two, "task": {"type": "evaluator", "index": 0}}))
-    assert cluster() is not None and not is_chief()
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}}')  # no task: the one host
+    assert cluster() is None
 
 
 def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
@@ -234,6 +243,10 @@ def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
         with pytest.raises(DeviceError, match=fragment):
             listed_devices(devices)
     assert listed_devices("/gpu:0, /gpu:1") == ["/gpu:0", "/gpu:1"] and listed_devices("auto") == []
+    # one device named two ways: TensorFlow's AssertionError, a traceback
+    result = run_cli_in_process(*TINY, "--devices", "/cpu:0,/device:CPU:0", "--out", tmp_path / "x")
+    assert_usage_error(result, "--devices /device:CPU:0: the same device as /cpu:0")
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c(tmp_path):
