@@ -239,7 +239,8 @@ def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
     from runegen.core.errors import DeviceError
     from runegen.training.distribute import listed_devices
 
-    for devices, fragment in ((",", "names no device"), ("/cpu:0,/CPU:0", "named twice")):
+    for devices, fragment in ((",", "names no device"), ("/cpu:0,/CPU:0", "named twice"),
+                              ("all", "auto takes every GPU")):  # read as a device name, no hint
         with pytest.raises(DeviceError, match=fragment):
             listed_devices(devices)
     assert listed_devices("/gpu:0, /gpu:1") == ["/gpu:0", "/gpu:1"] and listed_devices("auto") == []
