@@ -75,9 +75,9 @@ def listed_devices(devices: str) -> list[str]:
     names = [name.strip() for name in devices.split(",") if name.strip()]
     if not names:
         raise DeviceError(f"{devices!r} names no device (auto, or a list such as /gpu:0,/gpu:1)")
-    if [name.lower() for name in names] == ["all"]:  # was read as a device's name
-        raise DeviceError("all: no device's name; auto takes every GPU (or TF_CONFIG's cluster)")
     lowered = [name.lower() for name in names]
+    if lowered == ["all"]:  # was read as a device's name
+        raise DeviceError("all: no device's name; auto takes every GPU (or TF_CONFIG's cluster)")
     repeated = sorted({name for name in names if lowered.count(name.lower()) > 1})
     if repeated:
         raise DeviceError(f"{devices}: {', '.join(repeated)} named twice (each device holds one replica)")

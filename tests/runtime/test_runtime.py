@@ -418,7 +418,6 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
             grid(bad)
     with pytest.raises(RunegenError, match="columns must be a whole number >= 1"):
         grid(to_uint8(images), columns=-1)
-    # generate's float images given to grid drew black tiles (to_uint8 forgotten); int16 wrapped
     for options, fragment in (({"scale": 0}, "scale must be"), ({"pad": -1}, "pad must be")):
         with pytest.raises(RunegenError, match=fragment):
             grid(to_uint8(images), **options)
@@ -426,6 +425,7 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
         generator.generate([[0.0] * LATENT, [0.0] * (LATENT - 1)])
     with pytest.raises(RunegenError, match="device must be a name"):  # an AttributeError on .strip
         load_generator(models["onnx"], device=123)
+    # generate's float images given to grid drew black tiles (to_uint8 forgotten); int16 wrapped
     for bad in (images, images.astype(np.int16)):
         with pytest.raises(RunegenError, match="expected uint8 images, got .*: to_uint8"):
             grid(bad)
