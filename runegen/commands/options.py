@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from runegen.core.atomic import written_path
 from runegen.core.errors import RunegenError, UsageError
 from runegen.core.formats import BY_SUFFIX, FORMATS, usable_cores
 from runegen.core.quiet import installed
@@ -85,7 +86,16 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         raise UsageError(f"{flag} {path}: is a folder; give a file name")
     if suffix and path.suffix.lower() != suffix:
         raise UsageError(f"{flag} {path}: must end in {suffix}")
-    folder = path.parent
+    real = path
+    if path.is_symlink():  # the write goes through it (runegen/core/atomic.py): check its file
+        try:
+            real = written_path(path)
+        except OSError as error:
+            raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
+        if suffix and real.suffix.lower() != suffix:  # a .png name on a model file: never replace that
+            raise UsageError(f"{flag} {path}: a link to {real}, not a {suffix} file")
+        makes_folders = False  # the command makes the link's folders, which exist, not its file's
+    folder = real.parent
     while makes_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder the command's mkdir will start from
     if not folder.is_dir():
@@ -109,9 +119,11 @@ def check_report_files(targets: dict[str, Path | None]) -> None:
         if path is None:
             continue
         check_output_file(path, flag)
-        name = path.name.lower()
-        if path.suffix.lower() in BY_SUFFIX or name in metadata or name.endswith(".tflite.json"):
-            raise UsageError(f"{flag} {path}: the name of a model or of its metadata; give the report its own file")
+        for named in (path, written_path(path)) if path.is_symlink() else (path,):  # a link's file too
+            name = named.name.lower()
+            if named.suffix.lower() in BY_SUFFIX or name in metadata or name.endswith(".tflite.json"):
+                raise UsageError(f"{flag} {path}: {'the name' if named is path else f'a link to {named}, the name'} "
+                                 "of a model or of its metadata; give the report its own file")
         same = given.setdefault(path.resolve(), flag)
         if same != flag:
             raise UsageError(f"{flag} {path}: also given to {same}; give each report its own file")

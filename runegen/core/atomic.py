@@ -4,11 +4,14 @@ A crash, Ctrl-C, SIGTERM or SIGHUP mid-write leaves either the old file or the n
 partial file. Through runegen's CLI (runegen.cli turns those signals into an exception) the
 temporary file is removed too; SIGKILL, a power cut, a native crash, or a signal in a program
 that calls these functions itself can leave it (`.name-xxxx.suffix`, hidden) behind.
+A target that is a symbolic link is written through, as cp and a shell's `>` do: the file it
+points to is replaced and the link stays a link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -18,11 +21,22 @@ _UMASK = os.umask(0o022)  # read the process umask (there is no getter) and put 
 os.umask(_UMASK)
 
 
+def written_path(target: str | os.PathLike) -> Path:
+    """The file a write to `target` replaces: through symbolic links, a dangling one's target too
+    (os.replace onto the link itself would swap the link for a file). OSError for a loop of links."""
+    real = Path(os.path.realpath(target))
+    if real.is_symlink():  # realpath stops at a loop and hands back a link
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(target))
+    return real
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder (same suffix); rename it onto target on success."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
+    """Yield a temporary path beside the file `target` names (through links; same suffix); rename
+    it onto that file on success."""
+    suffix = Path(target).suffix  # the name given: writers that go by the suffix (Keras) write that format
+    target = written_path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -1,0 +1,65 @@
+"""Atomic writes (runegen/core/atomic.py) write through symbolic links, as cp and a shell's `>` do:
+the file a link points to gets the new content and the link stays a link."""
+
+import os
+
+import pytest
+from PIL import Image
+
+from conftest import assert_usage_error, run_cli_in_process
+from runegen.core import atomic
+
+
+def hidden(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_write_through_a_link_writes_the_file_it_points_to(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "grid.txt").write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to("real/grid.txt")  # relative, as `ln -s` makes them
+    atomic.write_text(link, "new")
+    assert link.is_symlink() and os.readlink(link) == "real/grid.txt"
+    assert (real / "grid.txt").read_text() == "new"
+    assert hidden(tmp_path) == [] and hidden(real) == []  # the temporary file went beside the real one
+
+
+def test_a_dangling_link_gets_its_file_where_its_folder_exists(tmp_path):
+    link = tmp_path / "link.txt"
+    link.symlink_to(tmp_path / "not-yet.txt")
+    atomic.write_text(link, "made")
+    assert link.is_symlink() and (tmp_path / "not-yet.txt").read_text() == "made"
+    lost = tmp_path / "lost.txt"
+    lost.symlink_to(tmp_path / "no-folder" / "x.txt")
+    with pytest.raises(FileNotFoundError):
+        atomic.write_text(lost, "never")
+    assert lost.is_symlink() and not (tmp_path / "no-folder").exists()
+    looped = tmp_path / "loop.txt"
+    looped.symlink_to(looped)
+    with pytest.raises(OSError):  # ELOOP, not the link replaced by a file
+        atomic.write_text(looped, "never")
+    assert looped.is_symlink()
+
+
+def test_generate_writes_through_a_link_and_refuses_a_dangling_one_before_any_work(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "grid.png").write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to("real/grid.png")
+    result = run_cli_in_process("generate", "-n", "1", "--out", "link.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "link.png").is_symlink()
+    assert Image.open(tmp_path / "real" / "grid.png").size[0] > 28
+    (tmp_path / "lost.png").symlink_to("gone/grid.png")
+    assert_usage_error(run_cli_in_process("generate", "-n", "1", "--out", "lost.png", cwd=tmp_path),
+                       "--out lost.png: cannot write (no folder")
+    (tmp_path / "model.png").symlink_to("real/generator.onnx")  # a .png name on another kind of file
+    assert_usage_error(run_cli_in_process("generate", "-n", "1", "--out", "model.png", cwd=tmp_path),
+                       "--out model.png: a link to")
+
+
+def test_a_report_link_to_a_model_is_refused(tmp_path):
+    (tmp_path / "report.json").symlink_to("generator_f32.onnx")
+    assert_usage_error(run_cli_in_process("bench", "m.onnx", "--json", "report.json", cwd=tmp_path),
+                       "--json report.json: a link to")
