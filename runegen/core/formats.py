@@ -73,6 +73,7 @@ class Format:
     name: str
     suffix: str
     load: Callable  # (path, threads, device, **options) -> runegen.runtime.Generator
+    options: tuple[str, ...] = ()  # the keyword options `load` takes, sorted (load_generator refuses others)
     variants: tuple[Variant, ...] = ()  # none: not an export target (the trained .keras file)
     bench_runtimes: tuple[BenchRuntime, ...] = ()
     any_device: bool = False  # runs on every --device of its runtime; else on the CPU only
@@ -96,7 +97,7 @@ def _variants(fmt: str, *rows: tuple[str, str, float, str]) -> tuple[Variant, ..
 
 FORMATS: dict[str, Format] = {
     "onnx": Format(
-        "onnx", ".onnx", lazy("runegen.runtime.onnx", "load"),
+        "onnx", ".onnx", lazy("runegen.runtime.onnx", "load"), ("cuda_graph", "io_binding"),
         _variants("onnx",
                   ("f32", "float32", 1e-4, "write_f32"),
                   ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "write_f16"),
@@ -104,7 +105,7 @@ FORMATS: dict[str, Format] = {
         bench_runtimes=(BenchRuntime("onnxruntime"),), any_device=True,
         placement=lazy("runegen.runtime.onnx", "placement")),
     "tflite": Format(
-        "tflite", ".tflite", lazy("runegen.runtime.tflite", "load"),
+        "tflite", ".tflite", lazy("runegen.runtime.tflite", "load"), ("xnnpack",),
         _variants("tflite",
                   ("f32", "float32", 1e-4, "write_f32"),
                   ("f16", "float16 weights, float32 compute", 5e-3, "write_f16"),

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import FORMATS, MAX_THREADS, usable_cores
+from runegen.core.formats import BY_SUFFIX, FORMATS, MAX_THREADS, usable_cores
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
 from runegen.core.quiet import imports
@@ -150,13 +150,14 @@ class Generator:
 
 
 def load_generator(path: str | os.PathLike, threads: int | None = None, device: str = "cpu",
-                   xnnpack: bool = True, **options) -> Generator:
+                   **options) -> Generator:
     """Load a generator file; the suffix picks the runtime (see `LOADERS`).
 
     threads: CPU threads for the runtime (default: every core it may run on). device: "cpu", or for ONNX an
     onnxruntime accelerator ("cuda", "tensorrt", "openvino", "coreml", "dml", ... or a provider name).
-    xnnpack: TFLite only; False runs LiteRT's built-in kernels without its default XNNPACK delegate.
-    options: for ONNX, `io_binding` and `cuda_graph` (see runegen.runtime.onnx.load).
+    options, each for one format only (another is refused): for TFLite `xnnpack` (False runs
+    LiteRT's built-in kernels without its default XNNPACK delegate); for ONNX `io_binding` and
+    `cuda_graph` (see runegen.runtime.onnx.load).
     """
     path = Path(path)
     known = "known: " + ", ".join(LOADERS)
@@ -179,8 +180,13 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise RunegenError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
     if not isinstance(device, (str, type(None))):
         raise RunegenError(f"device must be a name such as 'cpu' or 'cuda', got {device!r}")
+    taken = BY_SUFFIX[path.suffix.lower()].options
+    unknown = sorted(set(options) - set(taken))  # a typo was ignored, and the option with it
+    if unknown:
+        raise RunegenError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for a "
+                           f"{path.suffix.lower()} model (it takes {', '.join(taken) or 'none'})")
     threads = threads or usable_cores()
-    generator = loader(path, threads, (device or "cpu").strip(), xnnpack=xnnpack, **options)
+    generator = loader(path, threads, (device or "cpu").strip(), **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
     return generator
 

@@ -21,7 +21,7 @@ from runegen.runtime.generator import (Generator, generator_latent_dim, json_bes
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}
 
 
-def load(path: Path, threads: int, device: str, **_options) -> Generator:
+def load(path: Path, threads: int, device: str) -> Generator:
     tf_device = _DEVICES.get(device.lower())
     if tf_device is None:
         raise DeviceError(f"{path}: .keras models run on {', '.join(_DEVICES)} only, got {device!r}")

@@ -46,8 +46,7 @@ _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 TENSORRT_CACHE = Path(os.environ.get("RUNEGEN_TRT_CACHE", Path.home() / ".cache" / "runegen" / "tensorrt"))
 
 
-def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_binding: bool | None = None,
-         **_options) -> Generator:
+def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_binding: bool | None = None) -> Generator:
     """io_binding: None = on for accelerators, off on the CPU (True on the CPU runs the same
     bound path through host buffers: how the tests exercise it). cuda_graph: capture and replay
     a CUDA graph per batch size on CUDA (falls back to plain IO binding where it cannot)."""

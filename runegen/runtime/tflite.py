@@ -16,7 +16,7 @@ from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, json_beside, not_a_generator
 
 
-def load(path: Path, threads: int, device: str, xnnpack: bool = True, **_options) -> Generator:
+def load(path: Path, threads: int, device: str, xnnpack: bool = True) -> Generator:
     from runegen.core.quiet import quiet_native_stderr  # LiteRT prints "INFO: Created ... XNNPACK delegate"
 
     if device.lower() != "cpu":
