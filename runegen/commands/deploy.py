@@ -128,7 +128,7 @@ def generate(
     count: Optional[int] = typer.Option(None, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024).", show_default="16; with --code all, 4 of each code"),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
-    columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count)."),
+    columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the runtime (default: all cores)."),
     device: str = typer.Option("cpu", help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack; .tflite runs on the cpu only."),
 ):
@@ -151,8 +151,12 @@ def generate(
     codes = _shown_codes(generator, code, every_code) if code is not None else None
     count = count or (4 * len(codes) if every_code else 16)
     labels = np.resize(codes, count) if codes is not None else _labels(generator, rune, class_name, count)
+    shown = min(count, len(codes)) if every_code else 0
     if every_code and columns is None:
         columns = len(codes)  # one code per column
+    elif every_code and columns < count and columns % shown:  # honoured, but say what it gives up
+        typer.echo(f"note: --columns {columns}: the {shown} codes shown no longer take one column each "
+                   f"(each row goes on where the last ended); a multiple of {shown} keeps them so", err=True)
     glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)

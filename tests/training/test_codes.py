@@ -114,6 +114,20 @@ def test_generate_every_code_leaves_out_the_codes_the_shipped_model_never_draws(
     assert one.returncode == 0 and f"never draws code {never}" in one.stderr
 
 
+def test_generate_every_code_says_when_columns_give_up_one_code_per_column(tmp_path):
+    """--columns is honoured; one that is no multiple of the codes drawn scatters each code over
+    several columns, which a note says (silent until 2026-12-04)."""
+    from runegen.runtime import shipped_generator
+
+    drawn = int((load_generator(shipped_generator()).code_weights > 0).sum())
+    odd = run_cli_in_process("generate", "--code", "all", "--columns", "7", "--out", tmp_path / "odd.png")
+    assert odd.returncode == 0 and columns(tmp_path / "odd.png") == 7, odd.stderr
+    note = odd.stderr.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith("note: --columns 7:") and f"{drawn} codes" in note[0], note
+    kept = run_cli_in_process("generate", "--code", "all", "--columns", str(2 * drawn), "--out", tmp_path / "two.png")
+    assert kept.returncode == 0 and kept.stderr == "" and columns(tmp_path / "two.png") == 2 * drawn, kept.stderr
+
+
 @pytest.mark.parametrize("code, fragment", [(str(CODES), f"expected a code in 0..{CODES - 1}"),
                                             ("x", "expected a code"), ("²", "expected a code")])
 def test_generate_bad_code(coded_onnx, tmp_path, code, fragment):
