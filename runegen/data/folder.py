@@ -7,9 +7,10 @@ than clipped, and a non-square image padded with its border's colour rather than
 Every frame of an animated GIF, PNG, WebP or AVIF and every page of a multi-page TIFF is an image of
 its class, converted as a still one is (a JPEG's further frames are not: a phone's preview, depth
 or gain map of the same photo). Files are picked by their suffix (IMAGE_SUFFIXES); a folder with
-none names the suffixes its files have. Unreadable files (a file with a broken frame among them)
-are skipped, counted and named, not fatal (images of one flat colour are counted, and kept, by
-dataset.py, for MNIST files too). Hidden files and folders and macOS's `__MACOSX` (what unzipping
+none names the suffixes its files have. Unreadable files (a file with a broken frame among them,
+or a frame over Pillow's decompression-bomb limit, checked for each) are skipped, counted and
+named, not fatal (images of one flat colour are counted, and kept, by dataset.py, for MNIST files
+too). Hidden files and folders and macOS's `__MACOSX` (what unzipping
 an archive made on a Mac leaves: `._name.png` files that are no images) are not read.
 """
 
@@ -124,7 +125,11 @@ def _grayscale(image, deep_white: float | None = None):
 def _frames(image):
     """Each frame of `image` (the image itself, seeked to it), or `image` alone where its format's
     further frames are no images of their own (FRAMES_READ). A frame that cannot be reached raises
-    OSError: on a broken one Pillow's plugins raise what comes (TypeError, KeyError, struct.error ...)."""
+    OSError: on a broken one Pillow's plugins raise what comes (TypeError, KeyError, struct.error ...).
+    One over Pillow's decompression-bomb limit raises its error before it is decoded, as the first
+    frame's does on opening: Pillow checks only that one (a TIFF's later page may be any size)."""
+    from PIL import Image
+
     yield image
     for index in itertools.count(1) if image.format in FRAMES_READ else ():
         try:
@@ -133,6 +138,10 @@ def _frames(image):
             return
         except Exception as error:
             raise OSError(f"frame {index + 1}: {error}") from error
+        limit = Image.MAX_IMAGE_PIXELS  # read now: None turns the check off, as in Pillow
+        if limit and image.width * image.height > 2 * limit:
+            raise Image.DecompressionBombError(f"frame {index + 1}: {image.width}x{image.height} pixels, "
+                                               f"over the {2 * limit:,}-pixel limit")
         yield image
 
 
