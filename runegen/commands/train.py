@@ -146,7 +146,7 @@ def _checked_scorer(config, dataset):
         if len(dataset.class_names) < 2:
             return Scorer.for_dataset(dataset, config.eval_samples)
         if len(dataset) < MIN_REFERENCE:
-            raise DataError(f"{dataset.name}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
+            raise DataError(f"{dataset.asked}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
     except DataError as error:
         raise UsageError(f"--data {error}; train with --eval-every 0") from None
     return None

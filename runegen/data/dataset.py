@@ -22,6 +22,13 @@ class GlyphDataset:
     labels: np.ndarray  # int32 (N,)
     class_names: tuple[str, ...]
     built_in: bool = False  # the runes drawn by runegen itself, not files (a folder may be named "runes")
+    spec: str = ""  # what load_dataset was given ("../x" where name is "x"); "": name
+
+    @property
+    def asked(self) -> str:
+        """The data as the user gave it: what a DataError about it starts with (the docstring of
+        runegen/core/errors.py), so `--data ../x` is named so, not "x"."""
+        return self.spec or self.name
 
     def __len__(self) -> int:
         return len(self.images)
@@ -52,7 +59,7 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
         raise DataError(f"{spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
     if mnist.looks_like_mnist(path):
         images, labels = mnist.load_mnist(path)
-        return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), labels, mnist.CLASS_NAMES)
+        return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), labels, mnist.CLASS_NAMES, spec=spec)
     if path.is_dir():
         try:
             images, labels, class_names = folder.load_image_folder(path)
@@ -60,7 +67,7 @@ def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> Glyp
             archives = sorted(path.glob("*.npz"))
             hint = f" (for MNIST, give the file itself: {archives[0]})" if archives and "no images" in str(error) else ""
             raise DataError(f"{error}{hint}") from None
-        return GlyphDataset(path.name, to_unit_range(with_glyphs(images, path)), labels, class_names)
+        return GlyphDataset(path.name, to_unit_range(with_glyphs(images, path)), labels, class_names, spec=spec)
     idx_file = any(path.name.startswith(stem.split("-")[0]) and "idx" in path.name for stem in mnist.IDX_STEMS)
     raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images"
                     + (" (for MNIST's idx files, give the folder that holds all four)" if idx_file else ""))

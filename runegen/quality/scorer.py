@@ -70,7 +70,7 @@ class Scorer:
         one class), else one cached in `cache` (a run folder), else one trained now (and saved to
         `cache` if given)."""
         if not dataset.built_in and len(dataset) < MIN_REFERENCE:
-            raise DataError(f"{dataset.name}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
+            raise DataError(f"{dataset.asked}: {len(dataset)} images, too few to score (at least {MIN_REFERENCE})")
         if classifier_path is not None and not classifier_path.exists():
             raise ModelFileError(f"{classifier_path}: no such file")
         unlabelled = len(dataset.class_names) < 2
@@ -82,7 +82,7 @@ class Scorer:
             classifier = load_classifier(prefer_onnx(path))
         else:
             if not installed("tensorflow"):
-                raise DataError(f"{dataset.name}: labelled data without a classifier for its classes; training "
+                raise DataError(f"{dataset.asked}: labelled data without a classifier for its classes; training "
                                 "one needs TensorFlow (pip install 'runegen[train]'), or give a trained one")
             log(f"training a classifier on {dataset.name} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
@@ -97,7 +97,7 @@ class Scorer:
         if foreign:
             unseen = float(np.mean(np.linalg.norm(scorer.real_features, axis=1) < NO_GLYPH_NORM))
             if unseen > UNSEEN_LIMIT:
-                raise DataError(f"{dataset.name}: the rune classifier sees no glyph in {unseen:.0%} of these images "
+                raise DataError(f"{dataset.asked}: the rune classifier sees no glyph in {unseen:.0%} of these images "
                                 "(features next to zero); only a classifier trained on labelled images of their kind "
                                 "can score them")
             log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features"

@@ -269,3 +269,17 @@ def test_a_folder_named_runes_is_scored_as_a_folder(tmp_path):
     scorer = Scorer.for_dataset(dataset, samples=20)  # trains a 2-class classifier (a few seconds)
     assert scorer.class_metrics and scorer.classifier.num_classes == 2
     assert all(any(np.array_equal(real, own) for own in dataset.images) for real in scorer.real_images)
+
+
+def test_data_too_small_to_score_is_named_as_given(tmp_path):
+    """`--data ../few`: the message names the path given, not only the folder's name ("few")."""
+    from PIL import Image
+
+    (tmp_path / "few").mkdir()
+    (tmp_path / "here").mkdir()
+    for i in range(3):
+        Image.fromarray(bar_glyph("down", i)).save(tmp_path / "few" / f"{i}.png")
+    assert_usage_error(run_cli_in_process("evaluate", "--data", "../few", cwd=tmp_path / "here"),
+                       "--data ../few: 3 images, too few to score")
+    assert_usage_error(run_cli_in_process("train", "--data", "../few", "--out", "run", cwd=tmp_path / "here"),
+                       "--data ../few: 3 images, too few to score")
