@@ -11,7 +11,7 @@ import typer
 from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, flag, integers,
                                      note_threads, note_undescribed, plain, positive, read_json, split_list,
                                      table_console)
-from runegen.bench.config import BenchConfig
+from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
 
@@ -74,7 +74,7 @@ def bench_command(
     model: Path = typer.Argument(..., help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
     device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or all available."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
-    batches: str = typer.Option(",".join(map(str, BENCH.batches)), help="Batch sizes for throughput, comma-separated."),
+    batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH:,})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
     runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
     quality_samples: int = typer.Option(BENCH.quality_samples, min=0, max=MAX_SCORED, help="Images per row scored by the rune classifier (recognisability; 0: none)."),
@@ -94,7 +94,7 @@ def bench_command(
     with flag("--device", DeviceError):
         devices = resolve_devices(device)
     config = BenchConfig(devices, integers(threads, "--threads", all_value=min(usable_cores(), MAX_THREADS), most=MAX_THREADS),
-                         integers(batches, "--batches"), min_seconds, runs, profile, quality_samples)
+                         integers(batches, "--batches", most=MAX_BATCH), min_seconds, runs, profile, quality_samples)
     old = read_json(compare, "--compare") if compare else None
     if old is not None and not report.is_report(old):
         raise UsageError(f"--compare {compare}: not a runegen bench --json (no rows of format, variant, "

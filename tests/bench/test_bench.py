@@ -11,6 +11,7 @@ from runegen.export import export, load_keras_generator
 from runegen.core.formats import FORMATS
 from runegen.training.nets import PRESETS
 
+SHIPPED = ROOT / "runegen" / "models" / "runes-s1"
 QUICK = ("--threads", "1", "--batches", "1,4", "--min-seconds", "0.02", "--runs", "2", "--quality-samples", "100")
 
 
@@ -137,6 +138,9 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
         assert_usage_error(run_cli_in_process("bench", trained_generator, *args), fragment)
     assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", trained_generator.parent / "config.json"),
                        "the name of a model or of its metadata")
+    # refused before any row runs: a batch of 10^10 ran every row into a MemoryError (exit 1)
+    for args, fragment in ((("--batches", "10000000000"), "<= 65536"), (("--batches", "1,65537"), "--batches 1,65537")):
+        assert_usage_error(run_cli_in_process("bench", SHIPPED, *args), fragment)
 
 
 def test_names_with_brackets_are_printed_as_they_are(exported, tmp_path):
