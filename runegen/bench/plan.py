@@ -58,23 +58,30 @@ class Row:
 
 
 def available_devices() -> list[str]:
+    """The devices here, named as `generate --device` takes them (runegen/runtime/onnx.py)."""
     try:
         import onnxruntime
     except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
         return ["cpu"]
-    from runegen.runtime.onnx import ONNX_PROVIDERS  # the runtime's --device table, one source
+    from runegen.runtime.onnx import device_names  # the runtime's --device table, one source
 
-    providers = set(onnxruntime.get_available_providers())
-    return [name for name, provider in ONNX_PROVIDERS.items() if provider in providers]
+    return device_names(onnxruntime.get_available_providers())
 
 
 def resolve_devices(device: str) -> list[str]:
+    """The rows' devices for --device, read as generate reads it (any case; a provider's own name
+    too); 'all': every available one runegen has a short name for (not onnxruntime's
+    AzureExecutionProvider, say, in every wheel, which runs a local model on the CPU)."""
+    from runegen.runtime.onnx import ONNX_PROVIDERS, available_text, device_name
+
     available = available_devices()
-    if device == "all":
-        return available
-    if device not in available:
-        raise DeviceError(f"{device}: not available here (available: {', '.join(available)})")
-    return [device]
+    wanted = device_name(device).lower()
+    if wanted == "all":
+        return [name for name in available if name in ONNX_PROVIDERS]
+    found = next((name for name in available if name.lower() == wanted), None)
+    if found is None:
+        raise DeviceError(f"{device}: not available here (available: {available_text(available)})")
+    return [found]
 
 
 def locate(model: Path) -> tuple[Path | None, Path]:

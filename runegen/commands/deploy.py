@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, flag, integers,
-                                     note_threads, note_undescribed, plain, positive, read_json, split_list,
-                                     table_console)
+from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, device_option,
+                                     flag, integers, model_path, note_threads, note_undescribed, plain, positive,
+                                     read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
@@ -71,8 +71,8 @@ def export_command(
 
 
 def bench_command(
-    model: Path = typer.Argument(..., help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
-    device: str = typer.Option("cpu", help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or all available."),
+    model: Path = typer.Argument(..., parser=model_path, help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
+    device: str = typer.Option("cpu", callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH:,})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
@@ -121,7 +121,7 @@ def bench_command(
 
 
 def generate(
-    model: Optional[Path] = typer.Argument(None, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
+    model: Optional[Path] = typer.Argument(None, parser=model_path, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
     rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
     class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index.", show_default="every class in turn"),
     code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code the model draws, one per column.", show_default="drawn at random, as in training"),
@@ -130,7 +130,7 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
     threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the runtime (default: all cores)."),
-    device: str = typer.Option("cpu", help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack; .tflite runs on the cpu only."),
+    device: str = typer.Option("cpu", callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     import numpy as np

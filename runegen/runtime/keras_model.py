@@ -63,7 +63,7 @@ def load(path: Path, threads: int, device: str) -> Generator:
         with tf.device(tf_device):
             return np.asarray(model(z, training=False), dtype=np.float32)
 
-    return Generator(path, "keras", latent_dim, metadata, run, device=device, threads=threads, model=model)
+    return Generator(path, "keras", latent_dim, metadata, run, device=device.lower(), threads=threads, model=model)
 
 
 def _shapes(model, which: str) -> list:

@@ -22,7 +22,7 @@ import numpy as np
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.runtime.generator import IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator
 
-# --device -> onnxruntime execution provider. A raw provider name is accepted too.
+# --device -> onnxruntime execution provider. A provider's own name is accepted too, in any case.
 ONNX_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -74,7 +74,7 @@ def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_bind
         runner = PlainRunner(session, _FLOAT_TYPES[inputs[0].type])
         execution = "session.run"
     return Generator(path, "onnx", latent_dim, metadata, lambda z: in_chunks(runner, z, fixed_batch),
-                     device=device, threads=threads, model=session, execution=execution,
+                     device=device_name(provider), threads=threads, model=session, execution=execution,
                      resident=runner.resident if io_binding and fixed_batch is None else None)
 
 
@@ -86,15 +86,37 @@ def _onnxruntime(path: Path):
     return ort
 
 
+def device_name(device: str) -> str:
+    """`device` as runegen names it (and prints it): a short name or the name of its provider, in
+    any case, is the short name (CPU, CPUExecutionProvider: cpu); a provider without one keeps
+    the name given."""
+    wanted = device.strip().lower()
+    return next((name for name, provider in ONNX_PROVIDERS.items() if wanted in (name, provider.lower())),
+                device.strip())
+
+
+def device_names(providers: list[str]) -> list[str]:
+    """The --device names of these onnxruntime providers: runegen's short names (in ONNX_PROVIDERS'
+    order), then the own names of providers that have none."""
+    return ([name for name, provider in ONNX_PROVIDERS.items() if provider in providers]
+            + [provider for provider in providers if provider not in ONNX_PROVIDERS.values()])
+
+
+def available_text(names: list[str]) -> str:
+    """device_names as the errors list them: runegen's names, then onnxruntime's apart, so that
+    the two kinds are not read as one list."""
+    short, others = [n for n in names if n in ONNX_PROVIDERS], [n for n in names if n not in ONNX_PROVIDERS]
+    return ", ".join(short) + (f"; onnxruntime providers without a short name: {', '.join(others)}" if others else "")
+
+
 def provider_for(device: str, ort) -> str:
     """The execution provider for `device`, or a DeviceError naming what is available here."""
     available = ort.get_available_providers()
-    provider = ONNX_PROVIDERS.get(device.lower(), device)
+    wanted = device_name(device)
+    provider = ONNX_PROVIDERS.get(wanted) or next((p for p in available if p.lower() == wanted.lower()), None)
     if provider not in available:
-        names = [name for name, p in ONNX_PROVIDERS.items() if p in available]
-        names += [p for p in available if p not in ONNX_PROVIDERS.values()]
         raise DeviceError(f"device {device!r} is not available to onnxruntime {ort.__version__} here "
-                         f"(available: {', '.join(names)})")
+                          f"(available: {available_text(device_names(available))})")
     return provider
 
 

@@ -139,8 +139,29 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
     assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--json", trained_generator.parent / "config.json"),
                        "the name of a model or of its metadata")
     # refused before any row runs: a batch of 10^10 ran every row into a MemoryError (exit 1)
-    for args, fragment in ((("--batches", "10000000000"), "<= 65536"), (("--batches", "1,65537"), "--batches 1,65537")):
+    for args, fragment in ((("--batches", "10000000000"), "<= 65536"), (("--batches", "1,65537"), "--batches 1,65537"),
+                           (("--device", " "), "--device: empty")):
         assert_usage_error(run_cli_in_process("bench", SHIPPED, *args), fragment)
+    assert_usage_error(run_cli_in_process("bench", ""), "MODEL: empty")  # was ".: no generator.keras"
+
+
+def test_bench_and_generate_read_device_names_alike(monkeypatch, tmp_path):
+    """generate took `CPU` (and printed it so) where bench refused it; the lists of what is
+    available differed: bench left out onnxruntime's providers that runegen has no name for,
+    generate put them among runegen's names unsaid."""
+    import onnxruntime
+
+    from runegen.bench.plan import resolve_devices
+
+    assert resolve_devices("CPU") == resolve_devices(" CPUExecutionProvider") == resolve_devices("ALL") == ["cpu"]
+    onnx_file = SHIPPED / "generator_f32.onnx"
+    drawn = run_cli_in_process("generate", onnx_file, "--device", "CPU", "-n", "1", "--out", tmp_path / "a.png")
+    assert drawn.returncode == 0 and drawn.stdout.rstrip().endswith(", cpu)"), drawn.stdout + drawn.stderr
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
+    assert resolve_devices("azureexecutionprovider") == ["AzureExecutionProvider"] and resolve_devices("all") == ["cpu"]
+    for command in (("bench", SHIPPED), ("generate", onnx_file, "--out", tmp_path / "b.png")):
+        assert_usage_error(run_cli_in_process(*command, "--device", "GPU"),
+                           "(available: cpu; onnxruntime providers without a short name: AzureExecutionProvider)")
 
 
 def test_names_with_brackets_are_printed_as_they_are(exported, tmp_path):

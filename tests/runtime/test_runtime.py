@@ -268,7 +268,8 @@ def test_devices(models):
             load_generator(models["onnx"], device="cuda")
     with pytest.raises(DeviceError, match="CPU only"):
         load_generator(models["tflite"], device="cuda")
-    assert load_generator(models["onnx"], device="CPUExecutionProvider").format == "onnx"
+    for name in ("CPU", "CPUExecutionProvider", " cpu"):  # as runegen names it, in what is printed
+        assert load_generator(models["onnx"], device=name).device == "cpu"
 
 
 def test_io_binding_path_matches_session_run(models):
@@ -355,6 +356,8 @@ def test_generate_default_out(models, tmp_path):
     (["{onnx}", "--threads", "100000"], "--threads"),  # LiteRT crashed at that many, onnxruntime took minutes
     (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
     (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
+    (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
+    ([""], "MODEL: empty"),  # "." is a folder
     (["{tmp}/missing.onnx"], "no such file"),
     (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
     (["{discriminator}"], "is not a runegen generator"),
