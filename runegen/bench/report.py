@@ -163,12 +163,15 @@ def is_report(data) -> bool:
 
 
 def compare(report: dict, old: dict) -> list[str]:
-    """Ratios new/old of throughput per batch and of batch-1 p50 latency, row by row."""
+    """Ratios new/old of throughput per batch and of batch-1 p50 latency, row by row, and a line
+    naming the rows that have none: not in the earlier run, or not measured in one of the two."""
     previous = {_key(row): row for row in old.get("rows", [])}
-    lines = []
+    lines, missing, unmeasured = [], [], []
     for row in report["rows"]:
+        label = f"{' '.join(map(str, _key(row)))} thr"
         before = previous.get(_key(row))
         if before is None:
+            missing.append(label)
             continue
         new_rates, old_rates = row["figures"].get("throughput") or {}, before["figures"].get("throughput") or {}
         ratios = [f"b{b} {new_rates[b] / old_rates[b]:.2f}x" for b in new_rates
@@ -178,5 +181,10 @@ def compare(report: dict, old: dict) -> list[str]:
         if new_p50 and old_p50:
             ratios.append(f"p50 latency {new_p50 / old_p50:.2f}x")
         if ratios:
-            lines.append(f"{' '.join(map(str, _key(row)))} thr: throughput {', '.join(ratios)}")
-    return lines or ["no row in common with the earlier run"]
+            lines.append(f"{label}, new/old: throughput {', '.join(ratios)}")
+        else:
+            unmeasured.append(label)
+    if not lines and not unmeasured:
+        return ["no row in common with the earlier run"]
+    return (lines + ([f"not in the earlier run, no ratios: {'; '.join(missing)}"] if missing else [])
+            + ([f"not measured in both runs, no ratios: {'; '.join(unmeasured)}"] if unmeasured else []))

@@ -113,7 +113,8 @@ def test_markdown_and_compare(bench_run, tmp_path):
                                         "--accept-failures", cwd=tmp_path)
     assert result.returncode == 0, result.stderr  # failed rows accepted
     assert "parity reference: onnx f32" in result.stdout  # no Keras without TensorFlow
-    assert "throughput b1" in result.stdout  # ratios to the earlier run
+    assert "new/old: throughput b1" in result.stdout  # ratios to the earlier run
+    assert "not in the earlier run" not in result.stdout  # its rows are all in the earlier one
 
 
 def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path):
@@ -218,6 +219,25 @@ def test_failures_name_failed_rows_and_variants_that_did_not_export():
         "1 of 2 rows failed (❌ or ❎) and 1 variant(s) failed to export"
     assert _failure(rows[1]) == "parity mean error 5.00e-01 over its tolerance 2e-02"
     assert not is_report([1, 2]) and not is_report({"rows": [{"format": "onnx"}]}) and is_report({"rows": []})
+
+
+def test_compare_says_which_run_each_ratio_divides_and_what_it_could_not_compare():
+    """`throughput b1 1.05x` did not say new/old or old/new, and rows of one run only (the Keras
+    rows, benched with TensorFlow once) or without figures in one run were left out unsaid."""
+    from runegen.bench.report import compare
+
+    def row(fmt, variant, runtime, rate=None, p50=None):
+        figures = {"throughput": {"1": rate}, "latency_batch1": {"p50_ms": p50}} if rate else {"ok": False}
+        return {"format": fmt, "variant": variant, "runtime": runtime, "device": "cpu", "threads": 1, "figures": figures}
+
+    old = {"rows": [row("onnx", "f32", "onnxruntime", 100, 1.0), row("tflite", "int8", "LiteRT", 100, 1.0)]}
+    new = {"rows": [row("keras", "eager", "Keras call", 50, 2.0), row("onnx", "f32", "onnxruntime", 105, 0.95),
+                    row("tflite", "int8", "LiteRT")]}
+    assert compare(new, old) == [
+        "onnx f32 onnxruntime cpu 1 thr, new/old: throughput b1 1.05x, p50 latency 0.95x",
+        "not in the earlier run, no ratios: keras eager Keras call cpu 1 thr",
+        "not measured in both runs, no ratios: tflite int8 LiteRT cpu 1 thr"]
+    assert compare(new, {"rows": []}) == ["no row in common with the earlier run"]
 
 
 def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():
