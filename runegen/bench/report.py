@@ -84,13 +84,17 @@ def summary_lines(report: dict) -> list[str]:
     flops = report["flops_per_image"]
     cores, machine = env["cores"], env.get("machine_cores") or env["cores"]
     usable = f"{cores} of {machine} cores usable" if cores != machine else f"{cores} core{'s' if cores != 1 else ''}"
+    # Where no row ran, nothing was read nor measured: no FLOPs clause, no limit line.
+    ran = any(r["figures"].get("ok") for r in report["rows"])
+    flops_text = (f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
+                  "FLOPs per image unknown (in the metadata of no row that ran)" if ran else "")
     lines = [f"{env['cpu']}, {usable}, Python {env['python']}; "
              + ", ".join(v for v in env["versions"].values() if v),
-             f"parity reference: {report['reference'] or 'none (no Keras or float32 file ran): parity not measured'}; "
-             + (f"{flops / 1e6:.1f} MFLOP per image (from the model's layers)" if flops else
-                "FLOPs per image unknown (in the metadata of no row that ran)"),
-             "each device's limit, measured in each row's process (best shown): " + "; ".join(f"{name}: {g:,.1f} GFLOP/s"
-                                                          for name, g in report["limits"].items())]
+             f"parity reference: {report['reference'] or 'none (no Keras or float32 file ran): parity not measured'}"
+             + (f"; {flops_text}" if flops_text else "")]
+    if report["limits"]:
+        lines.append("each device's limit, measured in each row's process (best shown): "
+                     + "; ".join(f"{name}: {g:,.1f} GFLOP/s" for name, g in report["limits"].items()))
     lines += [f"export failed: {e}" for e in report.get("export_errors", [])]
     lines += [f"note: {note}" for note in report.get("notes", [])]
     lines += [f"{r['status']} {r['format']} {r['variant']} {r['runtime']} {r['device']} {r['threads']} thr: "

@@ -240,6 +240,31 @@ def test_compare_says_which_run_each_ratio_divides_and_what_it_could_not_compare
     assert compare(new, {"rows": []}) == ["no row in common with the earlier run"]
 
 
+def failed_report(batches=(1,)):
+    """A bench report whose one row failed to load: no figures, no limit, no FLOPs."""
+    row = {"status": "❌", "format": "onnx", "variant": "f32", "runtime": "onnxruntime", "device": "cpu",
+           "threads": 1, "path": "m.onnx", "figures": {"ok": False, "error": "ModelFileError: m.onnx is empty"}}
+    return {"environment": {"cpu": "x86", "cores": 2, "machine_cores": 2, "python": "3.11", "versions": {}},
+            "reference": None, "flops_per_image": None, "limits": {}, "export_errors": [], "notes": [],
+            "targets": [], "settings": {"batches": list(batches)}, "rows": [row]}
+
+
+def test_the_summary_leaves_out_lines_with_nothing_in_them():
+    """After failed rows the footer said "each device's limit ... (best shown): " with nothing after
+    it, and that FLOPs were "in the metadata of no row that ran"."""
+    from runegen.bench.report import summary_lines
+
+    report = failed_report()
+    lines = summary_lines(report)
+    assert not any("limit" in line or "FLOP" in line for line in lines), lines
+    assert lines[1] == "parity reference: none (no Keras or float32 file ran): parity not measured"
+    report["rows"][0].update(status="✅", figures={"ok": True, "limit": {"name": "numpy SGEMM fp32", "gflops": 9.0}})
+    report["limits"] = {"numpy SGEMM fp32, 1 thr": 9.0}
+    lines = summary_lines(report)  # a row ran, from a file without the count: said, as the limit is
+    assert "FLOPs per image unknown (in the metadata of no row that ran)" in lines[1]
+    assert "each device's limit, measured in each row's process (best shown): numpy SGEMM fp32, 1 thr: 9.0 GFLOP/s" in lines
+
+
 def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():
     """The shipped runes-s1 never draws the codes its prior leaves empty (blurred blobs); a row's
     quality must draw codes the same way, as `runegen evaluate` does (0.914 on the shipped file),
