@@ -17,7 +17,8 @@ COMPACT_PREFIXES = ("img/s", "resident", "GFLOP/s", "% limit")
 
 
 def columns(report: dict, compact: bool = False) -> list[str]:
-    """Every figure for Markdown; the terminal keeps the ones that decide (COMPACT + img/s)."""
+    """Every figure for Markdown; the terminal keeps the ones that decide (COMPACT + img/s), and
+    `class acc` where a row has it (a class-conditional model), as it keeps `resident` columns."""
     batches = [f"img/s b{b}" for b in report["settings"]["batches"]]
     resident = ([f"resident img/s b{b}" for b in report["settings"]["batches"]]
                 if any(r["figures"].get("resident_throughput") for r in report["rows"]) else [])
@@ -26,7 +27,9 @@ def columns(report: dict, compact: bool = False) -> list[str]:
             + batches + resident + [f"GFLOP/s b{largest_batch(report)}", f"% limit b{largest_batch(report)}"]
             + ([f"resident % limit b{largest_batch(report)}", "resident p50 ms"] if resident else [])
             + ["limit", "on device", "RSS MB"])
-    return [c for c in full if not compact or c in COMPACT or c.startswith(COMPACT_PREFIXES)]
+    kept = COMPACT + (("class acc",) if any((r["figures"].get("quality") or {}).get("class_accuracy") is not None
+                                            for r in report["rows"]) else ())
+    return [c for c in full if not compact or c in kept or c.startswith(COMPACT_PREFIXES)]
 
 
 def largest_batch(report: dict) -> str:

@@ -265,6 +265,21 @@ def test_the_summary_leaves_out_lines_with_nothing_in_them():
     assert "each device's limit, measured in each row's process (best shown): numpy SGEMM fp32, 1 thr: 9.0 GFLOP/s" in lines
 
 
+def test_the_terminal_table_shows_class_accuracy_where_a_row_has_it(capsys):
+    """A class-conditional model's rows are scored for class accuracy (in --json and --markdown);
+    the terminal table never showed it, though README named its columns `recog.`, `class acc`."""
+    from runegen.bench.report import columns, print_table
+    from runegen.commands.options import table_console
+
+    report = failed_report()
+    assert "class acc" not in columns(report, compact=True) and "class acc" in columns(report)
+    report["rows"][0]["figures"] = {"ok": True, "quality": {"recognisability": 0.9, "class_accuracy": 0.875}}
+    assert columns(report, compact=True).index("class acc") == columns(report, compact=True).index("recog.") + 1
+    print_table(report, table_console())
+    shown = capsys.readouterr().out
+    assert "class acc" in shown and "0.875" in shown
+
+
 def test_a_row_scores_its_images_with_codes_drawn_by_the_prior():
     """The shipped runes-s1 never draws the codes its prior leaves empty (blurred blobs); a row's
     quality must draw codes the same way, as `runegen evaluate` does (0.914 on the shipped file),
