@@ -82,7 +82,7 @@ def bench_command(
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
     profile: Optional[Path] = typer.Option(None, help="Folder for each ONNX row's onnxruntime profile (per-op times; open in chrome://tracing or Perfetto)."),
-    accept_failures: bool = typer.Option(False, "--accept-failures", help="Exit 0 even when rows fail to run (❌) or miss their parity tolerance (❎)."),
+    accept_failures: bool = typer.Option(False, "--accept-failures", help="Exit 0 even when rows fail to run (❌) or miss their parity tolerance (❎).", show_default="off"),
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
     from rich.console import Console
@@ -129,7 +129,7 @@ def generate(
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
     out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
-    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the runtime (default: all cores)."),
+    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the runtime.", show_default="all cores"),
     device: str = typer.Option("cpu", callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""

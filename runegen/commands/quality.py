@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, flag, note_reference_size,
-                                     note_threads, note_undescribed, plain, positive, require, table_console)
+                                     note_threads, note_undescribed, plain, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
 
@@ -21,7 +21,7 @@ def evaluate_command(
     data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
     classifier: Optional[Path] = typer.Option(None, help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
     samples: int = typer.Option(1000, min=10, max=MAX_SCORED, help="Generated (and real) images to compare."),
-    threads: Optional[int] = typer.Option(None, callback=positive("--threads"), max=MAX_THREADS, help="CPU threads for the generator's runtime."),
+    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the generator's runtime.", show_default="all cores"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
     """Score a generator with offline metrics: FD, KID, precision/recall, density/coverage, recognisability."""

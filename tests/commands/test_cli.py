@@ -35,6 +35,15 @@ def test_help_keeps_every_word_of_the_option_texts():
             assert "[" not in (getattr(param, "help", None) or ""), (command.name, param.name)
     shown = CliRunner().invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).output
     assert "beside the model, in export/" in shown
+    # each option's range and default, as the others show theirs: --threads showed [x<=256], though
+    # 0 and -1 are refused, and evaluate's no default; --accept-failures no default at all
+    def option_line(command, option):
+        shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "250"}).output
+        return next(line for line in shown.splitlines() if f" {option} " in line)
+
+    for command in ("generate", "evaluate"):
+        assert "[1<=x<=256]" in option_line(command, "--threads") and "all cores" in option_line(command, "--threads")
+    assert "[default: (off)]" in option_line("bench", "--accept-failures")
 
 
 @pytest.mark.parametrize("args, fragment", [
