@@ -21,6 +21,10 @@ from runegen.core.quiet import installed
 # score's bias is small long before this (README: FD against the size of the real side).
 MAX_SCORED = 100_000
 
+# The largest seed of the commands that seed numpy's legacy generator (Keras' set_random_seed does):
+# 2**32 was its traceback, after the data had loaded.
+MAX_SEED = 2**32 - 1
+
 
 def positive(name: str):
     def check(value):

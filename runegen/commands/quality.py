@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, flag, note_reference_size,
-                                     note_threads, note_undescribed, plain, require, table_console)
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag,
+                                     note_reference_size, note_threads, note_undescribed, plain, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
 
@@ -73,7 +73,7 @@ def evaluate_command(
 def classifier_command(
     data: str = typer.Option("runes", help="Data to learn: 'runes', 'mnist' or a path (as train --data)."),
     out: Path = typer.Option(..., help="Where to write the classifier (.keras); its .onnx twin is written beside it."),
-    seed: int = typer.Option(0, min=0, help="Seed for the built-in runes drawn and for the classifier's weights, dropout, shuffle and outliers."),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed for the built-in runes drawn and for the classifier's weights, dropout, shuffle and outliers."),
 ):
     """Train the feature classifier that `evaluate` and training's metrics use."""
     from runegen.data import load_dataset

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, check_writable, flag, note_reference_size, option_value,
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, flag, note_reference_size, option_value,
                                      positive, require)
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
@@ -71,7 +71,7 @@ def train(
     lr_decay: float = typer.Option(DEFAULT.lr_decay, min=0.0, max=1.0, help="Share of the run, at its end, over which both learning rates fall linearly to 0 (0: constant rates)."),
     beta_1: float = typer.Option(DEFAULT.beta_1, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
     beta_2: float = typer.Option(DEFAULT.beta_2, min=0.0, max=0.9999, help="Adam beta_2 for both networks."),
-    seed: int = typer.Option(DEFAULT.seed, min=0, max=2**32 - 1, help="Seed for data, weights, noise and shuffling."),
+    seed: int = typer.Option(DEFAULT.seed, min=0, max=MAX_SEED, help="Seed for data, weights, noise and shuffling."),
     latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim"), help="Width of G's latent input (the seeds' 100). The codes are part of it: it must exceed --codes + --continuous-codes (unless --conditional, which adds the classes beside it)."),
     update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
     precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), fp16 (mixed float16, loss scaling), or auto: bf16 on GPUs with compute capability >= 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs, else fp32."),

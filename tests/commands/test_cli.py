@@ -170,8 +170,11 @@ def test_resume_checks_the_config_it_will_train(tmp_path, monkeypatch):
 
 def test_train_refuses_a_seed_numpy_cannot_take_and_a_single_code(tmp_path):
     """A seed of 2**32 or more was numpy's traceback after TensorFlow started, leaving an empty run
-    folder; --codes 1 trained a constant one-hot (code accuracy 1.000) with Keras's warning."""
+    folder (the classifier's, Keras' traceback after loading its data); --codes 1 trained a constant
+    one-hot (code accuracy 1.000) with Keras's warning."""
     assert_usage_error(run_cli_in_process("train", "--seed", str(2**32), "--out", tmp_path / "a"), "--seed")
+    assert_usage_error(run_cli_in_process("classifier", "--seed", str(2**32), "--out", tmp_path / "c.keras"),
+                       "--seed")
     assert_usage_error(run_cli_in_process("train", "--codes", "1", "--out", tmp_path / "b"),
                        "--codes 1: one code is a constant")
     assert not any(tmp_path.iterdir())
