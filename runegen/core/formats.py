@@ -132,8 +132,8 @@ def select_variants(formats: list[str], variant_names: list[str] | None) -> list
     unknown name says which names are known."""
     if not formats:
         raise RunegenError(f"no format given (known: {', '.join(EXPORT_FORMATS)}, all)")
-    if "all" in formats:
-        formats = list(EXPORT_FORMATS)
+    # each once, in the order first named: `-f onnx,onnx` exported onnx twice (a -q name repeated picks once)
+    formats = list(EXPORT_FORMATS) if "all" in formats else list(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown:
         raise RunegenError(f"unknown format {unknown[0]!r} (known: {', '.join(EXPORT_FORMATS)}, all)")

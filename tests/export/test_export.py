@@ -41,6 +41,10 @@ def test_variant_selection():
     assert len(select_variants(["all"], None)) == sum(len(f.variants) for f in FORMATS.values())
     assert [v.name for v in select_variants(["tflite"], ["int8", "f16"])] == ["f16", "int8"]
     assert [v.name for v in select_variants(["onnx"], ["f16"])] == ["f16"]
+    # a format named twice is exported once (each twice before), in the order first named
+    assert [(v.format, v.name) for v in select_variants(["onnx", "tflite", "onnx"], ["f32", "f32"])] == [
+        ("onnx", "f32"), ("tflite", "f32")]
+    assert len(select_variants(["tflite", "all"], None)) == len(select_variants(["all"], None))
     with pytest.raises(RunegenError, match="unknown variant 'dynamic' for onnx"):
         select_variants(["onnx"], ["dynamic"])
     with pytest.raises(RunegenError, match="unknown format"):
