@@ -9,11 +9,15 @@ import typer
 from runegen.commands.options import check_output_file, flag, positive, require
 from runegen.core.errors import DataError, UsageError
 
+# Samples a preview row shows at most: 100 glyphs, drawn 3x, make a row 9,000 pixels wide, as wide as
+# an image viewer still shows whole (100000 took 11 s and 2 GB for a PNG 9,000,000 pixels wide).
+MAX_PER_CLASS = 100
+
 
 def data_preview(
     data: str = typer.Option("runes", help="Same as train --data."),
     out: Path = typer.Option(Path("data_preview.png"), help="PNG to write."),
-    per_class: int = typer.Option(12, callback=positive("--per-class"), help="Samples shown per class (one row each)."),
+    per_class: int = typer.Option(12, min=1, max=MAX_PER_CLASS, help=f"Samples shown per class (one row each, as long as the largest class shown; at most {MAX_PER_CLASS}, a row 9,000 pixels wide)."),
     max_classes: int = typer.Option(24, callback=positive("--max-classes"), help="Classes shown at most: the first N, in label order."),
     seed: int = typer.Option(0, min=0, help="Seed for drawing the built-in runes (files are shown as they are)."),
 ):
@@ -29,11 +33,12 @@ def data_preview(
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=per_class, seed=seed)
     rows = [np.flatnonzero(dataset.labels == c)[:per_class] for c in range(len(dataset.class_names))][:max_classes]
-    glyphs = np.full((len(rows), per_class, 28, 28), images.BACKGROUND, np.uint8)  # a short class's row ends early
+    columns = max(1, *map(len, rows))  # not per_class: a small folder's rows were padded out to it
+    glyphs = np.full((len(rows), columns, 28, 28), images.BACKGROUND, np.uint8)  # a short class's row ends early
     for glyph_row, picked in zip(glyphs, rows):
         glyph_row[:len(picked)] = images.to_uint8(dataset.images[picked])
     try:
-        images.save_png(images.grid(glyphs.reshape(-1, 28, 28), columns=per_class), out)
+        images.save_png(images.grid(glyphs.reshape(-1, 28, 28), columns=columns), out)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
     shown = len(rows)

@@ -189,8 +189,11 @@ def test_data_preview_writes_a_grid(tmp_path):
     assert "fehu" in result.stdout
 
 
-def test_data_preview_bad_out(tmp_path):
+def test_data_preview_bad_input(tmp_path):
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "x.jpg"), "must end in .png")
+    # a row padded to 100000 columns took 11 s and 2 GB for a 9,000,000-pixel-wide PNG
+    assert_usage_error(run_cli_in_process("data", "preview", "--per-class", "101", "--out", tmp_path / "p.png"),
+                       "--per-class")
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
     (tmp_path / "folder.png").mkdir()
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "folder.png"), "is a folder")
@@ -198,7 +201,8 @@ def test_data_preview_bad_out(tmp_path):
 
 def test_data_preview_gives_each_class_its_own_row(tmp_path):
     """Classes with fewer images than a row holds end their row early (they ran on into the next
-    class's row before), on the edge install too."""
+    class's row before), on the edge install too; a row is as long as the largest class shown,
+    not --per-class (6 images in rows of 100000 made a PNG 9,000,000 pixels wide)."""
     for kind, count in (("across", 3), ("down", 5)):
         (tmp_path / "bars" / kind).mkdir(parents=True)
         for i in range(count):
@@ -210,10 +214,10 @@ def test_data_preview_gives_each_class_its_own_row(tmp_path):
     assert "8 samples of 2 classes (across, down), one row each" in result.stdout
     with Image.open(out) as image:
         pixels = np.asarray(image)[::3, ::3]  # the grid is drawn 3x: back to 28-pixel tiles, 2 apart
-    assert pixels.shape == (2 * 30 + 2, 6 * 30 + 2)
-    filled = [[pixels[2 + 30 * r: 30 * (r + 1), 2 + 30 * c: 30 * (c + 1)].max() > 40 for c in range(6)]
+    assert pixels.shape == (2 * 30 + 2, 5 * 30 + 2)
+    filled = [[pixels[2 + 30 * r: 30 * (r + 1), 2 + 30 * c: 30 * (c + 1)].max() > 40 for c in range(5)]
               for r in range(2)]
-    assert filled == [[True] * 3 + [False] * 3, [True] * 5 + [False]]
+    assert filled == [[True] * 3 + [False] * 2, [True] * 5]
 
 
 def test_without_scipy_the_commands_that_need_it_say_so(tmp_path):
