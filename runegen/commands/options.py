@@ -85,6 +85,8 @@ def is_default(ctx: typer.Context, name: str) -> bool:
 
 def check_writable(folder: Path, flag: str = "--out") -> None:
     """Make the output folder (and its parents) and check that a file can be written in it."""
+    if folder.exists() and not folder.is_dir():  # mkdir's own word for it was "File exists"
+        raise UsageError(f"{flag} {folder}: is a file; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _write_probe(folder)
@@ -104,6 +106,8 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
     not writable."""
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file name")
+    if suffix and path.name.lower() == suffix:  # ".png" alone: a hidden file's name with no suffix
+        raise UsageError(f"{flag} {path}: needs a file name before the {suffix} suffix")
     if suffix and path.suffix.lower() != suffix:
         raise UsageError(f"{flag} {path}: must end in {suffix}")
     real = path

@@ -78,9 +78,9 @@ def classifier_command(
     """Train the feature classifier that `evaluate` and training's metrics use."""
     from runegen.data import load_dataset
 
-    if out.suffix != ".keras":  # exactly: Keras saves to nothing else (.KERAS failed after training)
+    check_output_file(out, "--out", ".keras", makes_folders=True)
+    if out.suffix != ".keras":  # in lower case: Keras saves to nothing else (.KERAS failed after training)
         raise UsageError(f"--out {out}: must end in .keras")
-    check_output_file(out, "--out", makes_folders=True)
     for written in (out, out.with_suffix(".onnx")):  # the ONNX twin is written beside it
         if written.exists():
             raise UsageError(f"--out {out}: {written} exists; choose a new name")
@@ -94,5 +94,5 @@ def classifier_command(
                          "evaluate and training score such data with the rune classifier's features")
     classifier = train_and_save(dataset, out, seed=seed)  # and out.with_suffix(".onnx")
     held_out = load_dataset(data, samples_per_class=50, seed=seed + 90_001) if data == "runes" else dataset
-    typer.echo(f"wrote {out} and {out.with_suffix('.onnx').name}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "
+    typer.echo(f"wrote {out} and {out.with_suffix('.onnx')}: {len(dataset.class_names)} classes, accuracy {accuracy(classifier, held_out):.4f} "
                f"on {'held-out' if data == 'runes' else 'training'} data")

@@ -194,6 +194,9 @@ def test_data_preview_bad_input(tmp_path):
     # a row padded to 100000 columns took 11 s and 2 GB for a 9,000,000-pixel-wide PNG
     assert_usage_error(run_cli_in_process("data", "preview", "--per-class", "101", "--out", tmp_path / "p.png"),
                        "--per-class")
+    # ".png" alone is a name without a suffix: "must end in .png" contradicted itself
+    assert_usage_error(run_cli_in_process("data", "preview", "--out", tmp_path / ".png"),
+                       "needs a file name before the .png suffix")
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
     (tmp_path / "folder.png").mkdir()
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "folder.png"), "is a folder")

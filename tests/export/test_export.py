@@ -178,6 +178,7 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "--format", ","), "no format given"),
         ((trained_generator, "--format", "onnx", "--quantize", "dynamic"), "unknown variant"),
         ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
+        ((trained_generator, "--format", "onnx", "--out", blocker), f"--out {blocker}: is a file; give a folder"),
         # a folder named like a model file was made, and the files written into it
         ((trained_generator, "--format", "onnx", "--out", tmp_path / "g.onnx"), "a folder of files, not a file"),
     ]

@@ -177,6 +177,7 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
             Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "data" / kind / f"{i}.png")
     result = run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out)
     assert result.returncode == 0, result.stderr
+    assert f"wrote {out} and {out.with_suffix('.onnx')}: 3 classes" in result.stdout  # both with their folder
     images = load_dataset(str(tmp_path / "data")).images
     keras_outputs = classifier_outputs(load_classifier(out), images)
     onnx_outputs = classifier_outputs(load_classifier(out.with_suffix(".onnx")), images)
@@ -185,6 +186,8 @@ def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", out), "exists")
     assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", tmp_path / "c.KERAS"),
                        "must end in .keras")  # Keras saves to nothing else: this failed after training
+    assert_usage_error(run_cli_in_process("classifier", "--data", tmp_path / "data", "--out", tmp_path / ".keras"),
+                       "needs a file name before the .keras suffix")  # not "must end in .keras"
     # its ONNX twin is written too, so an existing one is not overwritten either
     twin = tmp_path / "other.onnx"
     twin.write_text("mine")
