@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runegen.commands.options import check_output_file, flag, positive, require
+from runegen.commands.options import check_output_file, flag, given_path, positive, require
 from runegen.core.errors import DataError, UsageError
 
 # Samples a preview row shows at most: 100 glyphs, drawn 3x, make a row 9,000 pixels wide, as wide as
@@ -15,8 +15,8 @@ MAX_PER_CLASS = 100
 
 
 def data_preview(
-    data: str = typer.Option("runes", help="Same as train --data."),
-    out: Path = typer.Option(Path("data_preview.png"), help="PNG to write."),
+    data: str = typer.Option("runes", parser=given_path("--data", str), help="Same as train --data."),
+    out: Path = typer.Option(Path("data_preview.png"), parser=given_path("--out"), help="PNG to write."),
     per_class: int = typer.Option(12, min=1, max=MAX_PER_CLASS, help=f"Samples shown per class (one row each, as long as the largest class shown; at most {MAX_PER_CLASS}, a row 9,000 pixels wide)."),
     max_classes: int = typer.Option(24, callback=positive("--max-classes"), help="Classes shown at most: the first N, in label order."),
     seed: int = typer.Option(0, min=0, help="Seed for drawing the built-in runes (files are shown as they are)."),

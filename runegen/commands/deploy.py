@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, device_option,
-                                     flag, integers, model_path, note_threads, note_undescribed, plain, positive,
-                                     read_json, split_list, table_console)
+                                     flag, given_path, integers, model_path, note_threads, note_undescribed, plain,
+                                     positive, read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
@@ -20,10 +20,10 @@ VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" 
 
 
 def export_command(
-    model: Path = typer.Argument(..., help="Trained generator (.keras), e.g. runs/train/generator.keras."),
+    model: Path = typer.Argument(..., parser=given_path("MODEL"), help="Trained generator (.keras), e.g. runs/train/generator.keras."),
     format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
     quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help=f"Variants to write: {VARIANT_NAMES}; all.", show_default="every variant of the formats"),
-    out: Optional[Path] = typer.Option(None, help="Folder for the files.", show_default="beside the model, in export/"),
+    out: Optional[Path] = typer.Option(None, parser=given_path("--out"), help="Folder for the files.", show_default="beside the model, in export/"),
 ):
     """Export a trained generator to ONNX and TFLite; every file is checked against Keras."""
     from rich.table import Table

@@ -73,6 +73,19 @@ def note_reference_size(flag: str, samples: int, dataset) -> None:
                    err=True)
 
 
+def given_path(name: str, kind: type = Path):
+    """typer's `parser=` for a path option or argument (`name`: its flag, or MODEL): an empty or
+    blank value is refused, where typer reads "" as Path("."), the current folder (`data preview
+    --data ""` showed its subfolders, `export --out ""` wrote into it); the rest become `kind`
+    (str for --data, which also takes 'runes' and 'mnist'). Defaults pass as they are. A
+    BadParameter, as from the option's own checks: `--resume` checks config.json's values so too."""
+    def parse(value):
+        if isinstance(value, str) and not value.strip():
+            raise typer.BadParameter(f"{value!r}: an empty path (give . for the current folder)", param_hint=name)
+        return kind(value) if isinstance(value, str) else value
+    return parse
+
+
 def option_value(value):
     """An option's value as a config holds it: enums by their value."""
     return value.value if isinstance(value, Enum) else value

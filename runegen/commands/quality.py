@@ -11,18 +11,18 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag,
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag, given_path,
                                      note_reference_size, note_threads, note_undescribed, plain, require, table_console)
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.core.formats import MAX_THREADS
 
 def evaluate_command(
-    model: Optional[Path] = typer.Argument(None, help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
-    data: str = typer.Option("runes", help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
-    classifier: Optional[Path] = typer.Option(None, help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
+    model: Optional[Path] = typer.Argument(None, parser=given_path("MODEL"), help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
+    data: str = typer.Option("runes", parser=given_path("--data", str), help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
+    classifier: Optional[Path] = typer.Option(None, parser=given_path("--classifier"), help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
     samples: int = typer.Option(1000, min=10, max=MAX_SCORED, help="Generated (and real) images to compare."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the generator's runtime.", show_default="all cores"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON."),
+    json_out: Optional[Path] = typer.Option(None, "--json", parser=given_path("--json"), help="Also write the scores as JSON."),
 ):
     """Score a generator with offline metrics: FD, KID, precision/recall, density/coverage, recognisability."""
     from rich.table import Table
@@ -71,8 +71,8 @@ def evaluate_command(
 
 
 def classifier_command(
-    data: str = typer.Option("runes", help="Data to learn: 'runes', 'mnist' or a path (as train --data)."),
-    out: Path = typer.Option(..., help="Where to write the classifier (.keras); its .onnx twin is written beside it."),
+    data: str = typer.Option("runes", parser=given_path("--data", str), help="Data to learn: 'runes', 'mnist' or a path (as train --data)."),
+    out: Path = typer.Option(..., parser=given_path("--out"), help="Where to write the classifier (.keras); its .onnx twin is written beside it."),
     seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed for the built-in runes drawn and for the classifier's weights, dropout, shuffle and outliers."),
 ):
     """Train the feature classifier that `evaluate` and training's metrics use."""

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, flag, note_reference_size, option_value,
-                                     positive, require)
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, flag, given_path, note_reference_size,
+                                     option_value, positive, require)
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
@@ -46,7 +46,7 @@ class Precision(str, Enum):
 
 def train(
     ctx: typer.Context,
-    data: str = typer.Option("runes", help="'runes' (built-in), 'mnist' (local files) or a path: "
+    data: str = typer.Option("runes", parser=given_path("--data", str), help="'runes' (built-in), 'mnist' (local files) or a path: "
                              "mnist.npz, a folder of idx files, or an image folder."),
     preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
     epochs: int = typer.Option(DEFAULT.epochs, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
@@ -86,7 +86,7 @@ def train(
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, density, coverage, recognisability) every N epochs and at the end; 0 = never."),
     eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, max=MAX_SCORED, help="Generated (and real) images per evaluation."),
     devices: str = typer.Option(DEFAULT.devices, help="tf.distribute: auto = every GPU (MirroredStrategy) or the TF_CONFIG cluster (MultiWorkerMirroredStrategy), else one device; or a list such as /gpu:0,/gpu:1."),
-    out: Optional[Path] = typer.Option(None, help="Run folder.", show_default="runs/train, runs/train2, ..."),
+    out: Optional[Path] = typer.Option(None, parser=given_path("--out"), help="Run folder.", show_default="runs/train, runs/train2, ..."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (default: the latest run) from its last checkpoint."),
 ):
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
