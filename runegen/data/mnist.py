@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,16 +19,25 @@ from runegen.core.errors import DataError, reason
 CLASS_NAMES = tuple(str(d) for d in range(10))
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-DEFAULT_LOCATIONS = (Path("~/.keras/datasets/mnist.npz"), Path("~/.keras/datasets/mnist"))
+
+
+def keras_datasets() -> Path:
+    """Keras' cache of datasets, where keras.datasets.mnist.load_data() leaves mnist.npz:
+    $KERAS_HOME/datasets where KERAS_HOME is set (keras/src/backend/config.py; an empty one is
+    taken as unset), else ~/.keras/datasets."""
+    home = os.environ.get("KERAS_HOME")
+    return (Path(home) if home else Path("~/.keras")).expanduser() / "datasets"
 
 
 def find_default_mnist() -> Path:
-    for candidate in DEFAULT_LOCATIONS:
-        path = candidate.expanduser()
+    """`--data mnist`: Keras' mnist.npz in its cache, else a folder mnist/ there of the idx files."""
+    folder = keras_datasets()
+    for path in (folder / "mnist.npz", folder / "mnist"):
         if path.exists() and looks_like_mnist(path):
             return path
-    raise DataError("mnist: no local MNIST found; put mnist.npz in ~/.keras/datasets/ "
-                     "or pass --data PATH to mnist.npz or to a folder with the four idx files")
+    raise DataError(f"mnist: no MNIST in {folder}: put mnist.npz there, or the four idx files in "
+                    f"{folder / 'mnist'} (nothing is downloaded); or give the path of an mnist.npz or of "
+                    "a folder of idx files")
 
 
 def looks_like_mnist(path: Path) -> bool:

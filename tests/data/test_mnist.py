@@ -44,10 +44,27 @@ def test_mnist_idx_files(tmp_path, gz):
     assert data.labels[-1] == y_test[-1]
 
 
-def test_mnist_missing_is_a_usage_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(DataError, match="no local MNIST"):
-        load_dataset("mnist")
+def test_mnist_is_looked_for_in_keras_cache_where_keras_home_puts_it(tmp_path, monkeypatch):
+    """`--data mnist` looked in ~/.keras/datasets only, though Keras caches in $KERAS_HOME where
+    it is set; the message names the folder looked in and both layouts it takes."""
+    import re
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    for folder in (tmp_path / "home" / ".keras" / "datasets", tmp_path / "kh" / "datasets"):
+        with pytest.raises(DataError, match=f"^mnist: no MNIST in {re.escape(str(folder))}: put mnist.npz there, "
+                                            f"or the four idx files in {re.escape(str(folder / 'mnist'))}"):
+            load_dataset("mnist")
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    datasets = tmp_path / "kh" / "datasets"
+    (datasets / "mnist").mkdir(parents=True)
+    x, y = fake_mnist(6)
+    for stem, array in (("train-images-idx3-ubyte", x), ("train-labels-idx1-ubyte", y),
+                        ("t10k-images-idx3-ubyte", x), ("t10k-labels-idx1-ubyte", y)):
+        write_idx(datasets / "mnist" / f"{stem}.gz", array, gz=True)
+    assert len(load_dataset("mnist")) == 12
+    np.savez(datasets / "mnist.npz", x_train=x[:2], y_train=y[:2], x_test=x[:1], y_test=y[:1])
+    assert len(load_dataset("mnist")) == 3  # Keras' own file first
 
 
 def test_truncated_idx_is_a_usage_error(tmp_path):
