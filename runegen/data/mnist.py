@@ -50,6 +50,7 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Train and test splits together: uint8 (N, 28, 28) and int32 labels."""
     try:
         if path.is_file():
+            _check_zip(path)
             with np.load(path) as archive:
                 parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
         else:
@@ -79,6 +80,16 @@ def load_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.uint8), labels
 
 
+def _check_zip(path: Path) -> None:
+    """An .npz is a zip file of arrays: anything else is said so (numpy read text as a pickle and
+    refused "pickled objects", and handed back one .npy array, a TypeError)."""
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # numpy's own test for a zip (np.load)
+        kind = "is empty" if not magic else "is one .npy array" if magic == b"\x93NUMPY" else "is not a zip file"
+        raise DataError(f"{path}: not an .npz archive (a zip file of arrays, as numpy.savez writes): it {kind}")
+
+
 def _idx_file(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
         if (folder / name).is_file():
@@ -91,7 +102,11 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
     path = _idx_file(folder, stem)
     if path is None:
         raise OSError(f"{stem} missing in {folder}")
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+            raw = file.read()
+    except (OSError, EOFError, zlib.error) as error:  # a corrupt gzip's own words do not name the file
+        raise ValueError(f"{path.name}: {getattr(error, 'strerror', None) or reason(error)}") from None
     if raw[:2] == b"\x1f\x8b":
         raise ValueError(f"{path.name} is gzip-compressed: name it {path.name}.gz")
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:

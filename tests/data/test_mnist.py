@@ -110,8 +110,16 @@ def test_mnist_files_that_are_not_mnist(tmp_path):
         write_idx(tmp_path / "idx" / f"{stem}.gz", array, gz=True)
     gz = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
     gz.write_bytes(gz.read_bytes()[:12] + bytes(b ^ 0x5A for b in gz.read_bytes()[12:]))
-    with pytest.raises(DataError, match="unreadable MNIST"):
+    with pytest.raises(DataError, match=r"unreadable MNIST files \(train-images-idx3-ubyte.gz: "):  # named
         load_dataset(str(tmp_path / "idx"))
+    # not a zip of arrays: "pickled objects, not arrays" for text, a TypeError traceback for one .npy array
+    (tmp_path / "text.npz").write_text("hello\n")
+    np.save(tmp_path / "one.npy", x)
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for name, kind in (("text", "is not a zip file"), ("one", "is one .npy array"), ("empty", "is empty")):
+        with pytest.raises(DataError, match=f"{name}.npz: not an .npz archive .*: it {kind}$"):
+            load_dataset(str(tmp_path / f"{name}.npz"))
     for name, images, labels, message in (("labels.npz", x, np.where(y == y[0], 12, y), "labels must be digits 0..9"),
                                           ("floats.npz", x / 255.0, y, "pixels must be whole numbers in 0..255"),
                                           ("blank.npz", np.zeros_like(x), y, "every image is one flat colour")):
