@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, device_option,
-                                     flag, given_path, integers, model_path, note_threads, note_undescribed, plain,
+                                     flag, given_path, integers, note_threads, note_undescribed, plain,
                                      positive, read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.errors import DeviceError, RunegenError, UsageError
@@ -71,17 +71,17 @@ def export_command(
 
 
 def bench_command(
-    model: Path = typer.Argument(..., parser=model_path, help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
+    model: Path = typer.Argument(..., parser=given_path("MODEL"), help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
     device: str = typer.Option("cpu", callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH:,})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
     runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
     quality_samples: int = typer.Option(BENCH.quality_samples, min=0, max=MAX_SCORED, help="Images per row scored by the rune classifier (recognisability; 0: none)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every raw figure and the environment as JSON."),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
-    compare: Optional[Path] = typer.Option(None, help="An earlier --json: print the ratios to it."),
-    profile: Optional[Path] = typer.Option(None, help="Folder for each ONNX row's onnxruntime profile (per-op times; open in chrome://tracing or Perfetto)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", parser=given_path("--json"), help="Write every raw figure and the environment as JSON."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", parser=given_path("--markdown"), help="Write the table as Markdown."),
+    compare: Optional[Path] = typer.Option(None, parser=given_path("--compare"), help="An earlier --json: print the ratios to it."),
+    profile: Optional[Path] = typer.Option(None, parser=given_path("--profile"), help="Folder for each ONNX row's onnxruntime profile (per-op times; open in chrome://tracing or Perfetto)."),
     accept_failures: bool = typer.Option(False, "--accept-failures", help="Exit 0 even when rows fail to run (❌) or miss their parity tolerance (❎).", show_default="off"),
 ):
     """Parity against Keras and speed, for every exported variant, in one run."""
@@ -121,13 +121,13 @@ def bench_command(
 
 
 def generate(
-    model: Optional[Path] = typer.Argument(None, parser=model_path, help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
+    model: Optional[Path] = typer.Argument(None, parser=given_path("MODEL"), help="Generator file: .onnx, .tflite (no TensorFlow needed) or .keras.", show_default="the shipped rune generator"),
     rune: Optional[str] = typer.Option(None, help="Conditional models: the rune to draw, as a character (ᚠ) or a name (fehu)."),
     class_name: Optional[str] = typer.Option(None, "--class", help="Conditional models: the class to draw, by name or index.", show_default="every class in turn"),
     code: Optional[str] = typer.Option(None, help="Models trained with latent codes: the code to draw (0..codes-1), or 'all': every code the model draws, one per column.", show_default="drawn at random, as in training"),
     count: Optional[int] = typer.Option(None, "--count", "-n", min=1, max=1024, help="Images to draw (1-1024).", show_default="16; with --code all, 4 of each code"),
     seed: int = typer.Option(0, min=0, help="Seed for the latent draws: same seed, same images."),
-    out: Path = typer.Option(Path("samples.png"), help="PNG grid to write."),
+    out: Path = typer.Option(Path("samples.png"), parser=given_path("--out"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the runtime.", show_default="all cores"),
     device: str = typer.Option("cpu", callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),

@@ -42,14 +42,6 @@ def device_option(value: str | None) -> str | None:
     return value.strip() if value is not None else None
 
 
-def model_path(text: str) -> Path:
-    """A MODEL argument as a Path (the `parser` of the argument): an empty one is refused, which
-    Path reads as "." (`bench ""` benched the current folder)."""
-    if not text.strip():
-        raise typer.BadParameter("empty; give a model file or folder", param_hint="MODEL")
-    return Path(text)
-
-
 def require(package: str, message: str) -> None:
     """A UsageError with `message` where `package` is not installed (the edge install has no
     TensorFlow nor scipy): one line, before any work."""

@@ -143,7 +143,7 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
     for args, fragment in ((("--batches", "10000000000"), "<= 65536"), (("--batches", "1,65537"), "--batches 1,65537"),
                            (("--device", " "), "--device: empty")):
         assert_usage_error(run_cli_in_process("bench", SHIPPED, *args), fragment)
-    assert_usage_error(run_cli_in_process("bench", ""), "MODEL: empty")  # was ".: no generator.keras"
+    assert_usage_error(run_cli_in_process("bench", ""), "MODEL: '': an empty path")  # was ".: no generator.keras"
 
 
 def test_bench_and_generate_read_device_names_alike(monkeypatch, tmp_path):

@@ -1,5 +1,5 @@
 """Path options and arguments (runegen/commands/options.py's given_path): an empty or blank value
-is refused in one line, never read as the current folder."""
+is refused in one line, never read as the current folder, by every command."""
 
 import pytest
 
@@ -22,6 +22,10 @@ SHIPPED = ROOT / "runegen" / "models" / "runes-s1" / "generator.keras"
     (("classifier", "--out", ""), "--out: ''"),
     (("export", "", "-f", "onnx", "-q", "f32"), "MODEL: ''"),
     (("export", SHIPPED, "-f", "onnx", "-q", "f32", "--out", ""), "--out: ''"),
+    (("generate", ""), "MODEL: ''"),
+    (("generate", "--out", ""), "--out: ''"),  # said "is a folder"
+    (("bench", SHIPPED, "--profile", ""), "--profile: ''"),  # profiled into the current folder
+    (("bench", SHIPPED, "--json", " "), "--json: ' '"),
 ])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, args, flag):
     assert_usage_error(run_cli_in_process(*args, cwd=tmp_path), f"Invalid value for {flag}: an empty path")
