@@ -23,6 +23,7 @@ their checkpoints to a scratch folder that is deleted (every worker must save: i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -40,17 +41,94 @@ def make_strategy(devices: str = "auto"):
             here = tf.config.list_logical_devices()
         _check_devices(tf, names, here)
     waits_for_workers = devices == "auto" and cluster() is not None
-    # A cluster's strategy blocks in TensorFlow's C++ until every worker has started, where Python's
-    # Ctrl-C handler never runs: the default action stops the process meanwhile (unless it was started
-    # ignoring Ctrl-C, as a shell's background job is: that stays so, as in runegen.cli).
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    previous = signal.signal(signal.SIGINT, signal.SIG_DFL) if waits_for_workers and not ignored else None
-    try:
+    with _stoppable_wait() if waits_for_workers else contextlib.nullcontext():
         with quiet_native_stderr():
             return _strategy(tf, devices)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+
+
+@contextlib.contextmanager
+def _stoppable_wait():
+    """Ctrl-C, SIGTERM and SIGHUP stop the process by their default actions while a cluster's
+    strategy waits for every worker, unless it was started ignoring one (a shell's background job
+    ignores Ctrl-C, nohup SIGHUP): that stays so, as in runegen.cli. The wait is in TensorFlow's
+    C++, where Python's handlers never run, hence the default actions. For SIGTERM that is not
+    enough: TensorFlow sets a handler of its own for it just before its server starts (tsl's
+    SigtermNotifier, for preemption notices; it only notes the signal), and its Python binding holds
+    the GIL for the whole wait, so no Python thread can undo that. So the wait is entered through
+    TensorFlow's C API with ctypes, which lets go of the GIL, on a thread of its own, while this one
+    sets the actions again every 10 ms (a SIGTERM within those 10 ms of TensorFlow's handler is only
+    noted). The handlers the process had are put back after, over TensorFlow's SIGTERM handler."""
+    kept = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number, handler in kept.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(number, signal.SIG_DFL)
+    undo = _wait_in_a_thread()
+    try:
+        yield
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        undo()
+        for number, handler in kept.items():
+            if handler is not None:  # None: set outside Python, left alone
+                signal.signal(number, handler)
+
+
+def _wait_in_a_thread():
+    """Points TensorFlow's binding of TFE_EnableCollectiveOps, where the strategy waits, at the C
+    function called through ctypes on a thread of its own, the calling thread meanwhile keeping the
+    stop signals' actions as Python has them. Returns what undoes that (nothing to undo where the C
+    API cannot be reached so: the binding then waits as before, SIGTERM noted only)."""
+    import ctypes
+    import threading
+
+    try:
+        from tensorflow.python import _pywrap_tfe, pywrap_tfe
+        from tensorflow.python.framework import errors_impl
+
+        binding = pywrap_tfe.TFE_EnableCollectiveOps
+        library = ctypes.CDLL(_pywrap_tfe.__file__)  # and the libraries it needs: the C API
+        enable, new_status = library.TFE_EnableCollectiveOps, library.TF_NewStatus
+        code, message, delete_status = library.TF_GetCode, library.TF_Message, library.TF_DeleteStatus
+    except (ImportError, OSError, AttributeError):
+        return lambda: None
+    enable.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+    new_status.restype, message.restype = ctypes.c_void_p, ctypes.c_char_p
+    code.argtypes = message.argtypes = delete_status.argtypes = [ctypes.c_void_p]
+    capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+        ("PyCapsule_GetPointer", ctypes.pythonapi))
+
+    def enable_collective_ops(context, server_def: bytes) -> None:
+        arguments = (capsule_pointer(context, None), server_def, len(server_def), new_status())
+        done = threading.Event()
+
+        def wait() -> None:
+            try:
+                enable(*arguments)
+            finally:
+                done.set()
+
+        threading.Thread(target=wait, name="runegen-cluster-wait", daemon=True).start()
+        while not done.wait(0.01):
+            for number in STOP_SIGNALS:
+                handler = signal.getsignal(number)  # SIG_DFL, or SIG_IGN where it was ignored
+                if handler is not None:
+                    signal.signal(number, handler)  # again, over TensorFlow's
+        status = arguments[-1]
+        try:
+            if code(status):  # raised as the binding raises it
+                raise errors_impl.exception_type_from_error_code(code(status))(
+                    None, None, message(status).decode(errors="replace"))
+        finally:
+            delete_status(status)
+
+    pywrap_tfe.TFE_EnableCollectiveOps = enable_collective_ops
+
+    def undo() -> None:
+        pywrap_tfe.TFE_EnableCollectiveOps = binding
+
+    return undo
 
 
 # DiffAugment draws its randomness inside each replica, so replicas would not augment alike.

@@ -250,29 +250,54 @@ def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c(tmp_path):
-    """The other worker never starts: the strategy waits in TensorFlow's C++ (where Python's Ctrl-C
-    handler never runs), silently; it ignored Ctrl-C and SIGTERM alike, and only SIGKILL ended it.
-    Now it says what it waits for, and Ctrl-C stops it. (SIGTERM still does not: with the default
-    action set for it too, a worker sent SIGTERM there was still running 30 s later.)"""
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
-    log = tmp_path / "stderr.txt"
-    with open(log, "w") as stderr:
-        # Ctrl-C's default action, as from a terminal, whatever started pytest (nohup, a background
-        # job) made its children ignore
-        worker = subprocess.Popen([sys.executable, "-m", "runegen", *TINY, "--out", tmp_path / "w0"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=stderr,
-                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+STOPS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+
+
+def accepts(port: int) -> bool:
     try:
-        for _ in range(120):  # TensorFlow's import first
-            if "waiting until every one has started (Ctrl-C stops)" in log.read_text() or worker.poll() is not None:
-                break
-            time.sleep(0.5)
-        assert worker.poll() is None, log.read_text()
-        time.sleep(3)  # into the strategy's wait
-        worker.send_signal(signal.SIGINT)
-        assert worker.wait(timeout=30) in (130, -signal.SIGINT)
+        socket.create_connection(("localhost", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_a_worker_waiting_for_its_cluster_stops_on_ctrl_c_sigterm_or_sighup(tmp_path):
+    """The other worker never starts: the strategy waits in TensorFlow's C++, silently; it ignored
+    Ctrl-C, SIGTERM and SIGHUP alike, and only SIGKILL ended it. Now it says what it waits for, and
+    each of them stops it there by the signal's own end, with no run folder left. SIGTERM took more
+    than its default action: TensorFlow sets a handler of its own for it (its preemption notifier's,
+    which only notes the signal) just before its server starts, and its binding held the GIL for the
+    whole wait, so no Python ran to undo that (a worker sent SIGTERM there was still running 30 s
+    later, default action or not). One worker per signal, all waiting at once; each is sent its
+    signal a second after its server answers, when TensorFlow's handler is in place and runegen has
+    set the default action again."""
+    workers, logs, ports = {}, {}, {}
+    try:
+        for number in STOPS:
+            cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+            env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
+            logs[number], ports[number] = tmp_path / f"stderr-{number}.txt", int(cluster["worker"][0].split(":")[1])
+            with open(logs[number], "w") as stderr:
+                # the signals' default actions, as from a terminal, whatever started pytest (nohup, a
+                # background job) made its children ignore
+                workers[number] = subprocess.Popen(
+                    [sys.executable, "-m", "runegen", *TINY, "--out", tmp_path / f"w{number}"], env=env,
+                    stdout=subprocess.DEVNULL, stderr=stderr,
+                    preexec_fn=lambda: [signal.signal(n, signal.SIG_DFL) for n in STOPS])
+        for number, worker in workers.items():
+            for _ in range(300):  # TensorFlow's import first, then the strategy starts the worker's server
+                if accepts(ports[number]) or worker.poll() is not None:
+                    break
+                time.sleep(0.2)
+            assert worker.poll() is None, logs[number].read_text()
+            assert "waiting until every one has started" in logs[number].read_text()
+        time.sleep(1)
+        for number, worker in workers.items():
+            worker.send_signal(number)
+        for number, worker in workers.items():
+            assert worker.wait(timeout=30) in (128 + number, -number), logs[number].read_text()
     finally:
-        worker.kill()
-    assert not (tmp_path / "w0").exists()
+        for worker in workers.values():
+            worker.kill()
+    for number in STOPS:
+        assert not (tmp_path / f"w{number}").exists()
