@@ -357,7 +357,7 @@ def test_generate_default_out(models, tmp_path):
     (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
     (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
     (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
-    ([""], "MODEL: empty"),  # "." is a folder
+    ([""], "MODEL: '': an empty path"),  # "." is a folder
     (["{tmp}/missing.onnx"], "no such file"),
     (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
     (["{discriminator}"], "is not a runegen generator"),
