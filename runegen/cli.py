@@ -24,6 +24,20 @@ app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the gen
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Look at the training data.", no_args_is_help=True)
 
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from runegen import __version__
+
+        typer.echo(f"runegen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print runegen's version and exit.", show_default=False)) -> None:
+    """Train a small DCGAN to draw 28x28 runes and ship the generator to the edge."""
+
 app.command("train")(train.train)
 app.add_typer(data_app, name="data")
 data_app.command("preview")(data.data_preview)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import runegen
+
 from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
 
@@ -13,6 +15,8 @@ def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
     assert "train" in result.stdout and "data" in result.stdout
+    version = run_cli("--version")  # was "No such option: --version"
+    assert version.returncode == 0 and version.stdout == f"runegen {runegen.__version__}\n", version.stderr
     for group in ((), ("data",)):  # no command: the help, and no empty "runegen: error:" line after it
         bare = run_cli(*group)
         assert bare.returncode == 2 and "Usage" in bare.stdout and bare.stderr == "", bare.stderr
@@ -263,6 +267,8 @@ SIGNAL_MID_WRITE = """
 import os, signal, sys
 from pathlib import Path
 from PIL import Image
+
+import runegen
 
 SENT = getattr(signal, sys.argv.pop(1))
 
