@@ -19,8 +19,10 @@ from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its 
 
 from runegen.commands import data, deploy, quality, train
 from runegen.core.errors import RunegenError
+from runegen.core.signals import STOP_SIGNALS
 
-app = typer.Typer(help="Train a small DCGAN to draw 28x28 runes and ship the generator to the edge.",
+ABOUT = "Train a small DCGAN to draw 28x28 runes and ship the generator to the edge."
+app = typer.Typer(help=ABOUT,
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Look at the training data.", no_args_is_help=True)
 
@@ -36,7 +38,7 @@ def _print_version(asked: bool) -> None:
 @app.callback()
 def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                           help="Print runegen's version and exit.", show_default=False)) -> None:
-    """Train a small DCGAN to draw 28x28 runes and ship the generator to the edge."""
+    pass  # the options of `runegen` itself; the help is ABOUT
 
 app.command("train")(train.train)
 app.add_typer(data_app, name="data")
@@ -48,8 +50,6 @@ app.command("evaluate")(quality.evaluate_command)
 app.command("classifier")(quality.classifier_command)
 
 
-STOP_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
-                **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}
 
 
 class Stopped(BaseException):

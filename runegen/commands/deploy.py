@@ -74,7 +74,7 @@ def bench_command(
     model: Path = typer.Argument(..., parser=given_path("MODEL"), help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
     device: str = typer.Option("cpu", callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
-    batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH:,})."),
+    batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
     runs: int = typer.Option(BENCH.runs, callback=positive("--runs"), help="Minimum timed calls per measurement."),
     quality_samples: int = typer.Option(BENCH.quality_samples, min=0, max=MAX_SCORED, help="Images per row scored by the rune classifier (recognisability; 0: none)."),

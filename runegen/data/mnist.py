@@ -23,8 +23,9 @@ IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 
 def keras_datasets() -> Path:
     """Keras' cache of datasets, where keras.datasets.mnist.load_data() leaves mnist.npz:
-    $KERAS_HOME/datasets where KERAS_HOME is set (keras/src/backend/config.py; an empty one is
-    taken as unset), else ~/.keras/datasets."""
+    $KERAS_HOME/datasets where KERAS_HOME is set (keras/src/backend/config.py), else
+    ~/.keras/datasets. Unlike Keras, an empty KERAS_HOME is taken as unset (Keras reads it as the
+    current folder), and an unwritable home is not swapped for /tmp/.keras (only reading here)."""
     home = os.environ.get("KERAS_HOME")
     return (Path(home) if home else Path("~/.keras")).expanduser() / "datasets"
 

@@ -27,6 +27,10 @@ import contextlib
 import json
 import os
 import signal
+import threading
+
+
+from runegen.core.signals import STOP_SIGNALS
 
 
 def make_strategy(devices: str = "auto"):
@@ -46,9 +50,6 @@ def make_strategy(devices: str = "auto"):
             return _strategy(tf, devices)
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
-
-
 @contextlib.contextmanager
 def _stoppable_wait():
     """Ctrl-C, SIGTERM and SIGHUP stop the process by their default actions while a cluster's
@@ -61,9 +62,13 @@ def _stoppable_wait():
     TensorFlow's C API with ctypes, which lets go of the GIL, on a thread of its own, while this one
     sets the actions again every 10 ms (a SIGTERM within those 10 ms of TensorFlow's handler is only
     noted). The handlers the process had are put back after, over TensorFlow's SIGTERM handler."""
+    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
+        yield
+        return
+    # None: a handler set outside Python, left alone
     kept = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     for number, handler in kept.items():
-        if handler is not signal.SIG_IGN:
+        if handler not in (signal.SIG_IGN, None):
             signal.signal(number, signal.SIG_DFL)
     undo = _wait_in_a_thread()
     try:
@@ -71,7 +76,7 @@ def _stoppable_wait():
     finally:
         undo()
         for number, handler in kept.items():
-            if handler is not None:  # None: set outside Python, left alone
+            if handler is not None:
                 signal.signal(number, handler)
 
 
@@ -81,7 +86,6 @@ def _wait_in_a_thread():
     stop signals' actions as Python has them. Returns what undoes that (nothing to undo where the C
     API cannot be reached so: the binding then waits as before, SIGTERM noted only)."""
     import ctypes
-    import threading
 
     try:
         from tensorflow.python import _pywrap_tfe, pywrap_tfe
@@ -94,28 +98,39 @@ def _wait_in_a_thread():
     except (ImportError, OSError, AttributeError):
         return lambda: None
     enable.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
+    enable.restype = delete_status.restype = None
     new_status.restype, message.restype = ctypes.c_void_p, ctypes.c_char_p
     code.argtypes = message.argtypes = delete_status.argtypes = [ctypes.c_void_p]
     capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
         ("PyCapsule_GetPointer", ctypes.pythonapi))
 
     def enable_collective_ops(context, server_def: bytes) -> None:
-        arguments = (capsule_pointer(context, None), server_def, len(server_def), new_status())
-        done = threading.Event()
+        status, done = new_status(), threading.Event()
 
-        def wait() -> None:
+        def wait() -> None:  # holds `context` (the capsule) and `server_def` until TensorFlow returns
             try:
-                enable(*arguments)
+                enable(capsule_pointer(context, None), server_def, len(server_def), status)
             finally:
                 done.set()
 
-        threading.Thread(target=wait, name="runegen-cluster-wait", daemon=True).start()
-        while not done.wait(0.01):
-            for number in STOP_SIGNALS:
-                handler = signal.getsignal(number)  # SIG_DFL, or SIG_IGN where it was ignored
-                if handler is not None:
-                    signal.signal(number, handler)  # again, over TensorFlow's
-        status = arguments[-1]
+        try:
+            threading.Thread(target=wait, name="runegen-cluster-wait", daemon=True).start()
+        except BaseException:
+            delete_status(status)
+            raise
+        raised = None
+        while not done.is_set():
+            try:
+                done.wait(0.01)
+                for number in STOP_SIGNALS:
+                    handler = signal.getsignal(number)  # SIG_DFL, or SIG_IGN where it was ignored
+                    if handler is not None:
+                        signal.signal(number, handler)  # again, over TensorFlow's
+            except BaseException as error:  # another Python handler raised: after the wait, as the
+                raised = raised or error  # binding ran handlers, never with TensorFlow mid-wait
+        if raised is not None:
+            delete_status(status)
+            raise raised
         try:
             if code(status):  # raised as the binding raises it
                 raise errors_impl.exception_type_from_error_code(code(status))(

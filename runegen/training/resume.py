@@ -9,6 +9,7 @@ from pathlib import Path
 
 from runegen.core import atomic
 from runegen.core.errors import RunStateError
+from runegen.core.signals import STOP_SIGNALS
 from runegen.data import GlyphDataset
 
 DATA_RECORD = "checkpoints/data.json"  # the size and classes of the data the run began with
@@ -59,8 +60,7 @@ class StopRequest:
     """The first Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current step;
     a second one interrupts at once. `requested` says which ("interrupted", "terminated")."""
 
-    SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
-               **({signal.SIGHUP: "hung up"} if hasattr(signal, "SIGHUP") else {})}  # a closed terminal
+    SIGNALS = STOP_SIGNALS
 
     def __init__(self):
         self.requested, self.exit_code, self._previous = "", 0, {}

@@ -268,8 +268,6 @@ import os, signal, sys
 from pathlib import Path
 from PIL import Image
 
-import runegen
-
 SENT = getattr(signal, sys.argv.pop(1))
 
 
