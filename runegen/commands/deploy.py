@@ -30,6 +30,8 @@ def export_command(
 
     from runegen.core.formats import select_variants
 
+    if quantize is not None and not split_list(quantize):  # "" read as no list: every variant
+        raise UsageError(f"--quantize: empty; give {VARIANT_NAMES} or all")
     with flag("--format/--quantize:", RunegenError):
         variants = select_variants(split_list(format), split_list(quantize or []))
     if out is not None and out.suffix.lower() in BY_SUFFIX and not out.is_dir():  # was made a folder

@@ -132,6 +132,8 @@ def select_variants(formats: list[str], variant_names: list[str] | None) -> list
     unknown name says which names are known."""
     if not formats:
         raise RunegenError(f"no format given (known: {', '.join(EXPORT_FORMATS)}, all)")
+    formats = [f.lower() for f in formats]  # in any case, as devices are named
+    variant_names = [v.lower() for v in variant_names] if variant_names else variant_names
     # each once, in the order first named: `-f onnx,onnx` exported onnx twice (a -q name repeated picks once)
     formats = list(EXPORT_FORMATS) if "all" in formats else list(dict.fromkeys(formats))
     unknown = [f for f in formats if f not in EXPORT_FORMATS]

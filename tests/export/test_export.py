@@ -45,6 +45,9 @@ def test_variant_selection():
     assert [(v.format, v.name) for v in select_variants(["onnx", "tflite", "onnx"], ["f32", "f32"])] == [
         ("onnx", "f32"), ("tflite", "f32")]
     assert len(select_variants(["tflite", "all"], None)) == len(select_variants(["all"], None))
+    # names in any case, as --device is read ("unknown format 'ONNX'" before)
+    assert select_variants(["ONNX", "TFLite"], ["F32", "Int8"]) == select_variants(["onnx", "tflite"], ["f32", "int8"])
+    assert len(select_variants(["ALL"], ["ALL"])) == len(select_variants(["all"], None))
     with pytest.raises(RunegenError, match="unknown variant 'dynamic' for onnx"):
         select_variants(["onnx"], ["dynamic"])
     with pytest.raises(RunegenError, match="unknown format"):
@@ -177,6 +180,7 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "--format", "caffe"), "unknown format"),
         ((trained_generator, "--format", ","), "no format given"),
         ((trained_generator, "--format", "onnx", "--quantize", "dynamic"), "unknown variant"),
+        ((trained_generator, "--format", "onnx", "--quantize", ""), "--quantize: empty"),  # wrote every variant
         ((trained_generator, "--format", "onnx", "--out", blocker / "sub"), "not writable"),
         ((trained_generator, "--format", "onnx", "--out", blocker), f"--out {blocker}: is a file; give a folder"),
         # a folder named like a model file was made, and the files written into it
