@@ -185,8 +185,10 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     if unknown:
         raise RunegenError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for a "
                            f"{path.suffix.lower()} model (it takes {', '.join(taken) or 'none'})")
+    from runegen.runtime.onnx import device_name  # one reading of device names for every format
+
     threads = threads or usable_cores()
-    generator = loader(path, threads, (device or "cpu").strip(), **options)
+    generator = loader(path, threads, device_name(device or "cpu"), **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
     return generator
 

@@ -158,6 +158,10 @@ def test_bench_and_generate_read_device_names_alike(monkeypatch, tmp_path):
     onnx_file = SHIPPED / "generator_f32.onnx"
     drawn = run_cli_in_process("generate", onnx_file, "--device", "CPU", "-n", "1", "--out", tmp_path / "a.png")
     assert drawn.returncode == 0 and drawn.stdout.rstrip().endswith(", cpu)"), drawn.stdout + drawn.stderr
+    # a .tflite file too (bench took CPUExecutionProvider for its rows, generate refused it)
+    tflite = run_cli_in_process("generate", SHIPPED / "generator_int8.tflite", "--device", "CPUExecutionProvider",
+                                "-n", "1", "--out", tmp_path / "t.png")
+    assert tflite.returncode == 0 and tflite.stdout.rstrip().endswith(", cpu)"), tflite.stdout + tflite.stderr
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
     assert resolve_devices("azureexecutionprovider") == ["AzureExecutionProvider"] and resolve_devices("all") == ["cpu"]
     for command in (("bench", SHIPPED), ("generate", onnx_file, "--out", tmp_path / "b.png")):
