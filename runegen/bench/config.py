@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The largest --batches: 64x the largest batch a target reads (1024, on CUDA), where s1's largest
-# activation (12,544 floats per image) already takes 3.3 GB; 10^10 asked numpy for 7.28 TiB once
+# activation (12,544 floats per image) already takes 3.3 GB by its shapes (not measured); 10^10 asked numpy for 7.28 TiB once
 # every row had run, and a few million could get the process killed for memory.
 MAX_BATCH = 65_536
 
