@@ -60,7 +60,7 @@ def note_reference_size(flag: str, samples: int, dataset) -> None:
     """Say on stderr when the data holds fewer real images than a score's samples: the real side
     of each score then has only those (the built-in runes draw as many as asked)."""
     if not dataset.built_in and samples > len(dataset):
-        typer.echo(f"note: {flag} {samples}: {dataset.name} holds {len(dataset)} images, so the real side "
+        typer.echo(f"note: {flag} {samples}: {dataset.asked} holds {len(dataset)} images, so the real side "
                    f"of each score has {len(dataset)} (FD rises as that falls: compare scores of equal sizes)",
                    err=True)
 

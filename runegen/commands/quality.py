@@ -42,7 +42,7 @@ def evaluate_command(
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
     if generator.num_classes and generator.classes != list(dataset.class_names):
-        raise UsageError(f"{model} was trained on other classes than {dataset.name}'s "
+        raise UsageError(f"{model} was trained on other classes than {dataset.asked}'s "
                          f"({len(generator.classes)} vs {len(dataset.class_names)})")
     from runegen.quality.scorer import Scorer
 
@@ -53,11 +53,11 @@ def evaluate_command(
     if generator.classes and generator.classes != list(dataset.class_names):  # said, not refused:
         # scoring a generator against other data can be meant (runes against a folder of runes)
         trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
-        typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.name}; "
+        typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.asked}; "
                    "--data names the data to score against", err=True)
     with console.status(plain(f"scoring {samples} samples of {model} ...")):
         scores = scorer.score_generator(generator)
-    table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.name}")
+    table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.asked}")
     for key, reading in READINGS.items():
         if key in scores:
             value = scores[key]
@@ -66,7 +66,7 @@ def evaluate_command(
             table.add_row(key, text, reading)
     console.print(table)
     if json_out is not None:
-        record = {"model": str(model), "format": generator.format, "data": dataset.name, **scores}
+        record = {"model": str(model), "format": generator.format, "data": dataset.asked, **scores}
         atomic.write_text(json_out, json.dumps(record, indent=2) + "\n")
 
 

@@ -240,7 +240,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
             say(f"{out} has trained its {_epochs(done)}: nothing to do (--resume --epochs N, N > {done}, trains on)")
             return
     say(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
-        f"on {escape(dataset.name)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
+        f"on {escape(dataset.asked)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
         markup=True)
     if restored:
         if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)

@@ -26,8 +26,8 @@ class GlyphDataset:
 
     @property
     def asked(self) -> str:
-        """The data as the user gave it: what a DataError about it starts with (the docstring of
-        runegen/core/errors.py), so `--data ../x` is named so, not "x"."""
+        """The data as the user gave it, wherever it is named to them (a DataError's start, per
+        runegen/core/errors.py; evaluate's title and JSON; notes): `--data ../x` is "../x", not "x"."""
         return self.spec or self.name
 
     def __len__(self) -> int:

@@ -84,11 +84,11 @@ class Scorer:
             if not installed("tensorflow"):
                 raise DataError(f"{dataset.asked}: labelled data without a classifier for its classes; training "
                                 "one needs TensorFlow (pip install 'runegen[train]'), or give a trained one")
-            log(f"training a classifier on {dataset.name} for the metrics ...")
+            log(f"training a classifier on {dataset.asked} for the metrics ...")
             classifier = KerasClassifier(train_and_save(dataset, path))
         if not unlabelled and classifier.num_classes != len(dataset.class_names):
             raise RunegenError(f"the classifier knows {classifier.num_classes} classes, "
-                             f"the data {dataset.name} has {len(dataset.class_names)}")
+                             f"the data {dataset.asked} has {len(dataset.class_names)}")
         # Data of one class on the rune classifier's features: shown as it learnt glyphs (light on
         # dark), and refused where it still sees nothing in them.
         foreign = unlabelled and classifier_path is None
@@ -100,7 +100,7 @@ class Scorer:
                 raise DataError(f"{dataset.asked}: the rune classifier sees no glyph in {unseen:.0%} of these images "
                                 "(features next to zero); only a classifier trained on labelled images of their kind "
                                 "can score them")
-            log(f"{dataset.name} has one class (no labels): scoring with the rune classifier's features"
+            log(f"{dataset.asked} has one class (no labels): scoring with the rune classifier's features"
                 f"{' (dark glyphs on a light ground, inverted first)' if scorer.invert else ''}, without recognisability")
         return scorer
 
