@@ -178,7 +178,9 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
         raise ModelFileError(f"{path} is empty (0 bytes)")
     if threads is not None and (not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS):
         raise RunegenError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
-    if not isinstance(device, (str, type(None))):
+    if device is None:
+        device = "cpu"
+    if not isinstance(device, str) or not device.strip():  # "" ran on the CPU unsaid
         raise RunegenError(f"device must be a name such as 'cpu' or 'cuda', got {device!r}")
     taken = BY_SUFFIX[path.suffix.lower()].options
     unknown = sorted(set(options) - set(taken))  # a typo was ignored, and the option with it
@@ -188,7 +190,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     from runegen.runtime.onnx import device_name  # one reading of device names for every format
 
     threads = threads or usable_cores()
-    generator = loader(path, threads, device_name(device or "cpu"), **options)
+    generator = loader(path, threads, device_name(device), **options)
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
     return generator
 

@@ -428,6 +428,9 @@ def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):
         generator.generate([[0.0] * LATENT, [0.0] * (LATENT - 1)])
     with pytest.raises(RunegenError, match="device must be a name"):  # an AttributeError on .strip
         load_generator(models["onnx"], device=123)
+    for blank in ("", "  "):  # ran on the CPU, where the CLI refuses an empty --device
+        with pytest.raises(RunegenError, match="device must be a name .*got ' *'$"):
+            load_generator(models["tflite"], device=blank)
     # generate's float images given to grid drew black tiles (to_uint8 forgotten); int16 wrapped
     for bad in (images, images.astype(np.int16)):
         with pytest.raises(RunegenError, match="expected uint8 images, got .*: to_uint8"):
