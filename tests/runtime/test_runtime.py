@@ -1,8 +1,6 @@
-"""The TensorFlow-free runtime (runegen.runtime) and `runegen generate`.
-
-The models are built here: a tiny untrained s1 generator exported with the plain recipes of
-FACTS.md (tf2onnx.from_function; SavedModel -> TFLiteConverter). These exports are scaffolding for
-the runtime's tests, not the project's exporter.
+"""The TensorFlow-free runtime (runegen.runtime): loading each format, its outputs against Keras,
+its metadata, devices and threads, and what it refuses. The models come from tiny_models.py;
+`runegen generate` is tested in test_generate.py.
 """
 
 from __future__ import annotations
@@ -13,86 +11,10 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 from runegen.core.errors import DeviceError, ModelFileError, RunegenError
 from runegen.runtime import LOADERS, latents, load_generator
-
-LATENT = 100
-METADATA = {"latent_dim": "100", "output_range": "[-1, 1]", "preset": "s1",
-            "classes": json.dumps(["fehu", "uruz"]), "runegen_version": "0.1.0", "variant": "f32"}
-
-
-def _rename_onnx_tensor(model, old: str, new: str) -> None:
-    for node in model.graph.node:
-        for k, name in enumerate(node.output):
-            if name == old:
-                node.output[k] = new
-        for k, name in enumerate(node.input):
-            if name == old:
-                node.input[k] = new
-    for value in model.graph.output:
-        if value.name == old:
-            value.name = new
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A tiny untrained s1 generator as .keras, .onnx, .tflite (f32) and int8-in/out .tflite."""
-    from runegen.core.quiet import import_tensorflow
-
-    tf = import_tensorflow()
-    import keras
-    import onnx
-    import tf2onnx
-
-    from runegen.training.nets import PRESETS
-
-    folder = tmp_path_factory.mktemp("models")
-    keras.utils.set_random_seed(0)
-    generator = PRESETS["s1"].generator()
-    (folder / "run").mkdir()
-    paths = {"keras": folder / "run" / "generator.keras"}
-    generator.save(paths["keras"])
-    (folder / "run" / "config.json").write_text(json.dumps({"preset": "s1", "latent_dim": LATENT}))
-    paths["discriminator"] = folder / "discriminator.keras"
-    PRESETS["s1"].discriminator().save(paths["discriminator"])
-
-    function = tf.function(lambda z: generator(z, training=False))
-    proto, _ = tf2onnx.convert.from_function(
-        function, input_signature=[tf.TensorSpec([None, LATENT], tf.float32, name="z")], opset=17)
-    _rename_onnx_tensor(proto, proto.graph.output[0].name, "image")
-    onnx.helper.set_model_props(proto, METADATA)
-    paths["onnx"] = folder / "generator.onnx"
-    onnx.save(proto, paths["onnx"])
-    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # a batch-1-only export
-    paths["onnx_batch1"] = folder / "generator_batch1.onnx"
-    onnx.save(proto, paths["onnx_batch1"])
-
-    saved = folder / "saved_model"
-    generator.export(str(saved), format="tf_saved_model", verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    paths["tflite"] = folder / "generator_f32.tflite"
-    paths["tflite"].write_bytes(converter.convert())
-
-    rng = np.random.default_rng(1)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.standard_normal((1, LATENT)).astype(np.float32)]
-                                                for _ in range(50))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    paths["int8io"] = folder / "generator_int8io.tflite"
-    paths["int8io"].write_bytes(converter.convert())
-    sidecar = {**METADATA, "latent_dim": LATENT, "classes": ["fehu", "uruz"], "variant": "int8io"}
-    (folder / "generator_int8io.tflite.json").write_text(json.dumps(sidecar))
-
-    z = latents(5, LATENT, seed=3)
-    paths["z"] = z
-    paths["reference"] = np.asarray(generator(z, training=False))
-    return paths
+from tiny_models import LATENT, METADATA, models  # noqa: F401 (models: a fixture)
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -320,70 +242,6 @@ def test_a_provider_that_cannot_load_names_what_is_missing(models, monkeypatch, 
     monkeypatch.setattr(onnx_runtime, "missing_library", lambda ort, provider: "libcudnn.so.9: cannot open shared object file")
     with pytest.raises(DeviceError, match="cannot start CUDAExecutionProvider: libcudnn.so.9"):
         load_generator(models["onnx"], device="cuda")
-
-
-# --- the command --------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("kind", ["onnx", "int8io", "keras"])
-def test_generate_writes_a_grid(models, tmp_path, kind):
-    out = tmp_path / "grid.png"
-    # The edge formats in a new process, as on a Pi; a .keras file here, where TensorFlow is loaded.
-    run = run_cli_in_process if kind == "keras" else run_cli
-    result = run("generate", models[kind], "-n", "6", "--columns", "3", "--seed", "2",
-                 "--threads", "1", "--out", out)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines() == [result.stdout.strip()]
-    assert f"wrote {out}: 6 images" in result.stdout and models[kind].name in result.stdout
-    with Image.open(out) as image:
-        assert image.mode == "L" and image.width > image.height  # 3 columns, 2 rows
-
-
-def test_generate_default_out(models, tmp_path):
-    result = run_cli("generate", models["tflite"], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "samples.png").is_file() and "(tflite" in result.stdout
-    # no sidecar: drawn all Gaussian, which is said (a model with codes drew scrambled glyphs silently)
-    assert "generator_f32.tflite came without runegen's metadata (generator_f32.tflite.json beside it)" in result.stderr
-
-
-@pytest.mark.parametrize("args, fragment", [
-    (["{onnx}", "--out", "x.jpg"], "must end in .png"),
-    (["{onnx}", "--out", "{tmp}/no/dir/x.png"], "cannot write"),
-    (["{onnx}", "--out", "{tmp}"], "is a folder; give a file name"),
-    (["{onnx}", "-n", "0"], "--count"),
-    (["{onnx}", "--count", "1025"], "--count"),
-    (["{onnx}", "--threads", "0"], "--threads"),
-    (["{onnx}", "--threads", "100000"], "--threads"),  # LiteRT crashed at that many, onnxruntime took minutes
-    (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
-    (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
-    (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
-    ([""], "MODEL: '': an empty path"),  # "." is a folder
-    (["{tmp}/missing.onnx"], "no such file"),
-    (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
-    (["{discriminator}"], "is not a runegen generator"),
-])
-def test_generate_bad_input(models, tmp_path, args, fragment):
-    _write(tmp_path / "garbage.tflite", b"\x00" * 64)
-    (tmp_path / "folder.png").mkdir()
-    names = {"onnx": models["onnx"], "discriminator": models["discriminator"], "tmp": tmp_path}
-    args = [a.format(**names) for a in args]
-    assert_usage_error(run_cli_in_process("generate", *args, cwd=tmp_path), fragment)
-    assert not (tmp_path / "samples.png").exists() and not any((tmp_path / "folder.png").iterdir())
-
-
-# --- without TensorFlow -------------------------------------------------------------------------
-
-@pytest.mark.parametrize("kind", ["onnx", "tflite"])
-def test_generate_without_tensorflow(models, tmp_path, kind):
-    result = run_cli_without_tensorflow("generate", models[kind], "--out", tmp_path / "s.png", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "s.png").is_file()
-
-
-def test_keras_without_tensorflow_says_so(models, tmp_path):
-    result = run_cli_without_tensorflow("generate", models["keras"], cwd=tmp_path)
-    assert_usage_error(result, ".keras models need TensorFlow: pip install 'runegen[train]'")
-    assert not (tmp_path / "samples.png").exists()
 
 
 def test_the_python_api_refuses_what_it_cannot_draw_or_run(models):

@@ -1,0 +1,73 @@
+"""`runegen generate`, as a user runs it: the grid it writes, where, and what it refuses; the edge
+formats in a new process without TensorFlow, as on a Pi. The models come from tiny_models.py."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from conftest import assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
+from tiny_models import models  # noqa: F401 (a fixture)
+
+@pytest.mark.parametrize("kind", ["onnx", "int8io", "keras"])
+def test_generate_writes_a_grid(models, tmp_path, kind):
+    out = tmp_path / "grid.png"
+    # The edge formats in a new process, as on a Pi; a .keras file here, where TensorFlow is loaded.
+    run = run_cli_in_process if kind == "keras" else run_cli
+    result = run("generate", models[kind], "-n", "6", "--columns", "3", "--seed", "2",
+                 "--threads", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines() == [result.stdout.strip()]
+    assert f"wrote {out}: 6 images" in result.stdout and models[kind].name in result.stdout
+    with Image.open(out) as image:
+        assert image.mode == "L" and image.width > image.height  # 3 columns, 2 rows
+
+
+def test_generate_default_out(models, tmp_path):
+    result = run_cli("generate", models["tflite"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "samples.png").is_file() and "(tflite" in result.stdout
+    # no sidecar: drawn all Gaussian, which is said (a model with codes drew scrambled glyphs silently)
+    assert "generator_f32.tflite came without runegen's metadata (generator_f32.tflite.json beside it)" in result.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["{onnx}", "--out", "x.jpg"], "must end in .png"),
+    (["{onnx}", "--out", "{tmp}/no/dir/x.png"], "cannot write"),
+    (["{onnx}", "--out", "{tmp}"], "is a folder; give a file name"),
+    (["{onnx}", "-n", "0"], "--count"),
+    (["{onnx}", "--count", "1025"], "--count"),
+    (["{onnx}", "--threads", "0"], "--threads"),
+    (["{onnx}", "--threads", "100000"], "--threads"),  # LiteRT crashed at that many, onnxruntime took minutes
+    (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
+    (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
+    (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
+    ([""], "MODEL: '': an empty path"),  # "." is a folder
+    (["{tmp}/missing.onnx"], "no such file"),
+    (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
+    (["{discriminator}"], "is not a runegen generator"),
+])
+def test_generate_bad_input(models, tmp_path, args, fragment):
+    (tmp_path / "garbage.tflite").write_bytes(b"\x00" * 64)
+    (tmp_path / "folder.png").mkdir()
+    names = {"onnx": models["onnx"], "discriminator": models["discriminator"], "tmp": tmp_path}
+    args = [a.format(**names) for a in args]
+    assert_usage_error(run_cli_in_process("generate", *args, cwd=tmp_path), fragment)
+    assert not (tmp_path / "samples.png").exists() and not any((tmp_path / "folder.png").iterdir())
+
+
+# --- without TensorFlow -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["onnx", "tflite"])
+def test_generate_without_tensorflow(models, tmp_path, kind):
+    result = run_cli_without_tensorflow("generate", models[kind], "--out", tmp_path / "s.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_keras_without_tensorflow_says_so(models, tmp_path):
+    result = run_cli_without_tensorflow("generate", models["keras"], cwd=tmp_path)
+    assert_usage_error(result, ".keras models need TensorFlow: pip install 'runegen[train]'")
+    assert not (tmp_path / "samples.png").exists()
+
+
