@@ -200,7 +200,7 @@ def exported(trained_generator, tmp_path_factory):
 # worker ran the bench alone for the last minute. The bench comes early: its fixture builds the
 # tiny run and the exports that export, train and quality then share.
 LONGEST_FIRST = ("bench/test_bench.py", "training/test_distribute.py", "training/test_resume_in_process.py",
-                 "training/test_train_in_process.py", "quality/test_quality.py", "training/test_codes.py",
+                 "training/test_train_in_process.py", "quality/test_quality.py", "training/test_codes.py", "training/test_gan.py",
                  "training/test_train.py", "quality/test_metrics.py", "runtime/test_runtime.py", "runtime/test_generate.py",
                  "commands/test_cli.py", "runtime/test_shipped.py", "export/test_export.py")
 

@@ -55,7 +55,7 @@ def test_a_zip_made_on_a_mac_loads_and_skipped_files_are_named(tmp_path, capsys)
         glyph_image().save(tmp_path / f"{i}.png")
         (tmp_path / "__MACOSX").mkdir(exist_ok=True)
         (tmp_path / "__MACOSX" / f"._{i}.png").write_bytes(b"\0\5\26\7 AppleDouble")
-    (tmp_path / f"._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # hidden files are not read either
+    (tmp_path / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # hidden files are not read either
     for name in ("bad1.png", "bad2.png", "bad3.png", "bad4.png"):
         (tmp_path / name).write_bytes(b"junk")
     data = load_dataset(str(tmp_path))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_usage_error, run_cli, run_cli_in_process
+from conftest import assert_usage_error, run_cli_in_process
 from runegen.core.errors import RunegenError
 from runegen.export import export, load_keras_generator
 from runegen.export.fold import fold_batch_norm

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_usage_error, cut_back, run_cli, run_cli_in_process
+from conftest import ROOT, assert_usage_error, cut_back, run_cli_in_process
 
 TINY = ("train", "--epochs", "1", "--samples-per-class", "2", "--batch-size", "8", "--eval-every", "0",
         "--precision", "fp32")
