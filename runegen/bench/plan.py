@@ -204,11 +204,15 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     """Every row `config` asks for on `model` (a .keras file, a run folder, a folder of exports or one
     exported file)."""
     keras_path, export_dir = locate(model)
+    one_file = model.is_file() and model.suffix in EXPORT_SUFFIXES
+    if one_file:  # given alone, a file that does not load is bad input, not a failed row
+        from runegen.runtime.generator import load_generator
+        load_generator(model, threads=1)
     export_errors = []
     if exports_missing_variants(keras_path, export_dir) and installed("tensorflow"):
         progress("exporting missing variants")
         export_errors = export_missing(keras_path, export_dir)
-    rows = plan_rows(keras_path, export_dir, config.devices, only=model if model.suffix in EXPORT_SUFFIXES else None)
+    rows = plan_rows(keras_path, export_dir, config.devices, only=model if one_file else None)
     if not rows:
         why = "its .keras file needs TensorFlow, and no exported files" if keras_path else "no exported files"
         raise ModelFileError(f"{model}: nothing to benchmark ({why})")

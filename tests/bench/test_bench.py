@@ -146,6 +146,17 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
     assert_usage_error(run_cli_in_process("bench", ""), "MODEL: '': an empty path")  # was ".: no generator.keras"
 
 
+def test_one_file_that_is_no_model_is_bad_input(tmp_path):
+    """MODEL given as one exported file that does not load is refused in one line, exit 2, before
+    any row runs (it was a table of ❌ rows, exit 1, as for a folder with one bad file among good ones)."""
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model at all")
+    (tmp_path / "garbage.tflite").write_bytes(b"\x00" * 64)
+    (tmp_path / "digits.onnx").write_bytes((SHIPPED.parent / "classifier_runes.onnx").read_bytes())
+    for name, fragment in (("garbage.onnx", "is not a valid ONNX model"), ("garbage.tflite", "is not a valid TFLite model"),
+                           ("digits.onnx", "is not a runegen generator")):
+        assert_usage_error(run_cli_in_process("bench", tmp_path / name, "--threads", "1"), fragment)
+
+
 def test_bench_and_generate_read_device_names_alike(monkeypatch, tmp_path):
     """generate took `CPU` (and printed it so) where bench refused it; the lists of what is
     available differed: bench left out onnxruntime's providers that runegen has no name for,
