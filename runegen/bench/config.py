@@ -14,7 +14,8 @@ MAX_BATCH = 65_536
 
 @dataclass
 class BenchConfig:
-    """Every setting of a bench run (the `bench` command has one option per field, of the same name)."""
+    """Every setting of a bench run. The `bench` command has one option per field, of the same
+    name but `devices` (`--device`), and defaults of its own (`--threads 1,all`)."""
     devices: list[str] = field(default_factory=lambda: ["cpu"])
     threads: list[int] = field(default_factory=lambda: [1])
     batches: list[int] = field(default_factory=lambda: [1, 8, 64, 256])  # throughput batch sizes

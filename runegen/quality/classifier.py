@@ -4,7 +4,7 @@ its Keras network and training, its ONNX twin, and loading either.
 A small CNN is trained on the built-in data (`train_classifier`, about 10 s for the runes, with
 outlier exposure); its penultimate layer, "features" (128-d, ReLU), plays the role Inception's
 pool layer plays in FID. Every classifier runegen saves is written twice, .keras and .onnx, the
-ONNX one checked against Keras (`save_classifier`); the .onnx twin runs on onnxruntime alone, so
+ONNX one checked against Keras (`train_and_save`); the .onnx twin runs on onnxruntime alone, so
 scoring needs no TensorFlow. Images are float32 (N, 28, 28, 1) in [-1, 1], as everywhere in runegen.
 """
 

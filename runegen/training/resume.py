@@ -1,4 +1,4 @@
-"""What a run needs to stop and start again: the stop signals (Ctrl-C, SIGTERM), and the record of
+"""What a run needs to stop and start again: the stop signals (Ctrl-C, SIGTERM, SIGHUP), and the record of
 the data it began with, which a resumed run must see again."""
 
 from __future__ import annotations
