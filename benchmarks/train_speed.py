@@ -157,7 +157,8 @@ def main() -> None:
     parser.add_argument("--target", type=at_least(0.0, float), default=0.80, help="recognisability to reach")
     parser.add_argument("--budget-factor", type=at_least(0.0, float), default=3.0,
                         help="the tutorial trains up to this times runegen's time to the target")
-    parser.add_argument("--samples-per-class", type=at_least(2, int), default=400)
+    parser.add_argument("--samples-per-class", type=at_least(3, int), default=400,
+                        help="runes per class; 3 or more, so that the 24 classes fill one batch of 64")
     parser.add_argument("--race-precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                         help="runegen's precision in the race (fp32: the same arithmetic as the tutorial's)")
     parser.add_argument("--full-runegen-curve", action="store_true",
