@@ -183,7 +183,11 @@ def prefer_onnx(path: Path) -> Path:
 
 def load_classifier(path: Path):
     """A classifier file: .onnx (onnxruntime) or .keras (TensorFlow)."""
-    if path.suffix == ".onnx":
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a classifier file (.onnx or .keras)")
+    if path.suffix.lower() not in (".onnx", ".keras"):  # else read as .keras: "needs TensorFlow" on the edge
+        raise ModelFileError(f"{path}: not a classifier file (.onnx or .keras)")
+    if path.suffix.lower() == ".onnx":
         return OnnxClassifier(path)
     return KerasClassifier(_load_keras_classifier(path))
 

@@ -154,6 +154,18 @@ def test_labelled_folder_without_tensorflow_needs_a_classifier(tmp_path, exporte
     assert_usage_error(result, "training one needs TensorFlow")
 
 
+def test_a_classifier_that_is_no_classifier_file_is_named_so_without_tensorflow(tmp_path):
+    """On the edge install, --classifier given a folder or a .png said "a .keras classifier needs
+    TensorFlow", and without the flag: neither is a .keras file."""
+    (tmp_path / "pic.png").write_bytes(b"not a model")
+    (tmp_path / "folder").mkdir()
+    for given, fragment in (("pic.png", "--classifier pic.png: not a classifier file (.onnx or .keras)"),
+                            ("folder", "--classifier folder is a folder, not a classifier file (.onnx or .keras)")):
+        result = run_cli_without_tensorflow("evaluate", "--samples", "10", "--classifier", given, cwd=tmp_path)
+        assert_usage_error(result, fragment)
+        assert "TensorFlow" not in result.stderr
+
+
 def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path):
     export_dir, _ = exported
     scores = tmp_path / "s.json"
