@@ -214,7 +214,9 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
         export_errors = export_missing(keras_path, export_dir)
     rows = plan_rows(keras_path, export_dir, config.devices, only=model if one_file else None)
     if not rows:
-        why = "its .keras file needs TensorFlow, and no exported files" if keras_path else "no exported files"
+        why = f"no exported files in {export_dir}" if keras_path else "no exported files"
+        if keras_path and not installed("tensorflow"):
+            why += ", and its .keras file needs TensorFlow: pip install 'runegen[train]'"
         raise ModelFileError(f"{model}: nothing to benchmark ({why})")
 
     results: list[tuple[int, int, Row]] = []  # (threads, place in rows, row): put back in order

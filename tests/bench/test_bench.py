@@ -157,6 +157,16 @@ def test_one_file_that_is_no_model_is_bad_input(tmp_path):
         assert_usage_error(run_cli_in_process("bench", tmp_path / name, "--threads", "1"), fragment)
 
 
+def test_a_keras_file_without_tensorflow_says_what_to_install(tmp_path):
+    """On the edge install `bench MODEL.keras` (or a run folder with no exports) said "its .keras
+    file needs TensorFlow, and no exported files", without how to get TensorFlow."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "generator.keras").write_bytes(b"")
+    for model in ("run/generator.keras", "run"):
+        result = run_cli_without_tensorflow("bench", model, "--threads", "1", cwd=tmp_path)
+        assert_usage_error(result, "needs TensorFlow: pip install 'runegen[train]'")
+
+
 def test_bench_and_generate_read_device_names_alike(monkeypatch, tmp_path):
     """generate took `CPU` (and printed it so) where bench refused it; the lists of what is
     available differed: bench left out onnxruntime's providers that runegen has no name for,
