@@ -126,7 +126,11 @@ class OnnxClassifier:
     """The classifier exported to ONNX (outputs `features`, `probabilities`), on onnxruntime."""
 
     def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime
+        try:
+            import onnxruntime
+        except ImportError:  # absent (32-bit Pi OS), or a wheel whose native library does not load
+            raise ModelFileError(f"{path}: an ONNX classifier needs onnxruntime (pip install onnxruntime), "
+                                 "or give its .keras original") from None
 
         options = onnxruntime.SessionOptions()
         if threads:
@@ -185,7 +189,8 @@ def load_classifier(path: Path):
     """A classifier file: .onnx (onnxruntime) or .keras (TensorFlow)."""
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder, not a classifier file (.onnx or .keras)")
-    if path.suffix.lower() not in (".onnx", ".keras"):  # else read as .keras: "needs TensorFlow" on the edge
+    # Anything else was read as .keras ("needs TensorFlow" on the edge); Keras reads only ".keras"
+    if path.suffix.lower() != ".onnx" and path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a classifier file (.onnx or .keras)")
     if path.suffix.lower() == ".onnx":
         return OnnxClassifier(path)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
+from conftest import ROOT, assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "20", "--epochs", "6", "--batch-size", "16",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
@@ -164,6 +164,16 @@ def test_a_classifier_that_is_no_classifier_file_is_named_so_without_tensorflow(
         result = run_cli_without_tensorflow("evaluate", "--samples", "10", "--classifier", given, cwd=tmp_path)
         assert_usage_error(result, fragment)
         assert "TensorFlow" not in result.stderr
+    # Keras reads only a lower-case .keras: C.KERAS was "not a runegen classifier (File format not supported)"
+    (tmp_path / "C.KERAS").write_bytes(b"not a model")
+    assert_usage_error(run_cli_in_process("evaluate", "--samples", "10", "--classifier", tmp_path / "C.KERAS"),
+                       "C.KERAS: not a classifier file (.onnx or .keras)")
+    # an .onnx classifier where onnxruntime does not import (32-bit Pi OS): was a traceback
+    shipped = ROOT / "runegen" / "models"
+    result = run_cli_without_tensorflow("evaluate", shipped / "runes-s1" / "generator_int8.tflite", "--samples", "10",
+                                        "--classifier", shipped / "classifier_runes.onnx", cwd=tmp_path,
+                                        also_blocked=("onnxruntime",))
+    assert_usage_error(result, "classifier_runes.onnx: an ONNX classifier needs onnxruntime")
 
 
 def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path):
