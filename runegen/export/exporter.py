@@ -28,7 +28,7 @@ from runegen.export.flops import model_flops
 from runegen.runtime import load_generator
 
 PARITY_SEED, PARITY_SAMPLES = 1234, 256
-CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latent draws from N(0, 1), as the generator sees
+CALIBRATION_SEED, CALIBRATION_SAMPLES = 4321, 512  # latents drawn as the model's inputs (codes, classes)
 # Largest change (of outputs in [-1, 1]) the graph rewrites may make: round-off is about 1e-6, and
 # 1.2e-5 with all-Gaussian latents (no code one-hots); a wrong rewrite is off by far more.
 FOLD_TOLERANCE = 1e-4

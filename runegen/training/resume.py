@@ -47,9 +47,9 @@ def _described(dataset: GlyphDataset) -> dict:
 
 
 class TrainingStopped(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM (kill, docker stop, Slurm, Kubernetes) stopped the run: after a step, with
-    a checkpoint saved, or at once on a second signal; `exit_code` is the shell's for that signal
-    (130, 143)."""
+    """Ctrl-C, SIGTERM (kill, docker stop, Slurm, Kubernetes) or SIGHUP (a closed terminal) stopped
+    the run: after a step, with a checkpoint saved, or at once on a second signal; `exit_code` is
+    the shell's for that signal (130, 143, 129)."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -57,8 +57,9 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 class StopRequest:
-    """The first Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current step;
-    a second one interrupts at once. `requested` says which ("interrupted", "terminated")."""
+    """The first stop signal (Ctrl-C, SIGTERM, SIGHUP) asks the loop to checkpoint and stop after
+    the current step; a second one interrupts at once. `requested` says which ("interrupted",
+    "terminated", "hung up")."""
 
     SIGNALS = STOP_SIGNALS
 
