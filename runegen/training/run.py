@@ -21,6 +21,7 @@ A run folder holds everything a run makes:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -139,7 +140,8 @@ class Run:
         # CheckpointManager writes the data files first and the index last, atomically. Every
         # worker of a cluster saves (saving is collective); all but the chief into scratch.
         folder = out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
-        self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
+        with _tensorflow_log_quiet():  # its WARNING lines on a garbled checkpoints/checkpoint: restore() copes
+            self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
 
         # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
         one_hot = self.num_classes or self.codes
@@ -172,15 +174,15 @@ class Run:
         # Every worker restores the chief's checkpoint (a cluster resumes from a shared folder).
         # TensorFlow logs an ERROR line of its own when the index names files that are gone; the
         # one line the user gets is the RunStateError below.
-        logger = tf.get_logger()
-        level = logger.level
-        logger.setLevel("CRITICAL")
-        try:
-            latest = tf.train.latest_checkpoint(self.out / "checkpoints")
-        finally:
-            logger.setLevel(level)
+        folder = self.out / "checkpoints"
+        with _tensorflow_log_quiet():
+            state = tf.train.get_checkpoint_state(folder)  # None: checkpoints/checkpoint missing or garbled
+            latest = tf.train.latest_checkpoint(folder)
+        if state is None:  # the newest ckpt-N there: training from the beginning replaced the run's work
+            numbers = [int(n) for n in (p.name[5:-6] for p in folder.glob("ckpt-*.index")) if n.isdigit()]
+            latest = str(folder / f"ckpt-{max(numbers)}") if numbers else None
         check_same_data(self.out, self.dataset)
-        if latest is None and not (self.out / "checkpoints" / "checkpoint").exists():
+        if latest is None and state is None:
             return False
         if latest is None:  # an index whose files are gone
             raise RunStateError(f"no checkpoint in {self.out / 'checkpoints'}")
@@ -329,3 +331,17 @@ def _load(path: Path):
 
     with Image.open(path) as image:
         return image.copy()
+
+
+@contextlib.contextmanager
+def _tensorflow_log_quiet():
+    """TensorFlow's own log lines (WARNING, ERROR) held back: the user gets runegen's one line."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("CRITICAL")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

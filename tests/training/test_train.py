@@ -79,6 +79,22 @@ def test_a_checkpoint_index_whose_files_are_gone_is_one_error(tiny_run, tmp_path
     assert not [r for r in caplog.records if r.name == "tensorflow"]  # TensorFlow's own ERROR line
 
 
+@pytest.mark.parametrize("state", [None, "junk\n"])
+def test_a_lost_or_garbled_checkpoint_state_resumes_from_the_newest_checkpoint(tiny_run, tmp_path, caplog, state):
+    """checkpoints/checkpoint (TensorFlow's note of the latest checkpoint) deleted or garbled, the
+    ckpt-* files intact: --resume trained from the beginning, over the finished run's generator
+    (deleted), or said "no checkpoint" after TensorFlow's WARNING lines (garbled)."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    (run / "checkpoints" / "checkpoint").unlink()
+    if state is not None:
+        (run / "checkpoints" / "checkpoint").write_text(state)
+    result = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at epoch 3, step 0" in result.stderr and "from the beginning" not in result.stderr
+    assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
+    assert not [r for r in caplog.records if r.name == "tensorflow"]
+
+
 def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path):
     """Both ended --resume in a traceback (IndexError; a class embedding of the wrong shape), or
     resumed silently on other data."""
