@@ -35,9 +35,16 @@ def check_same_data(out: Path, dataset: GlyphDataset) -> None:
         break
     now = _described(dataset)
     changed = [key for key in now if isinstance(began, dict) and key in began and began[key] != now[key]]
+    if changed == ["classes"] and len(began["classes"]) == len(now["classes"]) == 1:
+        changed = []  # one class, named after its folder (a flat image folder): moved or renamed, the same data
     if changed:
-        then = ", ".join(f"{len(began[k]) if k == 'classes' else began[k]} {k}" for k in changed)
-        later = ", ".join(f"{len(now[k]) if k == 'classes' else now[k]} {k}" for k in changed)
+        def told(record: dict, key: str) -> str:  # classes by their names where their number is the same
+            if key != "classes":
+                return f"{record[key]} {key}"
+            same = len(began[key]) == len(now[key])
+            return f"classes {', '.join(map(str, record[key]))}" if same else f"{len(record[key])} classes"
+        then = ", ".join(told(began, k) for k in changed)
+        later = ", ".join(told(now, k) for k in changed)
         raise RunStateError(f"the data changed since the run began ({then} then, {later} now; "
                             "a resumed run must see the same data)")
 

@@ -111,6 +111,27 @@ def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path)
                        "cannot restore this run's networks from it")
 
 
+def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
+    """A folder of images without class subfolders has one class, named after the folder: moved
+    and given again (as --resume's own error says to), it was refused as changed data ("1
+    classes then, 1 classes now")."""
+    from PIL import Image
+
+    from conftest import bar_glyph
+
+    (tmp_path / "glyphs").mkdir()
+    for n in range(16):
+        Image.fromarray(bar_glyph(("across", "down")[n % 2], n % 8)).save(tmp_path / "glyphs" / f"{n}.png")
+    run = tmp_path / "run"
+    first = run_cli_in_process("train", "--data", tmp_path / "glyphs", "--epochs", "1", "--batch-size", "8",
+                               "--eval-every", "0", "--out", run)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "glyphs").rename(tmp_path / "moved")
+    resumed = run_cli_in_process("train", "--resume", "--epochs", "2", "--data", tmp_path / "moved", "--out", run)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at epoch 2" in resumed.stderr
+
+
 def test_run_folders_training_cannot_use(tmp_path):
     """A path TensorFlow reads as a glob pattern: its checkpoints are saved but never found again
     (and exp[/] was rich markup: a traceback); a file is not a folder."""
