@@ -21,6 +21,11 @@ from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
+# Sizes past any memory: --latent-dim 5000000 was TensorFlow's OOM traceback (G's first layer has
+# 12,544 weights per latent input), --samples-per-class 10^12 numpy's ("Unable to allocate 66.8 PiB").
+MAX_LATENT_DIM = 4096  # G's first layer 205 MB in fp32, Adam's and the EMA's copies beside it
+MAX_SAMPLES_PER_CLASS = 50_000  # 1.2 million runes, 3.8 GB as float32
+
 
 class PresetName(str, Enum):
     s1 = "s1"
@@ -72,13 +77,13 @@ def train(
     beta_1: float = typer.Option(DEFAULT.beta_1, min=0.0, max=0.999, help="Adam beta_1 for both networks."),
     beta_2: float = typer.Option(DEFAULT.beta_2, min=0.0, max=0.9999, help="Adam beta_2 for both networks."),
     seed: int = typer.Option(DEFAULT.seed, min=0, max=MAX_SEED, help="Seed for data, weights, noise and shuffling."),
-    latent_dim: int = typer.Option(DEFAULT.latent_dim, callback=positive("--latent-dim"), help="Width of G's latent input (the seeds' 100). The codes are part of it: it must exceed --codes + --continuous-codes (unless --conditional, which adds the classes beside it)."),
+    latent_dim: int = typer.Option(DEFAULT.latent_dim, max=MAX_LATENT_DIM, callback=positive("--latent-dim"), help="Width of G's latent input (the seeds' 100). The codes are part of it: it must exceed --codes + --continuous-codes (unless --conditional, which adds the classes beside it)."),
     update: Update = typer.Option(Update(DEFAULT.update), help="simultaneous (tutorial, cheaper) or alternating (seed 001)."),
     precision: Precision = typer.Option(Precision(DEFAULT.precision), help="fp32, bf16 (mixed bfloat16), fp16 (mixed float16, loss scaling), or auto: bf16 on GPUs with compute capability >= 8.0 and CPUs with AVX512-BF16/AMX, fp16 on 7.x GPUs, else fp32."),
     deterministic: Optional[bool] = typer.Option(DEFAULT.deterministic, "--deterministic/--no-deterministic", help="TensorFlow op determinism (same seed -> same weights).", show_default="on without a GPU; ~1% of the step on a 2-core AMD EPYC with AVX512-BF16"),
     jit: bool = typer.Option(DEFAULT.jit, "--jit/--no-jit", help="Compile the step with XLA (0.90x on a 2-core AMD EPYC with AVX512-BF16)."),
     checkpoint_every: int = typer.Option(DEFAULT.checkpoint_every, callback=positive("--checkpoint-every"), help="Checkpoint every N epochs (and at the end)."),
-    samples_per_class: int = typer.Option(DEFAULT.samples_per_class, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
+    samples_per_class: int = typer.Option(DEFAULT.samples_per_class, max=MAX_SAMPLES_PER_CLASS, callback=positive("--samples-per-class"), help="Built-in runes: images drawn per rune."),
     conditional: bool = typer.Option(DEFAULT.conditional, "--conditional", help="Class-conditional: generate asks for a rune/class."),
     ema: float = typer.Option(DEFAULT.ema, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), sampled and saved; 0 = off."),
     diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs; Q then reads the codes through it, which collapsed runs with them (use with --codes 0 --continuous-codes 0)."),

@@ -59,6 +59,9 @@ def test_help_keeps_every_word_of_the_option_texts():
     (["--precision", "fp8"], "--precision"),
     (["--lr-g", "-1"], "--lr-g"),
     (["--batch-size", "100000", "--samples-per-class", "2"], "larger than the dataset"),
+    # sizes no memory holds: a traceback (TensorFlow's OOM; numpy's "Unable to allocate 66.8 PiB")
+    (["--latent-dim", "5000000"], "--latent-dim"),
+    (["--samples-per-class", "1000000000000"], "--samples-per-class"),
 ])
 def test_bad_train_flags(tmp_path, args, fragment):
     assert_usage_error(run_cli("train", *args, "--out", tmp_path / "run"), fragment)
