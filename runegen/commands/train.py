@@ -249,6 +249,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         markup=True)
     if restored:
         if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)
+            (out / "samples").mkdir(exist_ok=True)  # deleted since (a FileNotFoundError at the epoch's end)
             save_config(config, out)
             save_data_record(out, dataset)  # (for a run begun before there was one: it has just been checked)
         say(f"resumed at epoch {done + 1}, step {step}")

@@ -111,6 +111,16 @@ def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path)
                        "cannot restore this run's networks from it")
 
 
+def test_a_run_whose_samples_folder_was_deleted_resumes(tiny_run, tmp_path):
+    """samples/ deleted (to save room, say) and --resume: a FileNotFoundError traceback at the first
+    epoch's end, when its sample grid was written."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    shutil.rmtree(run / "samples")
+    result = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert (run / "samples" / "epoch_003.png").is_file()
+
+
 def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
     """A folder of images without class subfolders has one class, named after the folder: moved
     and given again (as --resume's own error says to), it was refused as changed data ("1
