@@ -15,6 +15,9 @@ from runegen.training.config import TrainConfig, load_config
 
 # Settings a resumed run may change; all others must stay as the run began.
 RESUMABLE = ("epochs", "checkpoint_every", "eval_every", "eval_samples", "devices", "deterministic", "jit")
+# What a run folder holds (runegen/training/run.py): True for a folder.
+RUN_PARTS = {"samples": True, "checkpoints": True, "tensorboard": True, "metrics.csv": False,
+             "generator.keras": False, "progress.gif": False, "classes.json": False}
 KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 
 
@@ -24,6 +27,11 @@ def resumed_config(ctx: typer.Context, given: TrainConfig, out: Optional[Path]) 
     out = out or _latest_run()
     with flag("--resume:", RunStateError):
         config = load_config(out)
+    for name, folder in RUN_PARTS.items():  # a traceback where training first wrote there
+        part = out / name
+        if part.exists() and part.is_dir() != folder:
+            raise UsageError(f"--resume: {part} is a {'file' if folder else 'folder'}; the run keeps its "
+                             f"{name} {'folder' if folder else 'file'} there (move it away)")
     config = dataclasses.replace(config, **{name: getattr(given, name) for name in RESUMABLE
                                             if not is_default(ctx, name)})  # checked as given, below
     config = _checked_as_options(ctx, config, out / "config.json")

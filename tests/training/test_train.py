@@ -121,6 +121,18 @@ def test_a_run_whose_samples_folder_was_deleted_resumes(tiny_run, tmp_path):
     assert (run / "samples" / "epoch_003.png").is_file()
 
 
+@pytest.mark.parametrize("part, folder", [("samples", False), ("checkpoints", False), ("tensorboard", False),
+                                          ("metrics.csv", True)])
+def test_a_run_folder_with_a_file_where_a_folder_belongs_is_one_error(tiny_run, tmp_path, part, folder):
+    """A file where the run keeps a folder, or the reverse: --resume was a traceback
+    (FileExistsError, TensorFlow's FailedPreconditionError, IsADirectoryError)."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    shutil.rmtree(run / part) if (run / part).is_dir() else (run / part).unlink()
+    (run / part).mkdir() if folder else (run / part).write_text("x")
+    result = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
+    assert_usage_error(result, f"--resume: {run / part} is a {'folder' if folder else 'file'}")
+
+
 def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
     """A folder of images without class subfolders has one class, named after the folder: moved
     and given again (as --resume's own error says to), it was refused as changed data ("1
