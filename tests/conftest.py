@@ -131,6 +131,21 @@ def cut_back(run: Path, to: Path, checkpoint: str) -> Path:
     return to
 
 
+@pytest.fixture(autouse=True)
+def stop_signals_heard():
+    """Ctrl-C and SIGTERM with their default actions in the test process, as from a terminal,
+    whatever started pytest (a shell's background job ignores Ctrl-C, and training leaves an ignored
+    signal ignored): the in-process tests that press Ctrl-C must be heard."""
+    import signal
+
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    ignored = {number: signal.signal(number, default) for number, default in defaults.items()
+               if signal.getsignal(number) is signal.SIG_IGN}
+    yield
+    for number, handler in ignored.items():
+        signal.signal(number, handler)
+
+
 @pytest.fixture
 def cli():
     return run_cli

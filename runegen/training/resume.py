@@ -75,6 +75,8 @@ class StopRequest:
 
     def __enter__(self):
         for number in self.SIGNALS:
+            if signal.getsignal(number) is signal.SIG_IGN:  # nohup's SIGHUP, a background job's Ctrl-C:
+                continue  # left ignored, as runegen.cli leaves them (a closed terminal stopped a nohup run)
             try:
                 self._previous[number] = signal.signal(number, self._handle)
             except ValueError:  # not the main thread: leave signals alone

@@ -84,3 +84,22 @@ def test_a_second_signal_stops_at_once_with_its_own_exit_code():
     with pytest.raises(TrainingStopped, match="terminated again") as again:
         stop._handle(signal.SIGTERM, None)
     assert again.value.exit_code == 143
+
+
+def test_a_stop_signal_that_was_ignored_stays_ignored_while_training():
+    """`nohup runegen train ... &`: nohup ignores SIGHUP (and a shell's background job Ctrl-C), as
+    runegen.cli leaves it; training's own handler took it back, and a closed terminal stopped the
+    run ("hung up; checkpoint saved", exit 129)."""
+    import signal
+
+    from runegen.training.resume import StopRequest
+
+    ignored = signal.SIGHUP if hasattr(signal, "SIGHUP") else signal.SIGINT
+    previous = signal.signal(ignored, signal.SIG_IGN)
+    try:
+        with StopRequest():
+            assert signal.getsignal(ignored) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # the others are heard
+        assert signal.getsignal(ignored) is signal.SIG_IGN
+    finally:
+        signal.signal(ignored, previous)
