@@ -42,8 +42,9 @@ def evaluate_command(
     with flag("--data", DataError):
         dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
     if generator.num_classes and generator.classes != list(dataset.class_names):
-        raise UsageError(f"{model} was trained on other classes than {dataset.asked}'s "
-                         f"({len(generator.classes)} vs {len(dataset.class_names)})")
+        told = ((", ".join(generator.classes), ", ".join(dataset.class_names))  # by name where as many
+                if len(generator.classes) == len(dataset.class_names) else (len(generator.classes), len(dataset.class_names)))
+        raise UsageError(f"{model} was trained on other classes than {dataset.asked}'s ({told[0]} vs {told[1]})")
     from runegen.quality.scorer import Scorer
 
     console = table_console()

@@ -310,3 +310,23 @@ def test_data_too_small_to_score_is_named_as_given(tmp_path):
                        "--data ../few: 3 images, too few to score")
     assert_usage_error(run_cli_in_process("train", "--data", "../few", "--out", "run", cwd=tmp_path / "here"),
                        "--data ../few: 3 images, too few to score")
+
+
+def test_a_conditional_generator_on_renamed_classes_names_them(tmp_path):
+    """The classes differ in name only: it said "trained on other classes than data's (2 vs 2)"."""
+    from PIL import Image
+
+    from conftest import bar_glyph
+    from runegen.training.nets import PRESETS
+
+    run = tmp_path / "run"
+    run.mkdir()
+    PRESETS["s1"].generator(num_classes=2).save(run / "generator.keras")
+    (run / "config.json").write_text(json.dumps({"preset": "s1", "latent_dim": 100, "conditional": True}))
+    (run / "classes.json").write_text(json.dumps(["a", "b"]))
+    for name in ("a", "c"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for n in range(2):
+            Image.fromarray(bar_glyph("across", n)).save(tmp_path / "data" / name / f"{n}.png")
+    assert_usage_error(run_cli_in_process("evaluate", run / "generator.keras", "--data", tmp_path / "data"),
+                       "data's (a, b vs a, c)")
