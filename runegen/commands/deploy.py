@@ -43,6 +43,14 @@ def export_command(
     note_undescribed(generator)
     out = out or model.parent / "export"
     check_writable(out)
+    # A folder where a file goes was found only after the conversion and its check (a failed
+    # rename, exit 1): refused before any work, as an --out that is a file is.
+    names = [v.filename(model.stem) for v in variants]
+    names += [f"{name}.json" for v, name in zip(variants, names) if EXPORT_FORMATS[v.format].sidecar_metadata]
+    in_the_way = [name for name in names if (out / name).is_dir()]
+    if in_the_way:
+        raise UsageError(f"--out {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "
+                         "where export writes a file; move it or give another --out")
     console = table_console()
     earlier = [v.filename(model.stem) for v in variants if (out / v.filename(model.stem)).exists()]
     with console.status(plain(f"exporting {model} to {len(variants)} variant(s)...")):

@@ -173,6 +173,9 @@ def test_bad_export_input(trained_generator, tmp_path):
     PRESETS["s1"].discriminator().save(discriminator)
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    in_the_way = tmp_path / "in_the_way"
+    for name in ("generator_f32.onnx", "generator_f32.tflite.json"):
+        (in_the_way / name).mkdir(parents=True)
     cases = [
         ((tmp_path / "missing.keras", "--format", "onnx"), "no such file"),
         ((garbage, "--format", "onnx"), "not a valid"),
@@ -185,6 +188,9 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "--format", "onnx", "--out", blocker), f"--out {blocker}: is a file; give a folder"),
         # a folder named like a model file was made, and the files written into it
         ((trained_generator, "--format", "onnx", "--out", tmp_path / "g.onnx"), "a folder of files, not a file"),
+        # a folder where a file goes: exported, checked, then a failed rename, exit 1, after the work
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", in_the_way), "generator_f32.onnx in it is a folder"),
+        ((trained_generator, "-f", "tflite", "-q", "f32", "--out", in_the_way), "generator_f32.tflite.json in it is a folder"),
     ]
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
