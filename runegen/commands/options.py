@@ -34,6 +34,15 @@ def positive(name: str):
     return check
 
 
+def finite(name: str):
+    """A weight's check beside its `min=`: typer's range takes infinity (NaN it refuses)."""
+    def check(value):
+        if value is not None and not math.isfinite(value):
+            raise typer.BadParameter(f"must be a finite number, got {value}", param_hint=name)
+        return value
+    return check
+
+
 def device_option(value: str | None) -> str | None:
     """--device, stripped; empty refused (generate drew on the cpu, bench said "--device : not
     available"). Its case and provider names are read by the runtime (runtime/onnx.py)."""

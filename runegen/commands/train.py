@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, flag, given_path, note_reference_size,
-                                     option_value, positive, require)
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, finite, flag, given_path,
+                                     note_reference_size, option_value, positive, require)
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
@@ -63,14 +63,14 @@ def train(
     d_kernel: int = typer.Option(DEFAULT.d_kernel, min=0, max=7, help="Size of D's square convolution kernels; 0 = the preset's (s1: 5, s2: 3). G stays the seed's network."),
     codes: int = typer.Option(DEFAULT.codes, min=0, help="InfoGAN latent codes: the last N of the latent's inputs are a one-hot code that D's Q head must read back (no labels used); 0 = plain Gaussian latent (1, a constant, is refused). Ignored with --conditional."),
     continuous_codes: int = typer.Option(DEFAULT.continuous_codes, min=0, help="Gaussian latent inputs (just before the one-hot code) that Q must also read back, so G spends them on visible variation; 0 = none. Ignored with --conditional."),
-    info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, help="Weight of Q's loss (the code's cross-entropy, the continuous codes' half squared error) in both losses."),
-    continuous_weight: float = typer.Option(DEFAULT.continuous_weight, min=0.0, help="Weight of the continuous codes' regression, relative to the one-hot code's cross-entropy (both times --info-weight)."),
+    info_weight: float = typer.Option(DEFAULT.info_weight, min=0.0, callback=finite("--info-weight"), help="Weight of Q's loss (the code's cross-entropy, the continuous codes' half squared error) in both losses."),
+    continuous_weight: float = typer.Option(DEFAULT.continuous_weight, min=0.0, callback=finite("--continuous-weight"), help="Weight of the continuous codes' regression, relative to the one-hot code's cross-entropy (both times --info-weight)."),
     self_conditioning: bool = typer.Option(DEFAULT.self_conditioning, "--self-conditioning/--no-self-conditioning", help="With --codes: D judges fakes against their code and real images against the code its Q head reads in them (a projection term), so each code must match its cluster of real glyphs as a whole."),
-    code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
-    code_invariance: float = typer.Option(DEFAULT.code_invariance, min=0.0, help="With --codes: weight of D's term that keeps its Q head's reading of a real glyph when the glyph is shifted by up to 2 pixels, so codes gather glyphs by shape, not by position (one more pass of D per step); 0 = off."),
+    code_balance: float = typer.Option(DEFAULT.code_balance, min=0.0, callback=finite("--code-balance"), help="With --codes: weight of D's term that spreads its Q head's readings of real images evenly over the codes, so that every kind of glyph gets its share of codes; 0 = off."),
+    code_invariance: float = typer.Option(DEFAULT.code_invariance, min=0.0, callback=finite("--code-invariance"), help="With --codes: weight of D's term that keeps its Q head's reading of a real glyph when the glyph is shifted by up to 2 pixels, so codes gather glyphs by shape, not by position (one more pass of D per step); 0 = off."),
     code_prior: bool = typer.Option(DEFAULT.code_prior, "--code-prior/--no-code-prior", help="With --codes: draw each code as often as D's Q head reads it in real glyphs (learned while training, saved with the generator) instead of uniformly."),
-    mode_seeking: float = typer.Option(DEFAULT.mode_seeking, min=0.0, help="Weight of the bounded mode-seeking term (after MSGAN) in G's loss: pairs of latents with the same code must draw different images; 0 = off."),
-    mode_seeking_target: float = typer.Option(DEFAULT.mode_seeking_target, min=0.001, help="The image distance per unit of noise distance (mean absolute differences) --mode-seeking asks of same-code pairs; pushes no further. Real runes of one class: 0.16."),
+    mode_seeking: float = typer.Option(DEFAULT.mode_seeking, min=0.0, callback=finite("--mode-seeking"), help="Weight of the bounded mode-seeking term (after MSGAN) in G's loss: pairs of latents with the same code must draw different images; 0 = off."),
+    mode_seeking_target: float = typer.Option(DEFAULT.mode_seeking_target, min=0.001, callback=finite("--mode-seeking-target"), help="The image distance per unit of noise distance (mean absolute differences) --mode-seeking asks of same-code pairs; pushes no further. Real runes of one class: 0.16."),
     lr_g: float = typer.Option(DEFAULT.lr_g, callback=positive("--lr-g"), help="Generator Adam learning rate."),
     lr_d: float = typer.Option(DEFAULT.lr_d, callback=positive("--lr-d"), help="Discriminator Adam learning rate."),
     lr_decay: float = typer.Option(DEFAULT.lr_decay, min=0.0, max=1.0, help="Share of the run, at its end, over which both learning rates fall linearly to 0 (0: constant rates)."),

@@ -62,6 +62,9 @@ def test_help_keeps_every_word_of_the_option_texts():
     # sizes no memory holds: a traceback (TensorFlow's OOM; numpy's "Unable to allocate 66.8 PiB")
     (["--latent-dim", "5000000"], "--latent-dim"),
     (["--samples-per-class", "1000000000000"], "--samples-per-class"),
+    # infinite weights: 'training diverged' after TensorFlow started (exit 1), or taken unsaid
+    (["--info-weight", "inf"], "--info-weight: must be a finite number, got inf"),
+    (["--mode-seeking-target", "inf"], "--mode-seeking-target"),
 ])
 def test_bad_train_flags(tmp_path, args, fragment):
     assert_usage_error(run_cli("train", *args, "--out", tmp_path / "run"), fragment)
