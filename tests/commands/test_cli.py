@@ -143,7 +143,7 @@ def test_resume_refuses_a_config_it_cannot_train_and_allows_what_the_run_ignored
     import json
 
     for key, value in (("batch_size", "eight"), ("batch_size", 0), ("precision", "fp64"), ("lr_g", None),
-                       ("spectral_norm", "yes"), ("seed", 2**40)):
+                       ("spectral_norm", "yes"), ("seed", 2**40), ("info_weight", float("inf"))):
         (tmp_path / "config.json").write_text(json.dumps({key: value}))
         assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path),
                            f"--resume: {tmp_path / 'config.json'}: {key} {value!r}")
