@@ -248,16 +248,15 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         f"on {escape(dataset.asked)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
         markup=True)
     if restored:
-        if chief:  # what a later --resume reads back: the settings this one changed (--epochs, ...)
-            (out / "samples").mkdir(exist_ok=True)  # deleted since (a FileNotFoundError at the epoch's end)
-            save_config(config, out)
-            save_data_record(out, dataset)  # (for a run begun before there was one: it has just been checked)
         say(f"resumed at epoch {done + 1}, step {step}")
-    elif chief:
-        if resume:  # stopped before its first checkpoint: nothing to restore
-            say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")
-            for stale in [*(out / "samples").glob("epoch_*.png"), out / "metrics.csv"]:
-                stale.unlink(missing_ok=True)
+    elif chief and resume:  # stopped before its first checkpoint: nothing to restore
+        say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")
+        for stale in [*(out / "samples").glob("epoch_*.png"), out / "metrics.csv"]:
+            stale.unlink(missing_ok=True)
+    if chief:  # what a later --resume reads back (the settings this one changed: --epochs, ...), and
+        # what a resumed run's folder may have lost since: samples/ (a FileNotFoundError at the
+        # epoch's end), classes.json (generator.keras's class names), the data record (a run begun
+        # before there was one: its data has just been checked)
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")

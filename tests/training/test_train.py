@@ -92,7 +92,9 @@ def test_a_lost_or_garbled_checkpoint_state_resumes_from_the_newest_checkpoint(t
     assert result.returncode == 0, result.stderr
     assert "resumed at epoch 3, step 0" in result.stderr and "from the beginning" not in result.stderr
     assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
-    assert not [r for r in caplog.records if r.name == "tensorflow"]
+    # none of TensorFlow's lines on a garbled state ("...: Checkpoint ignored"); its tf.function
+    # retracing warning, which the in-process trainings before this one in a worker bring on, is no part
+    assert not [r for r in caplog.records if r.name == "tensorflow" and "retracing" not in r.getMessage()]
 
 
 def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path):
@@ -113,12 +115,16 @@ def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path)
 
 def test_a_run_whose_samples_folder_was_deleted_resumes(tiny_run, tmp_path):
     """samples/ deleted (to save room, say) and --resume: a FileNotFoundError traceback at the first
-    epoch's end, when its sample grid was written."""
+    epoch's end, when its sample grid was written. classes.json deleted: the resumed run's
+    generator.keras lost its class names (they were written only when a run began)."""
     run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    classes = (run / "classes.json").read_text()
     shutil.rmtree(run / "samples")
+    (run / "classes.json").unlink()
     result = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
     assert result.returncode == 0, result.stderr
     assert (run / "samples" / "epoch_003.png").is_file()
+    assert (run / "classes.json").read_text() == classes
 
 
 @pytest.mark.parametrize("part, folder", [("samples", False), ("checkpoints", False), ("tensorboard", False),
