@@ -1,8 +1,10 @@
-"""What a run needs to stop and start again: the stop signals (Ctrl-C, SIGTERM, SIGHUP), and the record of
-the data it began with, which a resumed run must see again."""
+"""What a run needs to stop and start again: the stop signals (Ctrl-C, SIGTERM, SIGHUP), the record of
+the data it began with, which a resumed run must see again, and TensorFlow's note of its
+checkpoints, mended where it was lost (TensorFlow is imported inside the functions that need it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 from pathlib import Path
@@ -35,8 +37,8 @@ def check_same_data(out: Path, dataset: GlyphDataset) -> None:
         break
     now = _described(dataset)
     changed = [key for key in now if isinstance(began, dict) and key in began and began[key] != now[key]]
-    if changed == ["classes"] and len(began["classes"]) == len(now["classes"]) == 1:
-        changed = []  # one class, named after its folder (a flat image folder): moved or renamed, the same data
+    if "classes" in changed and len(began["classes"]) == len(now["classes"]) == 1:
+        changed.remove("classes")  # one class, named after its folder (a flat image folder): moved, not changed
     if changed:
         def told(record: dict, key: str) -> str:  # classes by their names where their number is the same
             if key != "classes":
@@ -91,3 +93,69 @@ class StopRequest:
     def __exit__(self, *_):
         for number, previous in self._previous.items():
             signal.signal(number, previous)
+
+
+# --- TensorFlow's note of a run's checkpoints (checkpoints/checkpoint) ---------------------------
+
+def checkpoint_state(folder: Path):
+    """TensorFlow's note of the checkpoints in `folder` (its file `checkpoint`); None where it is
+    missing or unreadable (TensorFlow returns None for a garbled one, and raises for an empty one)."""
+    import tensorflow as tf
+
+    with tensorflow_log_quiet():
+        try:
+            return tf.train.get_checkpoint_state(folder)
+        except ValueError:
+            return None
+
+
+def readable_checkpoints(folder: Path) -> list[str]:
+    """The ckpt-N prefixes in `folder` whose index TensorFlow reads, oldest first: a save killed
+    while it wrote the index leaves a partial one."""
+    import tensorflow as tf
+
+    numbers = sorted(int(n) for n in (p.name[len("ckpt-"):-len(".index")] for p in folder.glob("ckpt-*.index"))
+                     if n.isdigit())
+    readable = []
+    for prefix in (str(folder / f"ckpt-{number}") for number in numbers):
+        try:
+            tf.train.load_checkpoint(prefix)
+        except (tf.errors.OpError, ValueError):
+            continue
+        readable.append(prefix)
+    return readable
+
+
+def mend_checkpoint_state(folder: Path) -> None:
+    """The note of the checkpoints written again where it is lost or unreadable and readable ones
+    are there: --resume trained from the beginning over the run, or was a traceback (an empty note).
+    An unreadable note with no checkpoint to name is a RunStateError; none at all, a run to begin."""
+    import tensorflow as tf
+
+    if not folder.is_dir() or checkpoint_state(folder) is not None:
+        return
+    readable = [Path(path).name for path in readable_checkpoints(folder)]  # relative, as TensorFlow writes them
+    if readable:
+        # With their times and an earlier "last preserved" one, as CheckpointManager writes them:
+        # without, it keeps them all for good (max_to_keep=2 no longer held on disk).
+        times = [(folder / f"{name}.index").stat().st_mtime for name in readable]
+        with tensorflow_log_quiet():
+            tf.compat.v1.train.update_checkpoint_state(str(folder), readable[-1], readable,
+                                                       all_model_checkpoint_timestamps=times,
+                                                       last_preserved_timestamp=min(times) - 1)
+    elif (folder / "checkpoint").exists():
+        raise RunStateError(f"no checkpoint in {folder} (its note of them, checkpoints/checkpoint, is unreadable)")
+
+
+@contextlib.contextmanager
+def tensorflow_log_quiet():
+    """TensorFlow's own log lines (WARNING, ERROR) held back: the user gets runegen's one line."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("CRITICAL")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -21,7 +21,6 @@ A run folder holds everything a run makes:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
@@ -40,7 +39,8 @@ from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
-from runegen.training.resume import StopRequest, TrainingStopped, check_same_data
+from runegen.training.resume import (StopRequest, TrainingStopped, check_same_data, checkpoint_state,
+                                     mend_checkpoint_state, readable_checkpoints, tensorflow_log_quiet)
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
@@ -137,11 +137,13 @@ class Run:
             g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
             noise=self.gan.noise, dropout_rng=dropout_rng, epoch=self.epoch,
             step_in_epoch=self.step_in_epoch, epoch_sums=self.epoch_sums, **optional)
-        # CheckpointManager writes the data files first and the index last, atomically. Every
-        # worker of a cluster saves (saving is collective); all but the chief into scratch.
+        # A save moves the data files into place, then writes ckpt-N.index (a kill can leave it
+        # partial), then checkpoints/checkpoint, atomically. Every worker of a cluster saves (saving
+        # is collective); all but the chief into scratch.
         folder = out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
-        with _tensorflow_log_quiet():  # its WARNING lines on a garbled checkpoints/checkpoint: restore() copes
-            self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
+        if self.chief:
+            mend_checkpoint_state(folder)
+        self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
 
         # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
         one_hot = self.num_classes or self.codes
@@ -175,16 +177,16 @@ class Run:
         # TensorFlow logs an ERROR line of its own when the index names files that are gone; the
         # one line the user gets is the RunStateError below.
         folder = self.out / "checkpoints"
-        with _tensorflow_log_quiet():
-            state = tf.train.get_checkpoint_state(folder)  # None: checkpoints/checkpoint missing or garbled
-            latest = tf.train.latest_checkpoint(folder)
-        if state is None:  # the newest ckpt-N there: training from the beginning replaced the run's work
-            numbers = [int(n) for n in (p.name[5:-6] for p in folder.glob("ckpt-*.index")) if n.isdigit()]
-            latest = str(folder / f"ckpt-{max(numbers)}") if numbers else None
+        state = checkpoint_state(folder)
+        with tensorflow_log_quiet():
+            latest = tf.train.latest_checkpoint(folder) if state is not None else None
+        if state is None:  # lost: the chief has mended it, but a worker may read before it did
+            readable = readable_checkpoints(folder)
+            latest = readable[-1] if readable else None
         check_same_data(self.out, self.dataset)
-        if latest is None and state is None:
+        if latest is None and not (folder / "checkpoint").exists():
             return False
-        if latest is None:  # an index whose files are gone
+        if latest is None:  # an index whose files are gone, or an unreadable note and no checkpoint
             raise RunStateError(f"no checkpoint in {self.out / 'checkpoints'}")
         try:
             self.checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -331,17 +333,3 @@ def _load(path: Path):
 
     with Image.open(path) as image:
         return image.copy()
-
-
-@contextlib.contextmanager
-def _tensorflow_log_quiet():
-    """TensorFlow's own log lines (WARNING, ERROR) held back: the user gets runegen's one line."""
-    import tensorflow as tf
-
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("CRITICAL")
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -79,11 +79,12 @@ def test_a_checkpoint_index_whose_files_are_gone_is_one_error(tiny_run, tmp_path
     assert not [r for r in caplog.records if r.name == "tensorflow"]  # TensorFlow's own ERROR line
 
 
-@pytest.mark.parametrize("state", [None, "junk\n"])
+@pytest.mark.parametrize("state", [None, "junk\n", ""])
 def test_a_lost_or_garbled_checkpoint_state_resumes_from_the_newest_checkpoint(tiny_run, tmp_path, caplog, state):
-    """checkpoints/checkpoint (TensorFlow's note of the latest checkpoint) deleted or garbled, the
-    ckpt-* files intact: --resume trained from the beginning, over the finished run's generator
-    (deleted), or said "no checkpoint" after TensorFlow's WARNING lines (garbled)."""
+    """checkpoints/checkpoint (TensorFlow's note of the latest checkpoint) deleted, garbled or empty,
+    the ckpt-* files intact: --resume trained from the beginning, over the finished run's generator
+    (deleted), said "no checkpoint" after TensorFlow's WARNING lines (garbled), or was a traceback
+    (empty). The note is written again, so that the checkpoints are kept two at a time as before."""
     run = shutil.copytree(tiny_run[0], tmp_path / "run")
     (run / "checkpoints" / "checkpoint").unlink()
     if state is not None:
@@ -92,9 +93,33 @@ def test_a_lost_or_garbled_checkpoint_state_resumes_from_the_newest_checkpoint(t
     assert result.returncode == 0, result.stderr
     assert "resumed at epoch 3, step 0" in result.stderr and "from the beginning" not in result.stderr
     assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.index")) == ["ckpt-6.index", "ckpt-9.index"]
     # none of TensorFlow's lines on a garbled state ("...: Checkpoint ignored"); its tf.function
     # retracing warning, which the in-process trainings before this one in a worker bring on, is no part
     assert not [r for r in caplog.records if r.name == "tensorflow" and "retracing" not in r.getMessage()]
+
+
+def test_a_partial_index_is_passed_over(tiny_run, tmp_path):
+    """A save killed while it wrote ckpt-N.index (TensorFlow writes it in place, before its note):
+    the newest readable checkpoint is restored; none readable and no note is a run stopped before
+    its first checkpoint; none readable and an unreadable note, no checkpoint."""
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    checkpoints = run / "checkpoints"
+    (checkpoints / "checkpoint").unlink()
+    newest = checkpoints / "ckpt-6.index"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    result = run_cli_in_process("train", "--resume", "--epochs", "2", "--eval-every", "0", "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at epoch 2, step 0" in result.stderr
+    (checkpoints / "ckpt-3.index").write_bytes(b"")
+    (checkpoints / "ckpt-6.index").write_bytes(b"")
+    (checkpoints / "checkpoint").write_text("")
+    assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "2", "--eval-every", "0", "--out", run),
+                       "no checkpoint in")
+    (checkpoints / "checkpoint").unlink()
+    result = run_cli_in_process("train", "--resume", "--epochs", "1", "--eval-every", "0", "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert "training from the beginning" in result.stderr
 
 
 def test_a_truncated_checkpoint_or_changed_data_is_one_error(tiny_run, tmp_path):
@@ -155,6 +180,10 @@ def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
                                "--eval-every", "0", "--out", run)
     assert first.returncode == 0, first.stderr
     (tmp_path / "glyphs").rename(tmp_path / "moved")
+    (tmp_path / "moved" / "15.png").rename(tmp_path / "15.png")  # and one image fewer: said so, not the name
+    assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "2", "--data", tmp_path / "moved", "--out", run),
+                       "(16 images then, 15 images now;")
+    (tmp_path / "15.png").rename(tmp_path / "moved" / "15.png")
     resumed = run_cli_in_process("train", "--resume", "--epochs", "2", "--data", tmp_path / "moved", "--out", run)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at epoch 2" in resumed.stderr
