@@ -219,6 +219,7 @@ class Run:
                         f"D(x) {values['d_real']:.2f}  D(G(z)) {values['d_fake']:.2f}  {rate:,.0f} img/s"))
                     if stop.requested:
                         self.step_in_epoch.assign(step)
+                        self._check_finite_weights(epoch, step)
                         path = self.checkpoints.save(checkpoint_number=self._global_step(epoch, step))
                         raise TrainingStopped(f"{stop.requested}; checkpoint saved: {path}", stop.exit_code)
                 log(self._end_epoch(epoch, started, step - start_step, progress, task))
@@ -227,12 +228,24 @@ class Run:
                 raise TrainingStopped(f"{stop.requested} as training ended; checkpoint saved: "
                                       f"{self.checkpoints.latest_checkpoint}", stop.exit_code)
 
+    def _check_finite_weights(self, epoch: int, step: int) -> None:
+        """A step's losses are computed before its update: an update that breaks the weights (a
+        rate of 1e308 is infinity in float32) shows only in the next step's, too late for the last
+        step of a run, whose NaN weights were checkpointed and saved. Checked before each save."""
+        networks = {"G": self.gan.generator, "D": self.gan.discriminator, "G's average": self.gan.sampler}
+        for name, network in networks.items():
+            if not all(np.isfinite(w.numpy()).all() for w in network.weights if "float" in str(w.dtype)):
+                raise TrainingDiverged(f"training diverged at epoch {epoch + 1}, step {step}: {name}'s weights are "
+                                       f"no longer finite; last good checkpoint: "
+                                       f"{self.checkpoints.latest_checkpoint or 'none'}")
+
     def _global_step(self, epoch: int, step: int) -> int:
         return epoch * self.steps_per_epoch + step
 
     def _end_epoch(self, epoch, started, steps_run, progress, task) -> str:
         import tensorflow as tf
 
+        self._check_finite_weights(epoch, self.steps_per_epoch)  # before its samples, scores and checkpoint
         seconds = time.perf_counter() - started
         means = self.epoch_sums.numpy() / self.steps_per_epoch
         row = {"epoch": epoch + 1, **dict(zip(METRICS, means.round(5).tolist())),

@@ -41,6 +41,16 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not (out / "generator.keras").exists()
 
 
+def test_weights_made_non_finite_by_the_last_step_are_not_saved(tmp_path):
+    """A rate of 1e308 (infinity in float32): the losses of each step were finite, computed before
+    its update, so a run whose last step broke the weights checkpointed them and ended "done", its
+    generator.keras all NaN. The weights are checked before each checkpoint."""
+    out = tmp_path / "inf"
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 1, step 1: G's weights are no longer finite"):
+        train_in_process(out, tiny_config(epochs=1, batch_size=24, lr_g=1e308), InterruptAt())  # one step
+    assert not list((out / "checkpoints").glob("ckpt-*"))
+
+
 def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
     """Stopped (or diverged) before any checkpoint, a run folder could be neither resumed ("no
     checkpoint") nor reused ("not empty"); --resume now trains it from the beginning."""
