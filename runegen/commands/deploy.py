@@ -47,6 +47,7 @@ def export_command(
     # rename, exit 1): refused before any work, as an --out that is a file is.
     names = [v.filename(model.stem) for v in variants]
     names += [f"{name}.json" for v, name in zip(variants, names) if EXPORT_FORMATS[v.format].sidecar_metadata]
+    names += [parity_picture(out, model.stem, fmt).name for fmt in dict.fromkeys(v.format for v in variants)]
     in_the_way = [name for name in names if (out / name).is_dir()]
     if in_the_way:
         raise UsageError(f"--out {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "

@@ -176,6 +176,8 @@ def test_bad_export_input(trained_generator, tmp_path):
     in_the_way = tmp_path / "in_the_way"
     for name in ("generator_f32.onnx", "generator_f32.tflite.json"):
         (in_the_way / name).mkdir(parents=True)
+    picture_in_the_way = tmp_path / "picture_in_the_way"
+    (picture_in_the_way / "generator_parity_onnx.png").mkdir(parents=True)
     cases = [
         ((tmp_path / "missing.keras", "--format", "onnx"), "no such file"),
         ((garbage, "--format", "onnx"), "not a valid"),
@@ -191,6 +193,9 @@ def test_bad_export_input(trained_generator, tmp_path):
         # a folder where a file goes: exported, checked, then a failed rename, exit 1, after the work
         ((trained_generator, "-f", "onnx", "-q", "f32", "--out", in_the_way), "generator_f32.onnx in it is a folder"),
         ((trained_generator, "-f", "tflite", "-q", "f32", "--out", in_the_way), "generator_f32.tflite.json in it is a folder"),
+        # the side-by-side picture's name: found when it was written, after the files (exit 2, late)
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", picture_in_the_way),
+         "generator_parity_onnx.png in it is a folder"),
     ]
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
