@@ -22,7 +22,7 @@ class TutorialLoop:
         import tensorflow as tf
 
         from runegen.training.nets import s1_discriminator, s1_generator
-        from runegen.training.run import without_autotune
+        from runegen.training.tf_settings import without_autotune
 
         keras.utils.set_random_seed(seed)
         self.generator, discriminator = s1_generator(), s1_discriminator()

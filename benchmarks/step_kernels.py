@@ -98,7 +98,7 @@ def main() -> None:
     from runegen.export.flops import layer_flops, model_flops
     from runegen.training.config import TrainConfig
     from runegen.training.nets import PRESETS
-    from runegen.training.run import configure_tensorflow
+    from runegen.training.tf_settings import configure_tensorflow
 
     configure_tensorflow(tf, True)  # as runegen train sets it
     rng = np.random.default_rng(0)

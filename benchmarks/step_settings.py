@@ -89,7 +89,7 @@ import keras
 from runegen.data import load_dataset
 from runegen.training.gan import DCGAN
 from runegen.training.nets import PRESETS
-from runegen.training.run import configure_tensorflow, without_autotune
+from runegen.training.tf_settings import configure_tensorflow, without_autotune
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_precision
 
 config = TrainConfig(**spec.get("config", {}))

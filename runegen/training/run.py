@@ -6,7 +6,8 @@ A run folder holds everything a run makes:
                           written by runegen/commands/train.py)
     samples/epoch_NNN.png a grid from fixed noise after each epoch; progress.gif strings them
     metrics.csv           per epoch: losses, D(x), D(G(z)), images/s; every --eval-every epochs
-                          the quality metrics of runegen/quality/scorer.py (FD, KID, precision, ...)
+                          the quality metrics of runegen/quality/scorer.py (FD, KID, precision, ...);
+                          it and progress.gif are written by runegen/training/logs.py
     tensorboard/          the same scalars and the grids, for TensorBoard
     checkpoints/          the last two (max_to_keep=2): G, D, G's weight average (EMA), both
                           optimisers, the code prior's frequencies (--code-prior), noise and
@@ -21,9 +22,7 @@ A run folder holds everything a run makes:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import shutil
@@ -39,35 +38,15 @@ from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
+from runegen.training.logs import append_metrics, save_progress_gif
 from runegen.training.resume import (StopRequest, TrainingStopped, check_same_data, checkpoint_state,
                                      mend_checkpoint_state, readable_checkpoints, tensorflow_log_quiet)
+from runegen.training.tf_settings import configure_tensorflow, without_autotune
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "code_accuracy")
 QUALITY_SHOWN = ("fd", "precision", "recall", "recognisability", "class_accuracy")
 RAW_SCORES = ("fd", "kid", "precision", "recall", "recognisability", "class_coverage", "class_accuracy")
 GRID_SAMPLES = 64
-
-
-def configure_tensorflow(tf, deterministic: bool) -> None:
-    """The process-wide TensorFlow settings of a run (benchmarks/step_settings.py times each)."""
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    # Grappler's op-fusing remapper fails on the self-conditioned D's gradient graph and says so on
-    # stderr ("remapper failed") at every start, leaving that graph as it was; with it off the
-    # step runs as fast.
-    tf.config.optimizer.set_experimental_options({"remapping": False})
-
-
-def without_autotune(dataset):
-    """`dataset` with tf.data's autotuning off. An epoch's iterator, when it is destroyed, waits for
-    the autotuner's background thread to wake up, and that thread sleeps longer and longer: epochs
-    were held to exactly 20.48, 40.96, 81.92 or 141.92 s, the cores idle meanwhile (up to half of
-    an epoch; docs/training_speed.md). A pipeline of cached tensors has nothing to tune."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 class TrainingDiverged(RuntimeError):
@@ -259,7 +238,7 @@ class Run:
             if self.config.eval_every and ((epoch + 1) % self.config.eval_every == 0 or last):
                 quality = self.score()
                 row.update({k: round(v, 5) if isinstance(v, float) else v for k, v in quality.items()})
-            self._append_metrics(row)
+            append_metrics(self.out / "metrics.csv", row)
             with self.summary_writer.as_default(step=epoch + 1):
                 for key in (*METRICS, "images_per_s", *quality):
                     tf.summary.scalar(key, row[key])
@@ -304,20 +283,6 @@ class Run:
             return None
         return [round(float(w), 6) for w in self.gan.code_frequency.numpy()]
 
-    def _append_metrics(self, row: dict) -> None:
-        path = self.out / "metrics.csv"
-        rows = []
-        if path.exists():  # keep earlier epochs, drop any the resumed run is redoing
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < row["epoch"]]
-        rows.append(row)
-        fields = list(dict.fromkeys(k for r in rows for k in r))  # evaluated epochs add columns
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=fields, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic.write_text(path, text.getvalue())
-
     def finish(self) -> Path | None:
         """The progress GIF and the inference generator: float32, BN in inference mode (the
         chief's; other workers of a cluster write nothing and return None)."""
@@ -326,9 +291,7 @@ class Run:
         if not self.chief:
             shutil.rmtree(self.checkpoints.directory, ignore_errors=True)
             return None
-        frames = [_load(p) for p in sorted((self.out / "samples").glob("epoch_*.png"))]
-        if frames:
-            images.save_gif(frames, self.out / "progress.gif")
+        save_progress_gif(self.out / "samples", self.out / "progress.gif")
         generator = PRESETS[self.config.preset].generator(self.config.latent_dim,
                                                           num_classes=self.num_classes)
         generator.set_weights(self.gan.sampler.get_weights())
@@ -340,9 +303,3 @@ class Run:
             generator.save(tmp)
         return target
 
-
-def _load(path: Path):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.copy()

@@ -24,7 +24,7 @@ def test_other_update_scheme_and_precision_train(tmp_path, update, precision, ji
     scaled = isinstance(run.gan.g_optimizer, __import__("keras").optimizers.LossScaleOptimizer)
     assert scaled == (precision == "fp16")
     # An epoch's batches come without tf.data's autotuner, whose thread held epochs to 20.48,
-    # 40.96 or 81.92 s (runegen/training/run.py: without_autotune)
+    # 40.96 or 81.92 s (runegen/training/tf_settings.py: without_autotune)
     assert run.batches(0, 0).options().autotune.enabled is False
 
 
