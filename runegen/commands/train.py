@@ -14,7 +14,7 @@ import typer
 from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, finite, flag, given_path,
                                      note_reference_size, option_value, positive, require)
 from runegen.commands.resume import resumed_config
-from runegen.core.errors import DataError, DeviceError, RunStateError, UsageError
+from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
 from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
                                          unpaired_batch)
@@ -229,8 +229,10 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         """One log line, unwrapped (a command in it stays copyable) and without markup: paths
         like exp[red] are printed as they are."""
         console.print(line, markup=markup, highlight=False, soft_wrap=True)
-    # a setting the strategy's replicas cannot run
-    with flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:", RunStateError):
+    # a setting the strategy's replicas cannot run; else a run folder's lost note of its checkpoints
+    # that cannot be mended (named "--mode-seeking/--batch-size" until 2026-12-05)
+    with flag("--resume:", RunStateError), flag("--diffaugment/--devices:" if config.diffaugment
+                                                 else "--mode-seeking/--batch-size:", ReplicaSettingError):
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = False

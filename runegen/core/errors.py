@@ -35,6 +35,11 @@ class RunStateError(RunegenError):
     """A run folder that cannot be resumed, or a setting the run cannot use."""
 
 
+class ReplicaSettingError(RunStateError):
+    """A setting the run's devices cannot run together (DiffAugment on several, a batch that
+    leaves a replica an odd share for mode seeking's pairs)."""
+
+
 def reason(error: BaseException, limit: int = 160) -> str:
     """An underlying library's exception as a short reason: its first line, without
     onnxruntime's code prefix, cut to `limit` characters."""

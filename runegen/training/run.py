@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.core import atomic, images
-from runegen.core.errors import RunStateError, reason
+from runegen.core.errors import ReplicaSettingError, RunStateError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
@@ -73,10 +73,10 @@ class Run:
         self.chief = distribute.is_chief()
         replicas = self.strategy.num_replicas_in_sync
         if replicas > 1 and config.diffaugment:
-            raise RunStateError(distribute.ONE_DEVICE_ONLY)
+            raise ReplicaSettingError(distribute.ONE_DEVICE_ONLY)
         unpaired = config.mode_seeking and distribute.unpaired_batch(config.batch_size, replicas)
         if unpaired:  # the GAN's ValueError was a traceback
-            raise RunStateError(unpaired)
+            raise ReplicaSettingError(unpaired)
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset

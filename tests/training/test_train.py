@@ -115,7 +115,7 @@ def test_a_partial_index_is_passed_over(tiny_run, tmp_path):
     (checkpoints / "ckpt-6.index").write_bytes(b"")
     (checkpoints / "checkpoint").write_text("")
     assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "2", "--eval-every", "0", "--out", run),
-                       "no checkpoint in")
+                       "--resume: no checkpoint in")
     (checkpoints / "checkpoint").unlink()
     result = run_cli_in_process("train", "--resume", "--epochs", "1", "--eval-every", "0", "--out", run)
     assert result.returncode == 0, result.stderr
