@@ -102,8 +102,7 @@ dataset = load_dataset("runes", config.samples_per_class, 0)
 generator, discriminator = PRESETS["s1"].pair_for(config, 0, dtype)
 ema = PRESETS["s1"].generator(config.latent_dim, dtype=dtype)
 # As a run of config.epochs builds it (runegen/training/run.py): the rate schedule needs the length.
-gan = DCGAN(generator, discriminator, config, 0, config.codes, ema, config.continuous_codes,
-            total_steps=config.epochs * (len(dataset) // config.batch_size))
+gan = DCGAN(generator, discriminator, config, 0, ema, total_steps=config.epochs * (len(dataset) // config.batch_size))
 if spec.get("jit"):
     gan.train_step = tf.function(gan._train_step, jit_compile=True)
 batches = (tf.data.Dataset.from_tensor_slices((dataset.images, dataset.labels.astype("int32"))).cache()

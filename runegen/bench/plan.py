@@ -20,11 +20,12 @@ from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.core.formats import EXPORT_FORMATS, FORMATS
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
 from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
 
 EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
+EXPORTED = "/".join(sorted(EXPORT_SUFFIXES))  # ".onnx/.tflite", for messages
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
@@ -88,10 +89,9 @@ def locate(model: Path) -> tuple[Path | None, Path]:
     """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
     folder (its exports in export/), a model folder (its exports beside generator.keras, as in
     runegen/models/), a folder of exported files, or one exported file (in its folder)."""
-    if model.is_file() and model.suffix == ".keras":
-        return model, model.parent / "export"
-    if model.is_file() and model.suffix in EXPORT_SUFFIXES:
-        return None, model.parent
+    fmt = BY_SUFFIX.get(model.suffix.lower())
+    if model.is_file() and fmt is not None:  # a trained file (no variants), or an exported one
+        return (None, model.parent) if fmt.variants else (model, model.parent / "export")
     if model.is_dir():
         keras_path = model / "generator.keras"
         exported_here = bool(exported_files(model, "generator"))
@@ -99,9 +99,9 @@ def locate(model: Path) -> tuple[Path | None, Path]:
             return keras_path, model if exported_here and not (model / "export").is_dir() else model / "export"
         if exported_here:
             return None, model
-        raise ModelFileError(f"{model}: no generator.keras and no exported .onnx/.tflite files in it")
+        raise ModelFileError(f"{model}: no generator.keras and no exported {EXPORTED} files in it")
     if model.exists():
-        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported .onnx/.tflite file, "
+        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported {EXPORTED} file, "
                              "a run folder or an export folder)")
     raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, an exported file, a run "
                          "folder or an export folder)")
@@ -177,8 +177,10 @@ def is_lossless(row: "Row") -> bool:
 
 
 def _export_stem(export_dir: Path) -> str:
-    for path in sorted(export_dir.glob("*_f32.onnx")) + sorted(export_dir.glob("*_f32.tflite")):
-        return path.name.rsplit("_", 1)[0]
+    """The stem of the exported files in `export_dir` (`<stem>_f32.onnx`, say); "generator" where none is found."""
+    for variant in (v for fmt in EXPORT_FORMATS.values() for v in fmt.variants if v.name == "f32"):
+        for path in sorted(export_dir.glob(variant.filename("*"))):
+            return path.name[:-len(variant.filename(""))]
     return "generator"
 
 
@@ -204,7 +206,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     """Every row `config` asks for on `model` (a .keras file, a run folder, a folder of exports or one
     exported file)."""
     keras_path, export_dir = locate(model)
-    one_file = model.is_file() and model.suffix in EXPORT_SUFFIXES
+    one_file = model.is_file() and model.suffix.lower() in EXPORT_SUFFIXES
     # Given alone, a file that does not load is bad input, not a failed row. Checked on the CPU only
     # where a CPU row is asked for: a file only an accelerator's provider runs gets its row.
     if one_file and "cpu" in config.devices:

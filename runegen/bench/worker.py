@@ -114,7 +114,7 @@ def quality(generate, generator, spec: dict) -> dict | None:
     None when the generator's classes are not the classifier's (the built-in runes)."""
     if generator.classes != list(CLASS_NAMES):
         return None
-    n = spec.get("quality_samples", 500)
+    n = spec["quality_samples"]
     images, labels = draw(generate, generator.latent_dim, generator.num_classes, n, generator.codes,
                           generator.code_weights)  # codes drawn as the runtime draws them
     _, probabilities = classifier_outputs(OnnxClassifier(Path(spec["classifier"]), spec["threads"]), images)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from runegen.commands.options import check_output_file, flag, given_path, positive, require
-from runegen.core.errors import DataError, UsageError
+from runegen.core.errors import DataError, UsageError, reason
 
 # Samples a preview row shows at most: 100 glyphs, drawn 3x, make a row 9,000 pixels wide, as wide as
 # an image viewer still shows whole (100000 took 11 s and 2 GB for a PNG 9,000,000 pixels wide on a 2-core AMD EPYC Zen 4).
@@ -40,7 +40,7 @@ def data_preview(
     try:
         images.save_png(images.grid(glyphs.reshape(-1, 28, 28), columns=columns), out)
     except OSError as error:
-        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
+        raise UsageError(f"--out {out}: cannot write ({reason(error)})") from None
     shown = len(rows)
     typer.echo(f"wrote {out}: {sum(map(len, rows))} samples of {shown} class{'es' if shown > 1 else ''} "
                f"({', '.join(dataset.class_names[:shown])}), one row each")

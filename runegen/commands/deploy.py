@@ -12,7 +12,7 @@ from runegen.commands.options import (MAX_SCORED, check_output_file, check_repor
                                      flag, given_path, integers, note_threads, note_undescribed, plain,
                                      positive, read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
-from runegen.core.errors import DeviceError, RunegenError, UsageError
+from runegen.core.errors import DeviceError, RunegenError, UsageError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
@@ -172,7 +172,7 @@ def generate(
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
     except OSError as error:
-        raise UsageError(f"--out {out}: cannot write ({error.strerror or error})") from None
+        raise UsageError(f"--out {out}: cannot write ({reason(error)})") from None
     preset = generator.metadata.get("preset")
     drawn = f"{count} image{'s' if count != 1 else ''}"
     what = (f"{count} {generator.classes[labels[0]]}" if rune or class_name

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from runegen.core.atomic import written_path
-from runegen.core.errors import RunegenError, UsageError
+from runegen.core.errors import RunegenError, UsageError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS, usable_cores
 from runegen.core.quiet import installed
 
@@ -105,7 +105,7 @@ def check_writable(folder: Path, flag: str = "--out") -> None:
         folder.mkdir(parents=True, exist_ok=True)
         _write_probe(folder)
     except OSError as error:
-        raise UsageError(f"{flag} {folder}: not writable ({error.strerror or error})") from None
+        raise UsageError(f"{flag} {folder}: not writable ({reason(error)})") from None
 
 
 def _write_probe(folder: Path) -> None:
@@ -129,7 +129,7 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         try:
             real = written_path(path)
         except OSError as error:
-            raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
+            raise UsageError(f"{flag} {path}: cannot write ({reason(error)})") from None
         if suffix and real.suffix.lower() != suffix:  # a .png name on a model file: never replace that
             raise UsageError(f"{flag} {path}: a link to {real}, not a {suffix} file")
         makes_folders = False  # the command makes the link's folders, which exist, not its file's
@@ -142,7 +142,7 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
     try:
         _write_probe(folder)
     except OSError as error:
-        raise UsageError(f"{flag} {path}: cannot write ({error.strerror or error})") from None
+        raise UsageError(f"{flag} {path}: cannot write ({reason(error)})") from None
 
 
 def check_report_files(targets: dict[str, Path | None]) -> None:
@@ -211,7 +211,7 @@ def read_json(path: Path, flag: str) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise UsageError(f"{flag} {path}: not a readable bench JSON ({error})") from None
+        raise UsageError(f"{flag} {path}: not a readable bench JSON ({reason(error)})") from None
 
 
 @contextmanager

@@ -16,8 +16,7 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
 from runegen.training.config import TrainConfig
-from runegen.training.distribute import (ONE_DEVICE_ONLY, cluster, describe, is_chief, listed_devices,
-                                         unpaired_batch)
+from runegen.training.distribute import check_replica_settings, cluster, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
 
@@ -51,9 +50,9 @@ class Precision(str, Enum):
 
 def train(
     ctx: typer.Context,
-    data: str = typer.Option("runes", parser=given_path("--data", str), help="'runes' (built-in), 'mnist' (local files) or a path: "
+    data: str = typer.Option(DEFAULT.data, parser=given_path("--data", str), help="'runes' (built-in), 'mnist' (local files) or a path: "
                              "mnist.npz, a folder of idx files, or an image folder."),
-    preset: PresetName = typer.Option(PresetName.s1, help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
+    preset: PresetName = typer.Option(PresetName(DEFAULT.preset), help="Network pair: s1 (tutorial / seed 000) or s2 (seed 001)."),
     epochs: int = typer.Option(DEFAULT.epochs, callback=positive("--epochs"), help="Epochs in all (with --resume: the new total)."),
     batch_size: int = typer.Option(DEFAULT.batch_size, callback=positive("--batch-size"), help="The global batch: all replicas of --devices together. With --mode-seeking, a multiple of 2 x the replicas (it pairs latents in each)."),
     objective: Objective = typer.Option(Objective(DEFAULT.objective), help="hinge (with spectral norm) or bce (the tutorial's cross-entropy)."),
@@ -110,13 +109,10 @@ def train(
         out = out or Path("runs") / "train"
     _check_codes_and_pairs(config)  # the settings it will train, a resumed run's own included
 
-    replicas = len(listed_devices(config.devices))  # known before TensorFlow starts; a cluster's
-    # replicas are counted by its strategy, and Run refuses these there
-    if config.diffaugment and replicas > 1:
-        raise UsageError(f"--diffaugment/--devices: {ONE_DEVICE_ONLY}")
-    unpaired = config.mode_seeking and replicas > 1 and unpaired_batch(config.batch_size, replicas)
-    if unpaired:
-        raise UsageError(f"--mode-seeking/--batch-size: {unpaired}")
+    # listed devices are known before TensorFlow starts; a cluster's replicas are counted by its
+    # strategy, and Run refuses these there
+    with _replica_settings_flag(config):
+        check_replica_settings(config, len(listed_devices(config.devices)))
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = _load_while_tensorflow_starts(config)
@@ -231,8 +227,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         console.print(line, markup=markup, highlight=False, soft_wrap=True)
     # a setting the strategy's replicas cannot run; else a run folder's lost note of its checkpoints
     # that cannot be mended (named "--mode-seeking/--batch-size" until 2026-12-05)
-    with flag("--resume:", RunStateError), flag("--diffaugment/--devices:" if config.diffaugment
-                                                 else "--mode-seeking/--batch-size:", ReplicaSettingError):
+    with flag("--resume:", RunStateError), _replica_settings_flag(config):
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = False
@@ -293,6 +288,11 @@ def _fresh_run_folder(out: Optional[Path]) -> Path:
     elif out.exists() and any(out.iterdir()):
         raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
     return out
+
+
+def _replica_settings_flag(config):
+    return flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:",
+                ReplicaSettingError)
 
 
 def _epochs(count: int) -> str:

@@ -8,6 +8,7 @@ CLI (runegen/cli.py) turns every `RunegenError` into one line on stderr and exit
 
 from __future__ import annotations
 
+import os
 import re
 
 
@@ -41,9 +42,13 @@ class ReplicaSettingError(RunStateError):
 
 
 def reason(error: BaseException, limit: int = 160) -> str:
-    """An underlying library's exception as a short reason: its first line, without
-    onnxruntime's code prefix, cut to `limit` characters."""
-    text = str(error).strip()
+    """An underlying library's exception as a short reason: an OSError's own words and the last
+    part of its path ("Is a directory: generator_f32.tflite.json"), else its first line without
+    onnxruntime's code prefix; cut to `limit` characters."""
+    if isinstance(error, OSError) and error.strerror:  # not "[Errno 21] Is a directory: '/the/whole/path'"
+        text = error.strerror + (f": {os.path.basename(os.fsdecode(error.filename))}" if error.filename else "")
+    else:
+        text = str(error).strip()
     text = text.splitlines()[0] if text else type(error).__name__
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
     text = re.sub(r"^Load model from .* failed:\s*", "", text)

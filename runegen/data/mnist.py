@@ -107,7 +107,7 @@ def _read_idx(folder: Path, stem: str) -> np.ndarray:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
             raw = file.read()
     except (OSError, EOFError, zlib.error) as error:  # a corrupt gzip's own words do not name the file
-        raise ValueError(f"{path.name}: {getattr(error, 'strerror', None) or reason(error)}") from None
+        raise ValueError(f"{path.name}: {reason(error)}") from None
     if raw[:2] == b"\x1f\x8b":
         raise ValueError(f"{path.name} is gzip-compressed: name it {path.name}.gz")
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:

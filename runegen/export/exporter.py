@@ -22,7 +22,7 @@ import runegen
 from runegen.bench.plan import exported_files
 from runegen.core import atomic, images
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import FORMATS, Variant
+from runegen.core.formats import EXPORT_FORMATS, FORMATS, Variant
 from runegen.core.parity import Parity
 from runegen.export.flops import model_flops
 from runegen.runtime import load_generator
@@ -54,7 +54,7 @@ def load_keras_generator(path: Path):
     """The generator to export, with a clear error for anything that is not one."""
 
     generator = load_generator(path)
-    if generator.format != "keras":
+    if generator.format in EXPORT_FORMATS:  # an export's file, not the trained one it is made from
         raise ModelFileError(f"{path}: export takes a trained .keras generator, not a .{generator.format} file")
     return generator
 

@@ -28,7 +28,3 @@ def model_flops(model) -> int:
     return int(sum(layer_flops(layer) for layer in model.layers))
 
 
-def describe(flops: int) -> str:
-    return f"{flops / 1e6:.1f} MFLOP" if flops < 1e9 else f"{flops / 1e9:.2f} GFLOP"
-
-

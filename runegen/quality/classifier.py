@@ -252,7 +252,9 @@ def _write_onnx(model, target: Path, check_images: np.ndarray) -> None:
     got = OnnxClassifier(target).features_and_probabilities(check_images)
     error = max(float(np.abs(a - b).max()) for a, b in zip(expected, got))
     if error > ONNX_TOLERANCE:
-        raise RuntimeError(f"the ONNX classifier differs from Keras by {error:.2e}")
+        # `target` is the temporary file: it is removed, not renamed into place
+        raise ModelFileError(f"the classifier's ONNX twin differs from Keras by {error:.2e} (at most "
+                             f"{ONNX_TOLERANCE:.0e} is taken): not written")
 
 
 def _check_images(images: np.ndarray, what: str) -> None:

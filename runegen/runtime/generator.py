@@ -173,7 +173,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     try:
         size = path.stat().st_size
     except OSError as error:
-        raise ModelFileError(f"{path}: cannot read ({error.strerror or error})") from None
+        raise ModelFileError(f"{path}: cannot read ({reason(error)})") from None
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes)")
     if threads is not None and (not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runegen.core import atomic
-from runegen.core.errors import RunStateError
+from runegen.core.errors import RunStateError, reason
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -148,4 +148,4 @@ def load_config(out: Path) -> TrainConfig:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise RunStateError(f"{out} holds no run (no config.json)") from None
     except (ValueError, TypeError) as error:
-        raise RunStateError(f"{path} is not a runegen config ({error})") from None
+        raise RunStateError(f"{path} is not a runegen config ({reason(error)})") from None

@@ -29,7 +29,7 @@ import os
 import signal
 import threading
 
-
+from runegen.core.errors import DeviceError, ReplicaSettingError, reason
 from runegen.core.signals import STOP_SIGNALS
 
 
@@ -150,6 +150,16 @@ def _wait_in_a_thread():
 ONE_DEVICE_ONLY = "DiffAugment runs on one device only (its draws are per replica)"
 
 
+def check_replica_settings(config, replicas: int) -> None:
+    """Refuse, before any step, what the run's replicas cannot run: DiffAugment on several, or a
+    batch that leaves a replica an odd share of mode seeking's pairs."""
+    if replicas > 1 and config.diffaugment:
+        raise ReplicaSettingError(ONE_DEVICE_ONLY)
+    unpaired = config.mode_seeking and unpaired_batch(config.batch_size, replicas)
+    if unpaired:
+        raise ReplicaSettingError(unpaired)
+
+
 def unpaired_batch(batch_size: int, replicas: int) -> str | None:
     """Why mode seeking, which pairs the latents of each replica's batch, cannot run this global
     batch on these replicas (None: it can)."""
@@ -161,8 +171,6 @@ def unpaired_batch(batch_size: int, replicas: int) -> str | None:
 
 def listed_devices(devices: str) -> list[str]:
     """The devices a `--devices` list names ([] for "auto", which TensorFlow resolves)."""
-    from runegen.core.errors import DeviceError
-
     if devices == "auto":
         return []
     names = [name.strip() for name in devices.split(",") if name.strip()]
@@ -191,8 +199,6 @@ def _strategy(tf, devices: str):
 def _check_devices(tf, names: list[str], here) -> None:
     """Each of `names` must be a device of this process: MirroredStrategy accepts one that does
     not exist (a second CPU that was never split off) and its first step then waits forever."""
-    from runegen.core.errors import DeviceError
-
     known = {(d.device_type, int(d.name.rsplit(":", 1)[1])): d.name for d in here}
     named: dict[tuple, str] = {}  # device -> the name that named it first
     for name in names:
@@ -214,15 +220,13 @@ def _check_devices(tf, names: list[str], here) -> None:
 def cluster() -> dict | None:
     """TF_CONFIG's cluster spec, when it names more than one worker. A TF_CONFIG that is not one
     is refused: ignored, each machine of the job would train a run of its own."""
-    from runegen.core.errors import DeviceError
-
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
         return None
     try:
         config = json.loads(text)
     except ValueError as error:
-        raise DeviceError(f"TF_CONFIG is not JSON ({error})") from None
+        raise DeviceError(f"TF_CONFIG is not JSON ({reason(error)})") from None
     jobs = config.get("cluster") if isinstance(config, dict) else None
     if not isinstance(jobs, dict) or not all(isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)
                                              for hosts in jobs.values()):

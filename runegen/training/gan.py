@@ -69,7 +69,7 @@ import tensorflow as tf
 
 from runegen.training.augment import diff_augment, translate
 from runegen.training.code_losses import balance_loss, info_loss, invariance_loss, mode_seeking_loss
-from runegen.training.distribute import replica_slice
+from runegen.training.distribute import check_replica_settings, replica_slice
 
 UPDATE_SCHEMES = ("simultaneous", "alternating")
 PRIOR_MOMENTUM = 0.99  # code_frequency's running average: about the last 100 steps
@@ -95,31 +95,27 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 class DCGAN(tf.Module):
     """The training step of a generator/discriminator pair, driven by a TrainConfig (runegen/training/run.py).
 
-    `codes` is the number of categorical latent codes, `continuous` of continuous ones (0: none;
-    always 0 for a conditional pair)."""
+    `codes` is the number of categorical latent codes, `continuous` of continuous ones, both read
+    from the config (always 0 for a conditional run)."""
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, num_classes: int = 0,
-                 codes: int = 0, ema_generator: keras.Model | None = None, continuous: int = 0,
-                 strategy: tf.distribute.Strategy | None = None, total_steps: int | None = None,
-                 ground: float = -1.0):
+                 ema_generator: keras.Model | None = None, strategy: tf.distribute.Strategy | None = None,
+                 total_steps: int | None = None, ground: float = -1.0):
         super().__init__(name="dcgan")
         self.ground = ground  # the data's background, -1 (black) or 1 (white): what a shift uncovers
         self.generator = generator
         self.discriminator = discriminator
         self.config = config
         self.num_classes = num_classes
-        self.codes = codes
-        self.continuous = continuous
+        self.codes = codes = config.latent_codes
+        self.continuous = config.latent_continuous_codes
         self.noise_width = config.latent_dim - codes  # the Gaussian columns of G's input, before the one-hot
         # A discriminator built self-conditioned (nets.info_discriminator) takes [image, code].
         self.self_conditioned = bool(codes) and not num_classes and len(discriminator.inputs) == 2
         # The nets are built in the strategy's scope by the caller; so are the optimizers, here.
         # See runegen/training/distribute.py for how a step with several replicas equals one device's.
         self.strategy = strategy or tf.distribute.get_strategy()
-        if self.strategy.num_replicas_in_sync > 1 and config.diffaugment:
-            raise ValueError("DiffAugment draws its randomness inside each replica: one device only")
-        if config.mode_seeking and config.batch_size % (2 * self.strategy.num_replicas_in_sync):
-            raise ValueError("mode seeking pairs the latents of each replica's batch: it must be even")
+        check_replica_settings(config, self.strategy.num_replicas_in_sync)
         with self.strategy.scope():
             # How often Q reads each code in real glyphs (running average); drawn from with code_prior.
             self.code_frequency = (tf.Variable(tf.fill([codes], 1.0 / codes), trainable=False,

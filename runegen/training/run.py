@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.core import atomic, images
-from runegen.core.errors import ReplicaSettingError, RunStateError, reason
+from runegen.core.errors import RunStateError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
@@ -71,12 +71,7 @@ class Run:
 
         self.strategy = strategy or distribute.make_strategy(config.devices)
         self.chief = distribute.is_chief()
-        replicas = self.strategy.num_replicas_in_sync
-        if replicas > 1 and config.diffaugment:
-            raise ReplicaSettingError(distribute.ONE_DEVICE_ONLY)
-        unpaired = config.mode_seeking and distribute.unpaired_batch(config.batch_size, replicas)
-        if unpaired:  # the GAN's ValueError was a traceback
-            raise ReplicaSettingError(unpaired)
+        distribute.check_replica_settings(config, self.strategy.num_replicas_in_sync)  # before the nets
         config = dataclasses.replace(config, precision=resolve_precision(config.precision),
                                      deterministic=resolve_deterministic(config.deterministic))
         self.config, self.out, self.dataset = config, out, dataset
@@ -86,11 +81,10 @@ class Run:
         # kernels may reduce in a thread-dependent order, and Adam turns rounding-level gradient
         # differences into lr-sized weight differences within a few steps (seen once in the suite).
         keras.utils.set_random_seed(config.seed)
-        configure_tensorflow(tf, resolve_deterministic(config.deterministic))
+        configure_tensorflow(tf, config.deterministic)  # resolved above
         preset, dtype = PRESETS[config.preset], PRECISIONS[config.precision]
         self.num_classes = len(dataset.class_names) if config.conditional else 0
         self.codes = config.latent_codes
-        continuous = config.latent_continuous_codes
         with self.strategy.scope():
             generator, discriminator = preset.pair_for(config, self.num_classes, dtype)
             ema_generator = (preset.generator(config.latent_dim, dtype=dtype, num_classes=self.num_classes)
@@ -98,9 +92,8 @@ class Run:
         if self.strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(generator)
             distribute.synchronize_batch_norm(discriminator)
-        self.gan = DCGAN(generator, discriminator, config, self.num_classes, self.codes, ema_generator,
-                         continuous, self.strategy, total_steps=config.epochs * self.steps_per_epoch,
-                         ground=dataset.ground)
+        self.gan = DCGAN(generator, discriminator, config, self.num_classes, ema_generator, self.strategy,
+                         total_steps=config.epochs * self.steps_per_epoch, ground=dataset.ground)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)

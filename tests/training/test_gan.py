@@ -44,9 +44,9 @@ def test_continuous_codes_are_read_back_by_q():
     from runegen.training.nets import PRESETS
     from runegen.training.config import TrainConfig
 
-    config = TrainConfig(continuous_codes=4, ema=0, lr_decay=0)
+    config = TrainConfig(codes=24, continuous_codes=4, ema=0, lr_decay=0)
     generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24, continuous=4)
-    gan = DCGAN(generator, discriminator, config, 0, 24, continuous=4)
+    gan = DCGAN(generator, discriminator, config)
     inputs, codes = gan.generator_inputs(8)
     _, q = gan._discriminate(generator(inputs), codes)
     assert q.shape == (8, 28)
@@ -59,7 +59,7 @@ def test_continuous_codes_are_read_back_by_q():
     assert float(tf.reduce_mean(gan._info_loss(q, inputs, codes))) > float(tf.reduce_mean(cross_entropy))
     # --continuous-weight scales the regression only, never the cross-entropy
     half_squared_error = 0.5 * tf.reduce_sum(tf.square(q[:, 24:] - inputs[:, 72:76]), axis=1)
-    heavier = DCGAN(generator, discriminator, dataclasses.replace(config, continuous_weight=3.0), 0, 24, continuous=4)
+    heavier = DCGAN(generator, discriminator, dataclasses.replace(config, continuous_weight=3.0))
     np.testing.assert_allclose(heavier._info_loss(q, inputs, codes), cross_entropy + 3.0 * half_squared_error,
                                rtol=1e-5)
     report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
@@ -75,9 +75,9 @@ def test_mode_seeking_pairs_share_a_code_and_stop_pushing_at_the_target():
     from runegen.training.gan import DCGAN
     from runegen.training.nets import PRESETS
 
-    config = TrainConfig(mode_seeking=2.0, mode_seeking_target=0.2, ema=0, lr_decay=0)
+    config = TrainConfig(codes=24, continuous_codes=0, mode_seeking=2.0, mode_seeking_target=0.2, ema=0, lr_decay=0)
     generator, discriminator = PRESETS["s1"].pair(100, 0, None, True, 24)
-    gan = DCGAN(generator, discriminator, config, 0, 24)
+    gan = DCGAN(generator, discriminator, config)
     inputs, codes = gan.generator_inputs(8)
     np.testing.assert_array_equal(codes[0::2], codes[1::2])
     noise_distance = np.abs(inputs[0::2, :76] - inputs[1::2, :76]).mean(axis=1)
@@ -124,7 +124,8 @@ def test_self_conditioned_discriminator_judges_fakes_by_code_and_real_images_by_
     assert not np.allclose(discriminator([images, tf.constant(other)])[0], moved)
     np.testing.assert_allclose(same_q, q)
 
-    gan = DCGAN(generator, discriminator, TrainConfig(self_conditioning=True, ema=0, lr_decay=0), 0, 24)
+    gan = DCGAN(generator, discriminator, TrainConfig(codes=24, continuous_codes=0, self_conditioning=True, ema=0,
+                                                      lr_decay=0))
     report = gan.train_step(tf.random.normal([8, 28, 28, 1]), tf.zeros([8], tf.int32))
     assert all(np.isfinite(float(v)) for v in report.values())
 
