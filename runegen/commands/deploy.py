@@ -46,7 +46,8 @@ def export_command(
     # A folder where a file goes was found only after the conversion and its check (a failed
     # rename, exit 1): refused before any work, as an --out that is a file is.
     names = [v.filename(model.stem) for v in variants]
-    names += [f"{name}.json" for v, name in zip(variants, names) if EXPORT_FORMATS[v.format].sidecar_metadata]
+    names += [EXPORT_FORMATS[v.format].sidecar(out / name).name for v, name in zip(variants, names)
+              if EXPORT_FORMATS[v.format].sidecar_metadata]
     names += [parity_picture(out, model.stem, fmt).name for fmt in dict.fromkeys(v.format for v in variants)]
     in_the_way = [name for name in names if (out / name).is_dir()]
     if in_the_way:

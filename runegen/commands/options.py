@@ -13,7 +13,7 @@ import typer
 
 from runegen.core.atomic import written_path
 from runegen.core.errors import RunegenError, UsageError, reason
-from runegen.core.formats import BY_SUFFIX, FORMATS, usable_cores
+from runegen.core.formats import BY_SUFFIX, FORMATS, SIDECAR, usable_cores
 from runegen.core.quiet import installed
 
 
@@ -152,6 +152,7 @@ def check_report_files(targets: dict[str, Path | None]) -> None:
     from runegen.core.latents import CODE_WEIGHTS_FILE  # numpy: not at the CLI's import
 
     metadata = ("config.json", "classes.json", CODE_WEIGHTS_FILE)
+    sidecar_endings = tuple(SIDECAR.format(name=suffix) for suffix, fmt in BY_SUFFIX.items() if fmt.sidecar_metadata)
     given: dict[Path, str] = {}
     for flag, path in targets.items():
         if path is None:
@@ -159,7 +160,7 @@ def check_report_files(targets: dict[str, Path | None]) -> None:
         check_output_file(path, flag)
         for named in (path, written_path(path)) if path.is_symlink() else (path,):  # a link's file too
             name = named.name.lower()
-            if named.suffix.lower() in BY_SUFFIX or name in metadata or name.endswith(".tflite.json"):
+            if named.suffix.lower() in BY_SUFFIX or name in metadata or name.endswith(sidecar_endings):
                 raise UsageError(f"{flag} {path}: {'the name' if named is path else f'a link to {named}, the name'} "
                                  "of a model or of its metadata; give the report its own file")
         same = given.setdefault(path.resolve(), flag)

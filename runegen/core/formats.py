@@ -59,6 +59,9 @@ class Variant:
         return f"{stem}_{self.name}.{self.format}"
 
 
+SIDECAR = "{name}.json"  # a sidecar's name, from its model file's name
+
+
 @dataclass(frozen=True)
 class BenchRuntime:
     """One way the bench runs a format's files: the row's label, the worker's kind of
@@ -84,6 +87,10 @@ class Format:
     # (path, device, threads, profile_to) -> nodes each execution provider ran, from the runtime's
     # profiler (kept as JSON in profile_to when given); None: the runtime has no such report
     placement: Callable | None = None
+
+    def sidecar(self, path) -> Path | None:
+        """The JSON file beside `path` that holds its metadata, for a format that keeps it there."""
+        return Path(path).with_name(SIDECAR.format(name=Path(path).name)) if self.sidecar_metadata else None
 
     def undescribed(self, path) -> str:
         """What a file of this format that came without runegen's metadata means for its images."""
@@ -116,7 +123,7 @@ FORMATS: dict[str, Format] = {
         # LiteRT with its default XNNPACK delegate, and its own built-in kernels without it
         bench_runtimes=(BenchRuntime("LiteRT+XNNPACK", options=(("xnnpack", True),)),
                         BenchRuntime("LiteRT", options=(("xnnpack", False),))),
-        sidecar_metadata=True, metadata_place="{name}.json beside it"),
+        sidecar_metadata=True, metadata_place=f"{SIDECAR} beside it"),
     # The trained model itself: loaded for export and as the bench's reference, never written.
     "keras": Format(
         "keras", ".keras", lazy("runegen.runtime.keras_model", "load"),

@@ -139,7 +139,7 @@ def parity_picture(out: Path, stem: str, fmt: str) -> Path:
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
 
     result = ExportResult(variant, target)
-    sidecar = target.with_name(target.name + ".json")
+    sidecar = FORMATS[variant.format].sidecar(target)
     replaced_sidecar: bytes | None = None  # the earlier sidecar, put back if the model does not land
     sidecar_written = model_landed = False
     try:
@@ -155,7 +155,7 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
             if result.parity.mean_abs > variant.mean_abs_tolerance:
                 raise ValueError(f"mean abs error {result.parity.mean_abs:.2e} is over "
                                  f"{variant.mean_abs_tolerance:g}")
-            if FORMATS[variant.format].sidecar_metadata:  # before the model: never one without it
+            if sidecar is not None:  # before the model: never one without it
                 replaced_sidecar = sidecar.read_bytes() if sidecar.is_file() else None
                 atomic.write_text(sidecar, json.dumps(meta, indent=2) + "\n")
                 sidecar_written = True

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.formats import SIDECAR
 from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, json_beside, not_a_generator
 
 
@@ -42,7 +43,7 @@ def load(path: Path, threads: int, device: str, xnnpack: bool = True) -> Generat
                              f"{dtype.name} without quantisation parameters)")
 
     runner = _Runner(interpreter, inputs[0], outputs[0])
-    metadata = json_beside(path, "{name}.json", dict) or {}  # the sidecar: LiteRT reads none from the file
+    metadata = json_beside(path, SIDECAR, dict) or {}  # the sidecar: LiteRT reads none from the file
     return Generator(path, "tflite", latent_dim, metadata, runner, device="cpu", threads=threads, model=interpreter)
 
 
