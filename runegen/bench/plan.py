@@ -19,6 +19,7 @@ from pathlib import Path
 from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
+from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
 from runegen.core.quiet import imports, installed
@@ -59,12 +60,11 @@ class Row:
 
 
 def available_devices() -> list[str]:
-    """The devices here, named as `generate --device` takes them (runegen/runtime/onnx.py)."""
+    """The devices here, named as `generate --device` takes them (runegen/core/devices.py)."""
     try:
         import onnxruntime
     except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
         return ["cpu"]
-    from runegen.runtime.onnx import device_names  # the runtime's --device table, one source
 
     return device_names(onnxruntime.get_available_providers())
 
@@ -73,7 +73,6 @@ def resolve_devices(device: str) -> list[str]:
     """The rows' devices for --device, read as generate reads it (any case; a provider's own name
     too); 'all': every available one runegen has a short name for (not onnxruntime's
     AzureExecutionProvider, say, in every wheel, which runs a local model on the CPU)."""
-    from runegen.runtime.onnx import ONNX_PROVIDERS, available_text, device_name
 
     available = available_devices()
     wanted = device_name(device).lower()

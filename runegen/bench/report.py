@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from runegen.core.devices import ONNX_PROVIDERS
+
 
 def _number(value, fmt: str = "{:.3g}") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -39,7 +41,6 @@ def largest_batch(report: dict) -> str:
 
 def _placement(row: dict) -> str:
     """Nodes run by the row's own provider, of all nodes (ONNX rows; from onnxruntime's profiler)."""
-    from runegen.runtime.onnx import ONNX_PROVIDERS
 
     placement = row["figures"].get("placement")
     if not placement:

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from runegen.core.devices import device_name
 from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS, MAX_THREADS, usable_cores
 from runegen.core.images import IMAGE_SHAPE
@@ -187,10 +188,8 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     if unknown:
         raise RunegenError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for a "
                            f"{path.suffix.lower()} model (it takes {', '.join(taken) or 'none'})")
-    from runegen.runtime.onnx import device_name  # one reading of device names for every format
-
     threads = threads or usable_cores()
-    generator = loader(path, threads, device_name(device), **options)
+    generator = loader(path, threads, device_name(device), **options)  # one reading of names for every format
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
     return generator
 

@@ -19,22 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.runtime.generator import IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator
 
-# --device -> onnxruntime execution provider. A provider's own name is accepted too, in any case.
-ONNX_PROVIDERS = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "dml": "DmlExecutionProvider",
-    "rocm": "ROCMExecutionProvider",
-    "migraphx": "MIGraphXExecutionProvider",
-    "qnn": "QNNExecutionProvider",
-    "xnnpack": "XnnpackExecutionProvider",
-}
 # The provider's shared library inside onnxruntime's package, where it ships as one: loading it
 # ourselves names the system library it lacks (libnvinfer, libcudnn, ...).
 _PROVIDER_LIBRARIES = {"CUDAExecutionProvider": "libonnxruntime_providers_cuda.so",
@@ -84,29 +72,6 @@ def _onnxruntime(path: Path):
     except ImportError:
         raise DeviceError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
     return ort
-
-
-def device_name(device: str) -> str:
-    """`device` as runegen names it (and prints it): a short name or the name of its provider, in
-    any case, is the short name (CPU, CPUExecutionProvider: cpu); a provider without one keeps
-    the name given."""
-    wanted = device.strip().lower()
-    return next((name for name, provider in ONNX_PROVIDERS.items() if wanted in (name, provider.lower())),
-                device.strip())
-
-
-def device_names(providers: list[str]) -> list[str]:
-    """The --device names of these onnxruntime providers: runegen's short names (in ONNX_PROVIDERS'
-    order), then the own names of providers that have none."""
-    return ([name for name, provider in ONNX_PROVIDERS.items() if provider in providers]
-            + [provider for provider in providers if provider not in ONNX_PROVIDERS.values()])
-
-
-def available_text(names: list[str]) -> str:
-    """device_names as the errors list them: runegen's names, then onnxruntime's apart, so that
-    the two kinds are not read as one list."""
-    short, others = [n for n in names if n in ONNX_PROVIDERS], [n for n in names if n not in ONNX_PROVIDERS]
-    return ", ".join(short) + (f"; onnxruntime providers without a short name: {', '.join(others)}" if others else "")
 
 
 def provider_for(device: str, ort) -> str:
