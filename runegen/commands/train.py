@@ -15,7 +15,7 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
                                      note_reference_size, option_value, positive, require)
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
-from runegen.training.config import TrainConfig
+from runegen.training.config import OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig
 from runegen.training.distribute import check_replica_settings, cluster, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
@@ -26,26 +26,15 @@ MAX_LATENT_DIM = 4096  # G's first layer 205 MB in fp32, Adam's and the EMA's co
 MAX_SAMPLES_PER_CLASS = 50_000  # 1.2 million runes, 3.8 GB as float32
 
 
-class PresetName(str, Enum):
-    s1 = "s1"
-    s2 = "s2"
+def _choices(name: str, values) -> type[Enum]:
+    """A typer choice option's type, made from the config's own list of values."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Update(str, Enum):
-    simultaneous = "simultaneous"
-    alternating = "alternating"
-
-
-class Objective(str, Enum):
-    hinge = "hinge"
-    bce = "bce"
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+PresetName = _choices("PresetName", PRESET_NAMES)
+Update = _choices("Update", UPDATES)
+Objective = _choices("Objective", OBJECTIVES)
+Precision = _choices("Precision", ("auto", *PRECISIONS))
 
 
 def train(

@@ -18,6 +18,10 @@ from runegen.core.errors import RunStateError, reason
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+# The choices of the other named settings (the train command's options are made from them).
+PRESET_NAMES = ("s1", "s2")  # runegen/training/nets.py's PRESETS, which imports TensorFlow
+OBJECTIVES = ("hinge", "bce")  # runegen/training/gan.py
+UPDATES = ("simultaneous", "alternating")  # runegen/training/gan.py
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 # oneDNN's ISA limits (ONEDNN_MAX_CPU_ISA) below its bf16 kernels: under them a bf16 step aborted
 # the process ("could not create a primitive descriptor"), as `auto` read bf16 off the CPU's flags.

@@ -71,7 +71,6 @@ from runegen.training.augment import diff_augment, translate
 from runegen.training.code_losses import balance_loss, info_loss, invariance_loss, mode_seeking_loss
 from runegen.training.distribute import check_replica_settings, replica_slice
 
-UPDATE_SCHEMES = ("simultaneous", "alternating")
 PRIOR_MOMENTUM = 0.99  # code_frequency's running average: about the last 100 steps
 INVARIANCE_SHIFT = 2  # pixels each way; a real rune's centre varies by about 1 pixel (std) in the data
 

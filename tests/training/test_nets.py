@@ -67,3 +67,11 @@ def test_bf16_policy_keeps_float32_variables():
     generator = PRESETS["s1"].generator(dtype="mixed_bfloat16")
     assert {w.dtype for w in generator.trainable_weights} == {"float32"}
     assert count(generator) == count(PRESETS["s1"].generator())
+
+
+def test_the_configs_preset_names_are_the_presets():
+    """The train command's --preset choices come from config.py, which cannot import nets.py's
+    PRESETS (TensorFlow): the two lists are one."""
+    from runegen.training.config import PRESET_NAMES
+
+    assert tuple(PRESETS) == PRESET_NAMES
