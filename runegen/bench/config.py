@@ -3,7 +3,7 @@ TensorFlow- and numpy-free, so the CLI reads its defaults without loading anythi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The largest --batches: 64x the largest batch a target reads (1024, on CUDA), where s1's largest
@@ -27,5 +27,4 @@ class BenchConfig:
     @property
     def settings(self) -> dict:
         """What the report records of this run's settings."""
-        return {"devices": self.devices, "threads": self.threads, "batches": self.batches,
-                "min_seconds": self.min_seconds, "runs": self.runs, "quality_samples": self.quality_samples}
+        return {name: value for name, value in asdict(self).items() if name != "profile"}  # where, not how

@@ -84,7 +84,7 @@ def export_command(
 
 def bench_command(
     model: Path = typer.Argument(..., parser=given_path("MODEL"), help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
-    device: str = typer.Option("cpu", callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
+    device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
@@ -142,7 +142,7 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), parser=given_path("--out"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the runtime.", show_default="all cores"),
-    device: str = typer.Option("cpu", callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),
+    device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     import numpy as np

@@ -97,6 +97,21 @@ class Run:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.epoch_sums = tf.Variable(tf.zeros(len(METRICS), tf.float64), trainable=False)
+        self.checkpoints = self._checkpoint_manager(tf, ema_generator)
+
+        # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
+        one_hot = self.num_classes or self.codes
+        self.grid_columns = one_hot or 8
+        grid_labels = np.tile(np.arange(one_hot), 4) if one_hot else None
+        self.fixed_latents = latents(len(grid_labels) if one_hot else GRID_SAMPLES,
+                                     config.latent_dim + self.num_classes, config.seed, one_hot, grid_labels)
+        self.real_images = tf.data.Dataset.from_tensor_slices(
+            (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
+        self.scorer = scorer  # else built at the first evaluation: it loads or trains a classifier
+        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard")) if self.chief else None
+
+    def _checkpoint_manager(self, tf, ema_generator):
+        """Everything a resume needs, saved together in the run's checkpoints/ (two kept)."""
         # Dropout's seed generators are Keras variables that tf.train.Checkpoint does not find
         # through the model, so they are named here: without them a resume differs.
         dropout_rng = [v.value for v in self.gan.discriminator.variables
@@ -112,21 +127,10 @@ class Run:
         # A save moves the data files into place, then writes ckpt-N.index (a kill can leave it
         # partial), then checkpoints/checkpoint, atomically. Every worker of a cluster saves (saving
         # is collective); all but the chief into scratch.
-        folder = out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
+        folder = self.out / "checkpoints" if self.chief else Path(tempfile.mkdtemp(prefix="runegen-worker-"))
         if self.chief:
             mend_checkpoint_state(folder)
-        self.checkpoints = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
-
-        # The grid: 64 fixed latents, or 4 per class (conditional) or per code, one per column.
-        one_hot = self.num_classes or self.codes
-        self.grid_columns = one_hot or 8
-        grid_labels = np.tile(np.arange(one_hot), 4) if one_hot else None
-        self.fixed_latents = latents(len(grid_labels) if one_hot else GRID_SAMPLES,
-                                     config.latent_dim + self.num_classes, config.seed, one_hot, grid_labels)
-        self.real_images = tf.data.Dataset.from_tensor_slices(
-            (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
-        self.scorer = scorer  # else built at the first evaluation: it loads or trains a classifier
-        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard")) if self.chief else None
+        return tf.train.CheckpointManager(checkpoint, folder, max_to_keep=2)
 
     # -- data -----------------------------------------------------------------------------
     def batches(self, epoch: int, skip: int):
