@@ -24,6 +24,7 @@ from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
 from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
+from runegen.runtime.generator import load_generator
 
 EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
 EXPORTED = "/".join(sorted(EXPORT_SUFFIXES))  # ".onnx/.tflite", for messages
@@ -209,7 +210,6 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     # Given alone, a file that does not load is bad input, not a failed row. Checked on the CPU only
     # where a CPU row is asked for: a file only an accelerator's provider runs gets its row.
     if one_file and "cpu" in config.devices:
-        from runegen.runtime.generator import load_generator
         load_generator(model, threads=1)
     export_errors = []
     if exports_missing_variants(keras_path, export_dir) and installed("tensorflow"):

@@ -24,6 +24,7 @@ from runegen.data.runes import CLASS_NAMES
 from runegen.quality.classifier import OnnxClassifier, classifier_outputs
 from runegen.quality.metrics import class_accuracy, recognisability
 from runegen.quality.scorer import draw
+from runegen.runtime import load_generator
 
 
 def latency_summary(durations: list[float]) -> dict:
@@ -95,8 +96,6 @@ def model_row(spec: dict) -> dict:
 
 def _load(spec: dict):
     """(generate function, the loaded Generator) for the row's runtime."""
-    from runegen.runtime import load_generator
-
     generator = load_generator(spec["path"], threads=spec["threads"], device=spec["device"],
                                **spec.get("options", {}))
     if spec["kind"] == "keras_eager":

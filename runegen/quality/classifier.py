@@ -11,6 +11,7 @@ scoring needs no TensorFlow. Images are float32 (N, 28, 28, 1) in [-1, 1], as ev
 from __future__ import annotations
 
 import contextlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from runegen.core import atomic
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
+from runegen.core.quiet import import_tensorflow, imports, quiet_native_stderr
 from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
@@ -61,8 +63,6 @@ def train_classifier(dataset: GlyphDataset, epochs: int = 5, seed: int = 0, batc
     Same seed, same data, same machine -> same weights (keras.utils.set_random_seed fixes the
     initialisation, the dropout masks and the shuffle order; the outliers come from `seed` too).
     """
-    from runegen.core.quiet import import_tensorflow, quiet_native_stderr
-
     import_tensorflow()  # first, with its start-up noise kept quiet (`runegen classifier` starts here)
     import keras
 
@@ -177,8 +177,6 @@ def accuracy(classifier, dataset: GlyphDataset) -> float:
 
 def prefer_onnx(path: Path) -> Path:
     """The .onnx twin of a .keras classifier where it exists and onnxruntime imports."""
-    from runegen.core.quiet import imports
-
     twin = path.with_suffix(".onnx")
     if path.suffix == ".keras" and twin.exists() and imports("onnxruntime"):
         return twin
@@ -198,11 +196,7 @@ def load_classifier(path: Path):
 
 
 def _load_keras_classifier(path: Path):
-    import zipfile
-
     try:
-        from runegen.core.quiet import import_tensorflow
-
         import_tensorflow()
         import keras
     except ImportError:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runegen.core import atomic
 from runegen.core.errors import RunStateError, reason
+from runegen.core.quiet import import_tensorflow
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -104,8 +105,6 @@ def resolve_precision(precision: str) -> str:
     (ONEDNN_MAX_CPU_ISA=AVX2, say), else fp32."""
     if precision != "auto":
         return precision
-    from runegen.core.quiet import import_tensorflow
-
     tf = import_tensorflow()
     capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
                     for gpu in tf.config.list_physical_devices("GPU")]
@@ -135,8 +134,6 @@ def resolve_deterministic(deterministic: bool | None) -> bool:
     ops refuse to run, so there it is an opt-in (--deterministic)."""
     if deterministic is not None:
         return deterministic
-    from runegen.core.quiet import import_tensorflow
-
     return not import_tensorflow().config.list_physical_devices("GPU")
 
 
