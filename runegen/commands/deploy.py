@@ -12,16 +12,18 @@ from runegen.commands.options import (MAX_SCORED, check_output_file, check_repor
                                      flag, given_path, integers, note_threads, note_undescribed, plain,
                                      positive, read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
+from runegen.core.devices import ONNX_PROVIDERS
 from runegen.core.errors import DeviceError, RunegenError, UsageError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
+OTHER_PROVIDERS = ", ".join(name for name in ONNX_PROVIDERS if name not in ("cpu", "cuda"))  # for generate's help
 VARIANT_NAMES = "; ".join(f"{', '.join(v.name for v in fmt.variants)} ({name})" for name, fmt in EXPORT_FORMATS.items())
 
 
 def export_command(
     model: Path = typer.Argument(..., parser=given_path("MODEL"), help="Trained generator (.keras), e.g. runs/train/generator.keras."),
-    format: list[str] = typer.Option(["all"], "--format", "-f", help="onnx, tflite or all (repeat or comma-separate)."),
+    format: list[str] = typer.Option(["all"], "--format", "-f", help=f"{', '.join(EXPORT_FORMATS)} or all (repeat or comma-separate)."),
     quantize: Optional[list[str]] = typer.Option(None, "--quantize", "-q", help=f"Variants to write: {VARIANT_NAMES}; all.", show_default="every variant of the formats"),
     out: Optional[Path] = typer.Option(None, parser=given_path("--out"), help="Folder for the files.", show_default="beside the model, in export/"),
 ):
@@ -83,8 +85,8 @@ def export_command(
 
 
 def bench_command(
-    model: Path = typer.Argument(..., parser=given_path("MODEL"), help="MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported .onnx/.tflite file."),
-    device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help="cpu, cuda, tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
+    model: Path = typer.Argument(..., parser=given_path("MODEL"), help=f"MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported {'/'.join(fmt.suffix for fmt in EXPORT_FORMATS.values())} file."),
+    device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help=f"{', '.join(ONNX_PROVIDERS)} (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH})."),
     min_seconds: float = typer.Option(BENCH.min_seconds, callback=positive("--min-seconds"), help="Minimum timed seconds per measurement."),
@@ -142,7 +144,7 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), parser=given_path("--out"), help="PNG grid to write."),
     columns: Optional[int] = typer.Option(None, callback=positive("--columns"), help="Grid columns (default: about the square root of the count; with --code all, one per code)."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the runtime.", show_default="all cores"),
-    device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help="cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), tensorrt, openvino, coreml, dml, rocm, migraphx, qnn, xnnpack, or one by its own name; .tflite runs on the cpu only. Any case."),
+    device: str = typer.Option("cpu", callback=device_option, help=f"cpu; for .keras also cuda or gpu (TensorFlow's first GPU); for .onnx also an onnxruntime execution provider: cuda (IO binding + CUDA graphs), {OTHER_PROVIDERS}, or one by its own name; .tflite runs on the cpu only. Any case."),
 ):
     """Draw images with a trained generator and write them as one PNG grid."""
     import numpy as np
