@@ -8,7 +8,7 @@ import os
 import platform
 from pathlib import Path
 
-from runegen.core.formats import usable_cores
+from runegen.core.devices import usable_cores
 
 
 def imported_version(module_name: str, distribution: str) -> str | None:

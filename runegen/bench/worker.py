@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np  # the parent set the thread variables in this process's environment
 
 from runegen.bench.limits import measure, timed
+from runegen.core.devices import usable_cores
 from runegen.core.errors import reason
-from runegen.core.formats import FORMATS, usable_cores
+from runegen.core.formats import FORMATS
 from runegen.core.parity import Parity
 from runegen.data.runes import CLASS_NAMES
 from runegen.quality.classifier import OnnxClassifier, classifier_outputs

@@ -12,9 +12,9 @@ from runegen.commands.options import (MAX_SCORED, check_output_file, check_repor
                                      flag, given_path, integers, note_threads, note_undescribed, plain,
                                      positive, read_json, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
-from runegen.core.devices import ONNX_PROVIDERS
+from runegen.core.devices import MAX_THREADS, ONNX_PROVIDERS, usable_cores
 from runegen.core.errors import DeviceError, RunegenError, UsageError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, MAX_THREADS, usable_cores
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
 OTHER_PROVIDERS = ", ".join(name for name in ONNX_PROVIDERS if name not in ("cpu", "cuda"))  # for generate's help

@@ -12,8 +12,9 @@ from pathlib import Path
 import typer
 
 from runegen.core.atomic import written_path
+from runegen.core.devices import usable_cores
 from runegen.core.errors import RunegenError, UsageError, reason
-from runegen.core.formats import BY_SUFFIX, FORMATS, SIDECAR, usable_cores
+from runegen.core.formats import BY_SUFFIX, FORMATS, SIDECAR
 from runegen.core.quiet import installed
 
 

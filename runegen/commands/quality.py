@@ -13,8 +13,8 @@ import typer
 
 from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag, given_path,
                                      note_reference_size, note_threads, note_undescribed, plain, require, table_console)
+from runegen.core.devices import MAX_THREADS
 from runegen.core.errors import DataError, ModelFileError, UsageError
-from runegen.core.formats import MAX_THREADS
 
 def evaluate_command(
     model: Optional[Path] = typer.Argument(None, parser=given_path("MODEL"), help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),

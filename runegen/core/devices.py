@@ -1,10 +1,12 @@
-"""Device names, read alike by every command and format: runegen's short names (cpu, cuda, ...)
-for onnxruntime's execution providers, a provider's own name in any case, and how the errors
-list what a machine has. No runtime is imported here: generate, bench and load_generator read
-a name before any runtime is loaded.
+"""Devices and cores, read alike by every command and format: runegen's short names (cpu, cuda,
+...) for onnxruntime's execution providers, a provider's own name in any case, how the errors
+list what a machine has, and the cores and threads a runtime may use. No runtime is imported
+here: generate, bench and load_generator read a name before any runtime is loaded.
 """
 
 from __future__ import annotations
+
+import os
 
 # --device -> onnxruntime execution provider. A provider's own name is accepted too, in any case.
 ONNX_PROVIDERS = {
@@ -42,3 +44,19 @@ def available_text(names: list[str]) -> str:
     the two kinds are not read as one list."""
     short, others = [n for n in names if n in ONNX_PROVIDERS], [n for n in names if n not in ONNX_PROVIDERS]
     return ", ".join(short) + (f"; onnxruntime providers without a short name: {', '.join(others)}" if others else "")
+
+
+# The most threads a runtime is given: more only slow it down (LiteRT crashed with 100,000;
+# onnxruntime took minutes with 1,000 on 2 cores).
+MAX_THREADS = 256
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, systemd's CPUAffinity=,
+    Docker's --cpuset-cpus) where the system has one, else every core. os.cpu_count() counts the
+    machine's: pinned to one core of two, "all cores" ran two threads on it."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

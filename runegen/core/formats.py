@@ -15,28 +15,11 @@ scale, above which its export fails.
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from runegen.core.errors import RunegenError
-
-
-# The most threads a runtime is given: more only slow it down (LiteRT crashed with 100,000;
-# onnxruntime took minutes with 1,000 on 2 cores).
-MAX_THREADS = 256
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (taskset, systemd's CPUAffinity=,
-    Docker's --cpuset-cpus) where the system has one, else every core. os.cpu_count() counts the
-    machine's: pinned to one core of two, "all cores" ran two threads on it."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def lazy(module: str, function: str) -> Callable:

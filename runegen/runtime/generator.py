@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from runegen.core.devices import device_name
+from runegen.core.devices import MAX_THREADS, device_name, usable_cores
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import BY_SUFFIX, FORMATS, MAX_THREADS, usable_cores
+from runegen.core.formats import BY_SUFFIX, FORMATS
 from runegen.core.images import IMAGE_SHAPE
 from runegen.core.latents import latents
 from runegen.core.quiet import imports
