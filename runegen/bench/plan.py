@@ -134,7 +134,7 @@ def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
     `only` that one)."""
     files = []  # (format, variant name, path, tolerance)
     if keras_path is not None and installed("tensorflow") and only is None:
-        files.append((FORMATS["keras"], None, keras_path, KERAS_TOLERANCE))
+        files.append((BY_SUFFIX[keras_path.suffix.lower()], None, keras_path, KERAS_TOLERANCE))
     stem = keras_path.stem if keras_path else _export_stem(export_dir)
     files += [entry for entry in exported_files(export_dir, stem) if only is None or entry[2] == only]
     rows = []

@@ -6,6 +6,8 @@ stands in for the CPU's best fp32, nor a CPU row for the GPU's.
 
 from __future__ import annotations
 
+from runegen.core.formats import EXPORT_FORMATS
+
 INT8 = ("int8", "int8io")
 
 
@@ -79,7 +81,7 @@ def _cuda_targets(rows: list[dict], add) -> None:
 
 def check(report: dict) -> list[dict]:
     """Each target of the devices in `report`: its goal, the figure measured and whether it is met."""
-    exported = [r for r in report["rows"] if r["format"] != "keras"]
+    exported = [r for r in report["rows"] if r["format"] in EXPORT_FORMATS]
     targets = []
 
     def add(name, goal, value, met, row):
