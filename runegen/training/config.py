@@ -19,6 +19,7 @@ from runegen.core.quiet import import_tensorflow
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
 PRECISIONS = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+LATENT_DIM = 100  # the seed's generator input: the default networks' (runegen/training/nets.py)
 # The choices of the other named settings (the train command's options are made from them).
 PRESET_NAMES = ("s1", "s2")  # runegen/training/nets.py's PRESETS, which imports TensorFlow
 OBJECTIVES = ("hinge", "bce")  # runegen/training/gan.py
@@ -70,7 +71,7 @@ class TrainConfig:
     beta_1: float = 0.0
     beta_2: float = 0.9
     seed: int = 0
-    latent_dim: int = 100
+    latent_dim: int = LATENT_DIM
     update: str = "simultaneous"
     precision: str = "auto"  # resolved to fp32, bf16 or fp16 before the run starts
     deterministic: bool | None = None  # op determinism; None: on without a GPU (resolved at start)

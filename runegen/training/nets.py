@@ -31,9 +31,8 @@ import_tensorflow()
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
+from runegen.training.config import LATENT_DIM  # noqa: E402
 from runegen.training.spectral import MinibatchStd, SpectralConv2D, SpectralDense  # noqa: E402
-
-LATENT_DIM = 100
 
 
 def s1_generator(latent_dim: int = LATENT_DIM, dtype: str | None = None,
