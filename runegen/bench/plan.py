@@ -21,13 +21,11 @@ from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, FORMATS
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS
 from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
 from runegen.runtime.generator import load_generator
 
-EXPORT_SUFFIXES = {fmt.suffix for fmt in EXPORT_FORMATS.values()}
-EXPORTED = "/".join(sorted(EXPORT_SUFFIXES))  # ".onnx/.tflite", for messages
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "TF_NUM_INTRAOP_THREADS")
 PARITY_SEED, PARITY_SAMPLES = 1234, 64
@@ -99,9 +97,9 @@ def locate(model: Path) -> tuple[Path | None, Path]:
             return keras_path, model if exported_here and not (model / "export").is_dir() else model / "export"
         if exported_here:
             return None, model
-        raise ModelFileError(f"{model}: no generator.keras and no exported {EXPORTED} files in it")
+        raise ModelFileError(f"{model}: no generator.keras and no exported {EXPORTED_SUFFIXES} files in it")
     if model.exists():
-        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported {EXPORTED} file, "
+        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported {EXPORTED_SUFFIXES} file, "
                              "a run folder or an export folder)")
     raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, an exported file, a run "
                          "folder or an export folder)")
@@ -206,7 +204,7 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
     """Every row `config` asks for on `model` (a .keras file, a run folder, a folder of exports or one
     exported file)."""
     keras_path, export_dir = locate(model)
-    one_file = model.is_file() and model.suffix.lower() in EXPORT_SUFFIXES
+    one_file = model.is_file() and keras_path is None  # locate found one exported file
     # Given alone, a file that does not load is bad input, not a failed row. Checked on the CPU only
     # where a CPU row is asked for: a file only an accelerator's provider runs gets its row.
     if one_file and "cpu" in config.devices:

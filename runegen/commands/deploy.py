@@ -14,7 +14,7 @@ from runegen.commands.options import (MAX_SCORED, check_output_file, check_repor
 from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.devices import MAX_THREADS, ONNX_PROVIDERS, usable_cores
 from runegen.core.errors import DeviceError, RunegenError, UsageError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES
 
 BENCH = BenchConfig()  # the bench options' defaults are the config's
 OTHER_PROVIDERS = ", ".join(name for name in ONNX_PROVIDERS if name not in ("cpu", "cuda"))  # for generate's help
@@ -48,8 +48,7 @@ def export_command(
     # A folder where a file goes was found only after the conversion and its check (a failed
     # rename, exit 1): refused before any work, as an --out that is a file is.
     names = [v.filename(model.stem) for v in variants]
-    names += [EXPORT_FORMATS[v.format].sidecar(out / name).name for v, name in zip(variants, names)
-              if EXPORT_FORMATS[v.format].sidecar_metadata]
+    names += [sidecar.name for v, name in zip(variants, names) if (sidecar := EXPORT_FORMATS[v.format].sidecar(out / name))]
     names += [parity_picture(out, model.stem, fmt).name for fmt in dict.fromkeys(v.format for v in variants)]
     in_the_way = [name for name in names if (out / name).is_dir()]
     if in_the_way:
@@ -85,7 +84,7 @@ def export_command(
 
 
 def bench_command(
-    model: Path = typer.Argument(..., parser=given_path("MODEL"), help=f"MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported {'/'.join(fmt.suffix for fmt in EXPORT_FORMATS.values())} file."),
+    model: Path = typer.Argument(..., parser=given_path("MODEL"), help=f"MODEL.keras, a run folder, a model folder, a folder of exported files, or one exported {EXPORTED_SUFFIXES} file."),
     device: str = typer.Option(",".join(BENCH.devices), callback=device_option, help=f"{', '.join(ONNX_PROVIDERS)} (any case), an onnxruntime execution provider by its own name, or all: every available one of the short names."),
     threads: str = typer.Option("1,all", help="Thread counts to sweep, comma-separated ('all' = every core)."),
     batches: str = typer.Option(",".join(map(str, BENCH.batches)), help=f"Batch sizes for throughput, comma-separated (1-{MAX_BATCH})."),

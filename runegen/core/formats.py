@@ -4,8 +4,8 @@ A `Format` names its file suffix, the runtime module that loads it (`load(path, 
 **options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
 variants the exporter writes (each with its converter and parity tolerance) and the runtimes the
 bench measures it with. Adding a format is one converter module, one runtime module and one
-entry here. (The command-line help texts and a few messages still name the formats in words;
-runtime/generator.py's shipped_generator names the shipped files.) No TensorFlow here: converters and loaders are imported
+entry here. (A few messages still name the formats in words; runtime/generator.py's
+shipped_generator names the shipped files.) No TensorFlow here: converters and loaders are imported
 only when called.
 
 A variant's tolerance is the mean absolute error against the Keras generator, on the [-1, 1]
@@ -116,6 +116,7 @@ FORMATS: dict[str, Format] = {
 }
 EXPORT_FORMATS = {name: fmt for name, fmt in FORMATS.items() if fmt.variants}
 BY_SUFFIX = {fmt.suffix: fmt for fmt in FORMATS.values()}
+EXPORTED_SUFFIXES = "/".join(fmt.suffix for fmt in EXPORT_FORMATS.values())  # ".onnx/.tflite", for messages
 
 
 def select_variants(formats: list[str], variant_names: list[str] | None) -> list[Variant]:
