@@ -121,6 +121,11 @@ SETTINGS = {
     # the same settings, run longer with --epochs 20 (the rates still fall over the last quarter)
     "default-20": DEFAULT,
     "default+minibatch_std-20": [*DEFAULT, "--minibatch-std"],
+    # The R1 gradient penalty on D at real images (lazy: every 16 steps, 16 times the weight): does
+    # a smoother D at the real glyphs let G spread over more of them? gamma 0.1, 1 and 10.
+    "default+r1_0.1": [*DEFAULT, "--r1", "0.1"],
+    "default+r1_1": [*DEFAULT, "--r1", "1"],
+    "default+r1_10": [*DEFAULT, "--r1", "10"],
     "diffaugment": ["--diffaugment"],
     "label_smoothing": ["--label-smoothing", "0.1"],
     "ttur": ["--lr-g", "1e-4", "--lr-d", "4e-4"],  # separate learning rates, D faster

@@ -76,6 +76,8 @@ def train(
     ema: float = typer.Option(DEFAULT.ema, min=0.0, max=0.99999, help="Decay of the generator's weight average (EMA), sampled and saved; 0 = off."),
     diffaugment: bool = typer.Option(DEFAULT.diffaugment, "--diffaugment/--no-diffaugment", help="DiffAugment (translation, cutout) on D's inputs; Q then reads the codes through it, which collapsed runs with them (use with --codes 0 --continuous-codes 0)."),
     label_smoothing: float = typer.Option(DEFAULT.label_smoothing, min=0.0, max=0.5, help="One-sided: D's target for real images is 1 - this (bce objective only; ignored with hinge)."),
+    r1: float = typer.Option(DEFAULT.r1, min=0.0, callback=finite("--r1"), help="Weight (gamma) of the R1 penalty: D pays gamma/2 times the squared gradient of its logit at real images, so G is not pushed onto a few sharp peaks of D; 0 = off."),
+    r1_every: int = typer.Option(DEFAULT.r1_every, callback=positive("--r1-every"), help="With --r1: apply the penalty every N steps, N times as strong (lazy regularisation, as StyleGAN2; its second-order pass of D is paid on those steps only)."),
     eval_every: int = typer.Option(DEFAULT.eval_every, min=0, help="Quality metrics (FD, KID, precision, recall, density, coverage, recognisability) every N epochs and at the end; 0 = never."),
     eval_samples: int = typer.Option(DEFAULT.eval_samples, min=10, max=MAX_SCORED, help="Generated (and real) images per evaluation."),
     devices: str = typer.Option(DEFAULT.devices, help="tf.distribute: auto = every GPU (MirroredStrategy) or the TF_CONFIG cluster (MultiWorkerMirroredStrategy), else one device; or a list such as /gpu:0,/gpu:1."),

@@ -83,6 +83,8 @@ class TrainConfig:
     ema: float = 0.999
     diffaugment: bool = False
     label_smoothing: float = 0.0
+    r1: float = 0.0  # weight (gamma) of D's R1 gradient penalty at real images; 0 = off
+    r1_every: int = 16  # D steps between two R1 penalties (lazy regularisation)
     eval_every: int = 10  # epochs between quality evaluations (0: never); the last epoch always
     eval_samples: int = 1000
     devices: str = "auto"  # tf.distribute: auto, or a device list (runegen/training/distribute.py)

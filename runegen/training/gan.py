@@ -1,9 +1,7 @@
 """The GAN algorithm in one place: the objective, the update, the stabilisers, the latent codes.
 
-Two objectives (`objective`):
-- "bce": the DCGAN tutorial's binary cross-entropy, real = 1, fake = 0 (non-saturating for G).
-- "hinge": D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G maximises D(G(z)) (Lim & Ye 2017;
-  SN-GAN and BigGAN's choice), used with a spectrally normalised D (runegen/training/spectral.py).
+Two objectives (`objective`, runegen/training/objectives.py): "bce", the DCGAN tutorial's
+cross-entropy, and "hinge", used with a spectrally normalised D (runegen/training/spectral.py).
 
 Two update schemes, as the seeds describe them:
 - simultaneous (seed 000 = TensorFlow's DCGAN tutorial): one generator pass feeds both losses,
@@ -56,6 +54,9 @@ Stabilisers, each a config switch (their measured effect is in docs/ablation.md)
   gradients flowing through it into G (Zhao et al. 2020). No flips: a mirrored rune is another rune
   or none.
 - `label_smoothing`: D's target for real images is 1 - s (one-sided, Salimans et al. 2016; "bce").
+- `r1`: the R1 gradient penalty on D at real images (Mescheder et al. 2018), applied lazily every
+  `r1_every` D steps at `r1_every` times the weight (StyleGAN2's lazy regularisation), so the
+  second-order pass it needs is paid on those steps only.
 
 Class-conditional (`num_classes` > 0): G's input is the latent joined to the class one-hot, so the
 first Dense layer's rows for the one-hot are a learned class embedding; D is a projection
@@ -70,6 +71,7 @@ import tensorflow as tf
 from runegen.training.augment import diff_augment, translate
 from runegen.training.code_losses import balance_loss, info_loss, invariance_loss, mode_seeking_loss
 from runegen.training.distribute import check_replica_settings, replica_slice
+from runegen.training.objectives import discriminator_loss, generator_loss, r1_penalty
 
 PRIOR_MOMENTUM = 0.99  # code_frequency's running average: about the last 100 steps
 INVARIANCE_SHIFT = 2  # pixels each way; a real rune's centre varies by about 1 pixel (std) in the data
@@ -196,16 +198,26 @@ class DCGAN(tf.Module):
 
     def _generator_loss(self, fake_logits):
         """Per example (the step averages over the global batch)."""
-        if self.config.objective == "hinge":
-            return -fake_logits[:, 0]
-        return keras.losses.binary_crossentropy(tf.ones_like(fake_logits), fake_logits, from_logits=True)
+        return generator_loss(self.config.objective, fake_logits)
 
     def _discriminator_loss(self, real_logits, fake_logits):
-        if self.config.objective == "hinge":
-            return tf.nn.relu(1.0 - real_logits[:, 0]) + tf.nn.relu(1.0 + fake_logits[:, 0])
-        real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.label_smoothing)
-        return (keras.losses.binary_crossentropy(real_target, real_logits, from_logits=True)
-                + keras.losses.binary_crossentropy(tf.zeros_like(fake_logits), fake_logits, from_logits=True))
+        return discriminator_loss(self.config.objective, real_logits, fake_logits, self.config.label_smoothing)
+
+    def _r1_loss(self, real_images, real_labels):
+        """Per example, weighted (0 when off): objectives.r1_penalty for D, on every `r1_every`-th
+        D step only (tf.cond on the step counter, which checkpoints keep: a resumed run pays it on
+        the same steps), `r1_every` times as strong."""
+        if not self.config.r1:
+            return 0.0
+        every = self.config.r1_every
+
+        def penalty():
+            def logits_of(images):
+                return self._discriminate(images, real_labels, real=True)[0]
+            return 0.5 * self.config.r1 * every * r1_penalty(logits_of, real_images)
+
+        return tf.cond(self.d_optimizer.iterations % every == 0, penalty,
+                       lambda: tf.zeros([tf.shape(real_images)[0]]))
 
     def _info_loss(self, q, inputs, codes):
         """Per example, weighted (0 without a Q head): code_losses.info_loss."""
@@ -304,7 +316,7 @@ class DCGAN(tf.Module):
             g_loss = mean(self._generator_loss(fake_logits) + info_loss
                           + self._mode_seeking_loss(inputs, fake_images))
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits) + info_loss
-                          + self._balance_loss(real_code_logits)
+                          + self._balance_loss(real_code_logits) + self._r1_loss(real_images, real_labels)
                           + self._invariance_loss(real_images, real_code_logits, real_shifts))
             g_scaled, d_scaled = self._scaled(self.g_optimizer, g_loss), self._scaled(self.d_optimizer, d_loss)
         self._apply(self.g_optimizer, g_tape, g_scaled, self.generator)
@@ -319,7 +331,7 @@ class DCGAN(tf.Module):
             real_logits, real_code_logits = self._discriminate(real_images, real_labels, real=True)
             fake_logits, code_logits = self._discriminate(fake_images, fake_labels)
             d_loss = mean(self._discriminator_loss(real_logits, fake_logits)
-                          + self._balance_loss(real_code_logits)
+                          + self._balance_loss(real_code_logits) + self._r1_loss(real_images, real_labels)
                           + self._invariance_loss(real_images, real_code_logits, real_shifts)
                           + self._info_loss(code_logits, inputs, fake_labels))
             d_scaled = self._scaled(self.d_optimizer, d_loss)

@@ -172,3 +172,52 @@ def test_translate_moves_glyphs_on_a_blank_background_and_invariance_compares_re
         loss = tf.reduce_sum(invariance_loss(other, confident, 24))
     assert tape.gradient(loss, other) is None  # the unshifted reading is the target, held fixed
     assert float(tf.reduce_max(tf.abs(tape.gradient(loss, confident)))) > 0
+
+
+def test_r1_penalty_is_the_squared_gradient_at_real_images_and_differentiable():
+    """For D(x) = w·x the gradient at every image is w: the penalty is |w|² for each, and its own
+    gradient in w (what D's step follows) is 2w."""
+    import tensorflow as tf
+
+    from runegen.training.objectives import r1_penalty
+
+    rng = np.random.default_rng(0)
+    w = tf.Variable(rng.standard_normal((28, 28, 1)), dtype=tf.float32)
+    images = tf.constant(rng.standard_normal((3, 28, 28, 1)), tf.float32)
+
+    def linear(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None]
+
+    with tf.GradientTape() as tape:
+        penalty = r1_penalty(linear, images)
+        mean = tf.reduce_mean(penalty)
+    np.testing.assert_allclose(penalty, [float(tf.reduce_sum(w * w))] * 3, rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(mean, w), 2 * w.numpy(), rtol=1e-5)
+    # D(x) = |x|²: the gradient is 2x, so the penalty grows with each image's own size
+    squares = r1_penalty(lambda x: tf.reduce_sum(x * x, axis=[1, 2, 3])[:, None], images)
+    np.testing.assert_allclose(squares, 4 * np.sum(images.numpy() ** 2, axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_r1_is_paid_lazily_on_every_r1_every_th_d_step_at_that_many_times_the_weight():
+    import tensorflow as tf
+
+    from runegen.training.config import TrainConfig
+    from runegen.training.gan import DCGAN
+    from runegen.training.nets import PRESETS
+    from runegen.training.objectives import r1_penalty
+
+    config = TrainConfig(codes=24, continuous_codes=0, ema=0, lr_decay=0, r1=0.5, r1_every=3)
+    # s2's own D (BatchNorm, no dropout, no power iteration): the same logits at every call
+    generator, discriminator = PRESETS["s2"].pair(100, 0, None, False, 24, self_conditioned=True)
+    gan = DCGAN(generator, discriminator, config)
+    real = tf.constant(np.random.default_rng(1).uniform(-1, 1, (4, 28, 28, 1)), tf.float32)
+    labels = tf.zeros([4], tf.int32)
+    expected = r1_penalty(lambda x: gan._discriminate(x, labels, real=True)[0], real) * 0.5 * 0.5 * 3
+    paid = []
+    for step in range(7):
+        gan.d_optimizer.iterations.assign(step)
+        paid.append(np.asarray(gan._r1_loss(real, labels)))
+    for step in (0, 3, 6):
+        np.testing.assert_allclose(paid[step], expected, rtol=1e-4)
+    assert all(not paid[step].any() for step in (1, 2, 4, 5))
+    assert DCGAN(generator, discriminator, dataclasses.replace(config, r1=0.0))._r1_loss(real, labels) == 0.0

@@ -18,8 +18,9 @@ from in_process import InterruptAt, tiny_config, train_in_process
     # the fake labels must all resume where they stopped.
     # The learning-rate decay is a function of the optimizers' step counters, which resume too; and
     # D at half its width (--d-width) restores from its checkpoint like the preset's own.
+    # The lazy R1 penalty is paid on every 2nd D step by its step counter: after the cut at step 2 too.
     {"conditional": True, "ema": 0.99, "diffaugment": True, "label_smoothing": 0.1, "objective": "bce",
-     "lr_decay": 0.5, "d_width": 0.5},
+     "lr_decay": 0.5, "d_width": 0.5, "r1": 1.0, "r1_every": 2},
 ], ids=["default", "tutorial", "conditional+stabilisers"])
 def test_ctrl_c_mid_epoch_checkpoints_and_resumes_exactly(tmp_path, changes):
     config = tiny_config(**changes)
