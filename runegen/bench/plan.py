@@ -21,9 +21,9 @@ from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS, exported_files
 from runegen.core.quiet import imports, installed
-from runegen.quality.classifier import CACHED_CLASSIFIER, SHIPPED_CLASSIFIER
+from runegen.quality.classifier import SHIPPED_CLASSIFIER
 from runegen.runtime.generator import load_generator
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -142,30 +142,6 @@ def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
                          tolerance, dict(runtime.options))
                      for device in devices if fmt.any_device or device == "cpu"]
     return rows
-
-
-def exported_files(export_dir: Path, stem: str) -> list[tuple]:
-    """(format, variant name, path, tolerance) of every file of an export format in export_dir.
-    The export's own names (`<stem>_<variant>.<format>`) come first, in the registry's order, so
-    that without Keras the f32 ONNX file is the parity reference; a file named otherwise keeps
-    its name as its variant, and the tolerance of the variant its name ends in (none: unchecked)."""
-    found = []
-    for fmt in EXPORT_FORMATS.values():
-        named = {variant.filename(stem): variant for variant in fmt.variants}
-        found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
-                  for name, variant in named.items() if (export_dir / name).is_file()]
-        for path in sorted(export_dir.glob(f"*{fmt.suffix}")):
-            if path.name not in named and path.is_file() and not _not_a_generator(path):
-                like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
-                found.append((fmt, path.stem, path, like.mean_abs_tolerance if like else None))
-    return found
-
-
-def _not_a_generator(path: Path) -> bool:
-    """A temporary file (.name-xxxx, a killed export's) or a metrics classifier: the one a run
-    folder caches beside its generator (classifier.onnx) or the shipped ones (classifier_runes.onnx)."""
-    classifier = Path(CACHED_CLASSIFIER).stem
-    return path.name.startswith(".") or path.stem == classifier or path.stem.startswith(f"{classifier}_")
 
 
 def is_lossless(row: "Row") -> bool:

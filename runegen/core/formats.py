@@ -4,7 +4,8 @@ A `Format` names its file suffix, the runtime module that loads it (`load(path, 
 **options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
 variants the exporter writes (each with its converter and parity tolerance) and the runtimes the
 bench measures it with. Adding a format is one converter module, one runtime module and one
-entry here. (A few messages still name the formats in words; runtime/generator.py's
+entry here. `exported_files` reads a folder by it: which files are exported generators, of which
+format and variant (for bench, and for export's check of a folder's other files). (A few messages still name the formats in words; runtime/generator.py's
 shipped_generator names the shipped files.) No TensorFlow here: converters and loaders are imported
 only when called.
 
@@ -117,6 +118,9 @@ FORMATS: dict[str, Format] = {
 EXPORT_FORMATS = {name: fmt for name, fmt in FORMATS.items() if fmt.variants}
 BY_SUFFIX = {fmt.suffix: fmt for fmt in FORMATS.values()}
 EXPORTED_SUFFIXES = "/".join(fmt.suffix for fmt in EXPORT_FORMATS.values())  # ".onnx/.tflite", for messages
+# The metrics classifiers' files (runegen/quality/classifier.py) start with this name: in a folder
+# of exported generators they are not generators.
+CLASSIFIER_STEM = "classifier"
 
 
 def select_variants(formats: list[str], variant_names: list[str] | None) -> list[Variant]:
@@ -138,3 +142,26 @@ def select_variants(formats: list[str], variant_names: list[str] | None) -> list
             known = sorted({v.name for f in formats for v in EXPORT_FORMATS[f].variants})
             raise RunegenError(f"unknown variant {name!r} for {', '.join(formats)} (known: {', '.join(known)})")
     return chosen
+
+
+def exported_files(export_dir: Path, stem: str) -> list[tuple]:
+    """(format, variant name, path, tolerance) of every file of an export format in export_dir.
+    The export's own names (`<stem>_<variant>.<format>`) come first, in the registry's order, so
+    that without Keras the f32 ONNX file is the parity reference; a file named otherwise keeps
+    its name as its variant, and the tolerance of the variant its name ends in (none: unchecked)."""
+    found = []
+    for fmt in EXPORT_FORMATS.values():
+        named = {variant.filename(stem): variant for variant in fmt.variants}
+        found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
+                  for name, variant in named.items() if (export_dir / name).is_file()]
+        for path in sorted(export_dir.glob(f"*{fmt.suffix}")):
+            if path.name not in named and path.is_file() and not _not_a_generator(path):
+                like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
+                found.append((fmt, path.stem, path, like.mean_abs_tolerance if like else None))
+    return found
+
+
+def _not_a_generator(path: Path) -> bool:
+    """A temporary file (.name-xxxx, a killed export's) or a metrics classifier: the one a run
+    folder caches beside its generator (classifier.onnx) or the shipped ones (classifier_runes.onnx)."""
+    return path.name.startswith(".") or path.stem == CLASSIFIER_STEM or path.stem.startswith(f"{CLASSIFIER_STEM}_")

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import runegen
-from runegen.bench.plan import exported_files
 from runegen.core import atomic, images
 from runegen.core.errors import ModelFileError, RunegenError, reason
-from runegen.core.formats import EXPORT_FORMATS, FORMATS, Variant
+from runegen.core.formats import EXPORT_FORMATS, FORMATS, Variant, exported_files
 from runegen.core.parity import Parity
 from runegen.export.flops import model_flops
 from runegen.runtime import load_generator

@@ -18,13 +18,14 @@ import numpy as np
 
 from runegen.core import atomic
 from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.formats import CLASSIFIER_STEM
 from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
 from runegen.core.quiet import import_tensorflow, imports, quiet_native_stderr
 from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
-SHIPPED_CLASSIFIER = MODELS_DIR / "classifier_runes.keras"  # the built-in runes'; its .onnx twin beside it
-CACHED_CLASSIFIER = "classifier.keras"  # in a run folder: one trained for its data's metrics (and its .onnx)
+SHIPPED_CLASSIFIER = MODELS_DIR / f"{CLASSIFIER_STEM}_runes.keras"  # the built-in runes'; its .onnx twin beside it
+CACHED_CLASSIFIER = f"{CLASSIFIER_STEM}.keras"  # in a run folder: one trained for its data's metrics (and its .onnx)
 FEATURES_LAYER = "features"
 FEATURE_DIM = 128
 OUTPUTS = ("features", "probabilities")  # the ONNX twin's outputs
