@@ -33,6 +33,7 @@ from runegen.quality.classifier import classifier_outputs
 from runegen.quality.metrics import scores
 from runegen.quality.scorer import Scorer
 from runegen.runtime import load_generator
+from runegen.training.config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_settings import positive_int  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> None:
     codes = generator.codes
     labels = spread(args.samples, codes, generator.code_weights) if codes else None
     images = generator.generate(generator.inputs(args.samples, seed=3, labels=labels))
-    scorer = Scorer.for_dataset(load_dataset("runes", 1, 0), 1000)
+    scorer = Scorer.for_dataset(load_dataset("runes", 1, 0), TrainConfig.eval_samples)
     _, probabilities = classifier_outputs(scorer.classifier, images)
     drawn = probabilities.argmax(axis=1)
     counts = np.bincount(drawn, minlength=len(CLASS_NAMES))

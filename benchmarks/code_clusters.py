@@ -35,7 +35,7 @@ from runegen.data import load_dataset
 from runegen.data.runes import CLASS_NAMES
 from runegen.quality.classifier import classifier_outputs
 from runegen.quality.scorer import Scorer
-from runegen.training.config import load_config
+from runegen.training.config import TrainConfig, load_config
 from runegen.training.run import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -104,7 +104,7 @@ def report(args, config, dataset, scratch: Path) -> None:
     z = latents(len(labels), config.latent_dim, 3, codes, labels)
     fakes = np.concatenate([np.asarray(run.gan.sampler(z[i:i + CHUNK], training=False), np.float32)
                             for i in range(0, len(z), CHUNK)])
-    scorer = Scorer.for_dataset(load_dataset("runes", 1, 0), 1000)
+    scorer = Scorer.for_dataset(load_dataset("runes", 1, 0), TrainConfig.eval_samples)
     drawn = classifier_outputs(scorer.classifier, fakes)[1].argmax(axis=1)
     generated = np.zeros((codes, runes))
     np.add.at(generated, (labels, drawn), 1.0 / args.per_code)

@@ -194,6 +194,7 @@ def main() -> None:
 
     from runegen.data import load_dataset
     from runegen.quality.scorer import Scorer
+    from runegen.training.config import TrainConfig
 
     dataset = load_dataset("runes", args.samples_per_class, seed=0)
     record = {"cpu": cpu_name(), "cpu_isa": cpu_isa(), "cores": os.cpu_count(), "tensorflow": tf.__version__,
@@ -218,7 +219,7 @@ def main() -> None:
             record["images_per_s"] = rates
             save(record, args.json)
         if not args.skip_race:
-            scorer = Scorer.for_dataset(dataset, 1000)
+            scorer = Scorer.for_dataset(dataset, TrainConfig.eval_samples)
             loop = RunegenLoop(dataset, Path(scratch) / "race", precision=args.race_precision)
             record["race_precision"] = loop.run.config.precision
             say(f"time to recognisability {args.target} (training seconds, scoring excluded; "

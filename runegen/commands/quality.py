@@ -15,12 +15,13 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, c
                                      note_reference_size, note_threads, note_undescribed, plain, require, table_console)
 from runegen.core.devices import MAX_THREADS
 from runegen.core.errors import DataError, ModelFileError, UsageError
+from runegen.training.config import TrainConfig
 
 def evaluate_command(
     model: Optional[Path] = typer.Argument(None, parser=given_path("MODEL"), help="Generator: .keras, .onnx or .tflite.", show_default="the shipped rune generator"),
     data: str = typer.Option("runes", parser=given_path("--data", str), help="The real data to compare with: 'runes', 'mnist' or a path (as train --data)."),
     classifier: Optional[Path] = typer.Option(None, parser=given_path("--classifier"), help="Feature classifier: .onnx, or .keras (its .onnx twin beside it is used where onnxruntime is installed).", show_default="the shipped rune classifier for the runes and for data of one class, such as a flat folder; else one trained now"),
-    samples: int = typer.Option(1000, min=10, max=MAX_SCORED, help="Generated (and real) images to compare."),
+    samples: int = typer.Option(TrainConfig.eval_samples, min=10, max=MAX_SCORED, help="Generated (and real) images to compare (as many as a training run scores)."),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="CPU threads for the generator's runtime.", show_default="all cores"),
     json_out: Optional[Path] = typer.Option(None, "--json", parser=given_path("--json"), help="Also write the scores as JSON."),
 ):
@@ -38,9 +39,10 @@ def evaluate_command(
     generator = load_generator(model, threads=threads)
     note_undescribed(generator)
     require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
-    # The built-in runes: only their names are needed here (the reference is drawn apart).
+    # The built-in runes: only their names are needed here (the reference is drawn apart); other
+    # data ignores samples_per_class.
     with flag("--data", DataError):
-        dataset = load_dataset(data, samples_per_class=1 if data == "runes" else 400)
+        dataset = load_dataset(data, samples_per_class=1)
     if generator.num_classes and generator.classes != list(dataset.class_names):
         told = ((", ".join(generator.classes), ", ".join(dataset.class_names))  # by name where as many
                 if len(generator.classes) == len(dataset.class_names) else (len(generator.classes), len(dataset.class_names)))

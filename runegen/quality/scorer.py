@@ -51,7 +51,7 @@ NO_GLYPH_NORM = 1.0
 class Scorer:
     classifier: object  # KerasClassifier or OnnxClassifier (classifier.py)
     real_images: np.ndarray
-    samples: int = 1000
+    samples: int
     class_metrics: bool = True  # False: the classifier's classes are not the data's
     invert: bool = False  # dark glyphs on a light ground, shown to the rune classifier light on dark
 
@@ -64,7 +64,7 @@ class Scorer:
         return classifier_outputs(self.classifier, -images if self.invert else images)
 
     @classmethod
-    def for_dataset(cls, dataset: GlyphDataset, samples: int = 1000, classifier_path: Path | None = None,
+    def for_dataset(cls, dataset: GlyphDataset, samples: int, classifier_path: Path | None = None,
                     cache: Path | None = None, log: Callable[[str], None] = lambda line: None) -> "Scorer":
         """The classifier: `classifier_path`, else the shipped one (the built-in runes, or data of
         one class), else one cached in `cache` (a run folder), else one trained now (and saved to
