@@ -1,7 +1,46 @@
-"""The loss terms of the latent codes (runegen/training/gan.py says what each is for), per example.
+"""The latent codes of the GAN step (runegen/training/gan.py): what each is for, and its loss terms.
 
-Each takes plain tensors and returns one value per example, unweighted: the GAN step weighs them
-with its config and averages over the global batch, so a replica's share adds up as for any loss.
+Latent codes (`codes` > 0, InfoGAN, Chen et al. 2016): the last `codes` columns of G's input are
+the one-hot of a code (drawn uniformly, or by the learned code prior below) instead of Gaussian
+noise, and a Q head on D's features must read the code back from the fake image (cross-entropy,
+weight `info_weight`, minimised by G and D).
+A single Gaussian blob mapped onto 24 disconnected glyph shapes makes blends between them; a
+categorical part that must stay recognisable in the image lets G split its output into modes, with
+no labels used. G's architecture and input width do not change: only how latents are drawn, which
+the export metadata records ("codes") so every runtime draws them the same way.
+
+Self-conditioning (`self_conditioning`, with codes; after Liu et al. 2020, "Diverse image
+generation via self-conditioned GANs", with Q as the clusterer): D is a projection discriminator
+whose class is the code: a fake is judged against the code it was drawn from, a real image against
+the code Q reads in it. A code then has to match the whole cluster of real glyphs Q assigns to it,
+variety included, instead of one readable prototype; with no labels used, as with plain codes.
+
+Code invariance (`code_invariance`, with codes): D also minimises Q's cross-entropy on each real
+glyph moved by up to gan.INVARIANCE_SHIFT pixels against its own reading of the unmoved glyph
+(invariance_loss below). Without it Q's clusters follow where a glyph sits as much as what
+it is, so a cluster mixes runes and its code draws the likeliest of them; with it clusters are
+purer, but some codes are left with no real glyph at all, which the code prior then stops drawing.
+
+Code prior (`code_prior`, with codes): fake codes are drawn as often as Q reads each code in real
+glyphs (a running average over the last hundred steps or so, `DCGAN.code_frequency`) instead of
+uniformly, as the self-conditioned GAN draws its clusters; the final frequencies travel with the
+generator, so every runtime draws codes the same way. The balance term evens Q's clusters only
+roughly (one batch sees each of 60 codes about once); without the prior a code Q reads in 1% of
+real glyphs is drawn as often as one it reads in 2.5%.
+
+Continuous codes (`continuous_codes` = K > 0): the K Gaussian columns just before the one-hot are
+also read back by Q (a regression: half the squared error, the Gaussian log-likelihood with unit
+variance). A categorical code alone lets G ignore the Gaussian part and draw one glyph per code;
+codes that must stay readable make G spend them on visible variation (InfoGAN's rotation and
+width). They are drawn N(0, 1) like the rest of the noise, so runtimes need not know of them.
+
+Mode seeking (`mode_seeking` > 0): latents come in pairs with the same code and different noise,
+and G pays when a pair's images differ less than `mode_seeking_target` per unit of noise distance
+(a bounded form of MSGAN's term, Mao et al. 2019).
+
+Each term here takes plain tensors and returns one value per example, unweighted: the GAN step
+weighs them with its config and averages over the global batch, so a replica's share adds up as
+for any loss.
 """
 
 from __future__ import annotations

@@ -9,43 +9,9 @@ Two update schemes, as the seeds describe them:
 - alternating (seed 001, section 1-4): a discriminator step with G fixed, then fresh fakes for a
   generator step with D fixed.
 
-Latent codes (`codes` > 0, InfoGAN, Chen et al. 2016): the last `codes` columns of G's input are
-the one-hot of a code (drawn uniformly, or by the learned code prior below) instead of Gaussian
-noise, and a Q head on D's features must read the code back from the fake image (cross-entropy,
-weight `info_weight`, minimised by G and D).
-A single Gaussian blob mapped onto 24 disconnected glyph shapes makes blends between them; a
-categorical part that must stay recognisable in the image lets G split its output into modes, with
-no labels used. G's architecture and input width do not change: only how latents are drawn, which
-the export metadata records ("codes") so every runtime draws them the same way.
-
-Self-conditioning (`self_conditioning`, with codes; after Liu et al. 2020, "Diverse image
-generation via self-conditioned GANs", with Q as the clusterer): D is a projection discriminator
-whose class is the code: a fake is judged against the code it was drawn from, a real image against
-the code Q reads in it. A code then has to match the whole cluster of real glyphs Q assigns to it,
-variety included, instead of one readable prototype; with no labels used, as with plain codes.
-
-Code invariance (`code_invariance`, with codes): D also minimises Q's cross-entropy on each real
-glyph moved by up to INVARIANCE_SHIFT pixels against its own reading of the unmoved glyph
-(code_losses.invariance_loss). Without it Q's clusters follow where a glyph sits as much as what
-it is, so a cluster mixes runes and its code draws the likeliest of them; with it clusters are
-purer, but some codes are left with no real glyph at all, which the code prior then stops drawing.
-
-Code prior (`code_prior`, with codes): fake codes are drawn as often as Q reads each code in real
-glyphs (a running average over the last hundred steps or so, `code_frequency`) instead of
-uniformly, as the self-conditioned GAN draws its clusters; the final frequencies travel with the
-generator, so every runtime draws codes the same way. The balance term evens Q's clusters only
-roughly (one batch sees each of 60 codes about once); without the prior a code Q reads in 1% of
-real glyphs is drawn as often as one it reads in 2.5%.
-
-Continuous codes (`continuous_codes` = K > 0): the K Gaussian columns just before the one-hot are
-also read back by Q (a regression: half the squared error, the Gaussian log-likelihood with unit
-variance). A categorical code alone lets G ignore the Gaussian part and draw one glyph per code;
-codes that must stay readable make G spend them on visible variation (InfoGAN's rotation and
-width). They are drawn N(0, 1) like the rest of the noise, so runtimes need not know of them.
-
-Mode seeking (`mode_seeking` > 0): latents come in pairs with the same code and different noise,
-and G pays when a pair's images differ less than `mode_seeking_target` per unit of noise distance
-(a bounded form of MSGAN's term, Mao et al. 2019).
+Latent codes (`codes` > 0, InfoGAN), with self-conditioning, code invariance, the code prior,
+continuous codes and mode seeking: what each is for is told in runegen/training/code_losses.py,
+beside their loss terms; the step here draws the codes and adds the terms.
 
 Stabilisers, each a config switch (their measured effect is in docs/ablation.md):
 - `ema`: an exponential moving average of G's weights, the generator used for samples and saving
