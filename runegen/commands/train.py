@@ -193,13 +193,9 @@ def loaded_beside_tensorflow(*args):
 def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from runegen.core import atomic
-    from runegen.training.config import save_config
     from runegen.training.distribute import make_strategy
-    from runegen.training.resume import save_data_record
-    from runegen.training.run import Run, TrainingDiverged
+    from runegen.training.run import Run
 
     # First TensorFlow work: a cluster's collectives must be set up before anything else.
     if config.devices == "auto" and cluster():  # the strategy waits, silently, for every worker
@@ -221,40 +217,65 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     with flag("--resume:", RunStateError), _replica_settings_flag(config):
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
-    restored = False
-    if resume:
-        with flag("--resume:", RunStateError):
-            restored = run.restore()
-        done, step = int(run.epoch.numpy()), int(run.step_in_epoch.numpy())
-        if done > config.epochs or (done == config.epochs and step):
-            raise UsageError(f"--epochs {config.epochs}: the run in {out} has trained {done} epochs"
-                             f"{f' and {step} steps' if step else ''} already (--epochs N, N > {done}, trains on)")
-        if done == config.epochs and (out / "generator.keras").exists():  # finished: leave it as it is
-            say(f"{out} has trained its {_epochs(done)}: nothing to do (--resume --epochs N, N > {done}, trains on)")
-            return
+    restored = _restored(run, config, out) if resume else None
+    if restored and restored[0] == config.epochs and not restored[1] and (out / "generator.keras").exists():
+        say(f"{out} has trained its {_epochs(config.epochs)}: nothing to do "
+            f"(--resume --epochs N, N > {config.epochs}, trains on)")  # finished: left as it is
+        return
     say(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
         f"on {escape(dataset.asked)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
         markup=True)
     if restored:
-        say(f"resumed at epoch {done + 1}, step {step}")
+        say(f"resumed at epoch {restored[0] + 1}, step {restored[1]}")
     elif chief and resume:  # stopped before its first checkpoint: nothing to restore
         say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")
         for stale in [*(out / "samples").glob("epoch_*.png"), out / "metrics.csv"]:
             stale.unlink(missing_ok=True)
-    if chief:  # what a later --resume reads back (the settings this one changed: --epochs, ...), and
-        # what a resumed run's folder may have lost since: samples/ (a FileNotFoundError at the
-        # epoch's end), classes.json (generator.keras's class names), the data record (a run begun
-        # before there was one: its data has just been checked)
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        save_config(config, out)
-        atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
-        save_data_record(out, dataset)
+    if chief:
+        _write_run_record(out, config, dataset)
+    _train_with_progress(run, out, console, say)
+
+
+def _restored(run, config, out: Path) -> tuple[int, int] | None:
+    """(epochs done, steps into the next) of the run's last checkpoint, restored; None where it has
+    none yet. A run that has trained past the asked --epochs is refused."""
+    with flag("--resume:", RunStateError):
+        if not run.restore():
+            return None
+    done, step = int(run.epoch.numpy()), int(run.step_in_epoch.numpy())
+    if done > config.epochs or (done == config.epochs and step):
+        raise UsageError(f"--epochs {config.epochs}: the run in {out} has trained {done} epochs"
+                         f"{f' and {step} steps' if step else ''} already (--epochs N, N > {done}, trains on)")
+    return done, step
+
+
+def _write_run_record(out: Path, config, dataset) -> None:
+    """What a later --resume reads back (the settings this one changed: --epochs, ...), and what a
+    resumed run's folder may have lost since: samples/ (a FileNotFoundError at the epoch's end),
+    classes.json (generator.keras's class names), the data record (a run begun before there was
+    one: its data has just been checked)."""
+    from runegen.core import atomic
+    from runegen.training.config import save_config
+    from runegen.training.resume import save_data_record
+
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    save_config(config, out)
+    atomic.write_text(out / "classes.json", json.dumps(list(dataset.class_names)) + "\n")
+    save_data_record(out, dataset)
+
+
+def _train_with_progress(run, out: Path, console, say) -> None:
+    """The epochs, with a progress bar on a terminal (it keeps each finished epoch's bar) or one
+    plain line per epoch in a log (rich would print every bar again when the display stops, cut
+    to 80 columns); then the saved generator."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from runegen.training.run import TrainingDiverged
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[stats]}"))
     started = time.perf_counter()
     try:
-        # A terminal keeps each epoch's finished bar; a log file gets one plain line per epoch and no
-        # bars (rich would print them all again when the display stops, cut to 80 columns).
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
             run.train(progress, log=lambda line: console.is_terminal or say(line))
     except TrainingDiverged as error:
@@ -264,10 +285,9 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         say(f"{str(error) or 'interrupted'}; continue with: runegen train --resume --out {out}")
         raise typer.Exit(getattr(error, "exit_code", 130))
     generator = run.finish()
-    if generator is None:
-        return
-    say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
-        f"{out / 'progress.gif'}")
+    if generator is not None:
+        say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
+            f"{out / 'progress.gif'}")
 
 
 def _fresh_run_folder(out: Optional[Path]) -> Path:
