@@ -179,6 +179,30 @@ def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) ->
 def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> dict:
     """Every row `config` asks for on `model` (a .keras file, a run folder, a folder of exports or one
     exported file)."""
+    rows, export_errors = _planned(model, config, progress)
+    classifier = _quality_classifier() if config.quality_samples else None
+    results, reference_row = _measured(rows, config, classifier, progress)
+    notes = list(dict.fromkeys(FORMATS[row.format].undescribed(row.path) for row in results  # once a file
+                               if row.figures.get("described") is False))
+    digest = reference_row.figures.get("weights_digest") if reference_row else None
+    notes += list(dict.fromkeys(f"{row.path}: exported from other weights than {reference_row.path}, the parity "
+                                "reference (two models in one folder?)" for row in results
+                                if digest and row.figures.get("weights_digest") not in (None, digest)))
+    if config.quality_samples and classifier is None:
+        notes.append("recognisability not measured: the rune classifier runs on onnxruntime, which this Python cannot import")
+    report = {"environment": environment(), "notes": notes,
+              "reference": f"{reference_row.format} {reference_row.variant}" if reference_row else None,
+              "flops_per_image": _flops_per_image(results), "export_errors": export_errors,
+              "settings": config.settings,
+              "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
+                        if Path(r.path).exists() else None} for r in results]}
+    _add_gflops(report)
+    report["targets"] = targets.check(report)
+    return report
+
+
+def _planned(model: Path, config: BenchConfig, progress) -> tuple[list[Row], list[str]]:
+    """(the rows to measure, the errors of exporting the variants missing where TensorFlow is)."""
     keras_path, export_dir = locate(model)
     one_file = model.is_file() and keras_path is None  # locate found one exported file
     # Given alone, a file that does not load is bad input, not a failed row. Checked on the CPU only
@@ -195,19 +219,24 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
         if keras_path and not installed("tensorflow"):
             why += ", and its .keras file needs TensorFlow: pip install 'runegen[train]'"
         raise ModelFileError(f"{model}: nothing to benchmark ({why})")
+    return rows, export_errors
 
+
+def _measured(rows: list[Row], config: BenchConfig, classifier: str | None, progress) -> tuple[list[Row], Row | None]:
+    """Each row at each thread count, measured by a worker process, in the rows' order; and the
+    row whose outputs were the parity reference (None: parity not measured).
+
+    The first lossless row that runs gives the reference outputs: Keras where it runs, else the
+    f32 ONNX file, else the next float32 file. The lossless rows run first, so that every row is
+    compared with the reference."""
     results: list[tuple[int, int, Row]] = []  # (threads, place in rows, row): put back in order
+    reference_row = None
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         reference = scratch / "reference.npy"
         common = {"batches": config.batches, "min_seconds": config.min_seconds, "runs": config.runs,
                   "parity_seed": PARITY_SEED, "parity_samples": PARITY_SAMPLES,
-                  "classifier": _quality_classifier() if config.quality_samples else None,
-                  "quality_samples": config.quality_samples}
-        # The first lossless row that runs gives the reference outputs: Keras where it runs, else
-        # the f32 ONNX file, else the next float32 file; none: parity is not measured. The lossless
-        # rows run first, so that every row is compared with the reference.
-        reference_row = None
+                  "classifier": classifier, "quality_samples": config.quality_samples}
         for count in config.threads:
             for place, template in sorted(enumerate(rows), key=lambda item: not is_lossless(item[1])):
                 row = Row(**{**asdict(template), "threads": count, "figures": {}})
@@ -226,26 +255,8 @@ def bench(model: Path, config: BenchConfig, progress=lambda message: None) -> di
                     if row.figures.get("ok"):
                         row.figures["parity"] = {"max_abs": 0.0, "mean_abs": 0.0, "psnr": float("inf")}
                 results.append((count, place, row))
-    results = [row for _, _, row in sorted(results, key=lambda item: (config.threads.index(item[0]), item[1]))]
-
-    flops = _flops_per_image(results)
-    notes = list(dict.fromkeys(FORMATS[row.format].undescribed(row.path) for row in results  # once a file
-                               if row.figures.get("described") is False))
-    digest = reference_row.figures.get("weights_digest") if reference_row else None
-    notes += list(dict.fromkeys(f"{row.path}: exported from other weights than {reference_row.path}, the parity "
-                                "reference (two models in one folder?)" for row in results
-                                if digest and row.figures.get("weights_digest") not in (None, digest)))
-    if config.quality_samples and common["classifier"] is None:
-        notes.append("recognisability not measured: the rune classifier runs on onnxruntime, which this Python cannot import")
-    report = {"environment": environment(), "notes": notes,
-              "reference": f"{reference_row.format} {reference_row.variant}" if reference_row else None,
-              "flops_per_image": flops, "export_errors": export_errors,
-              "settings": config.settings,
-              "rows": [{**asdict(r), "status": r.status, "size_mb": Path(r.path).stat().st_size / 1e6
-                        if Path(r.path).exists() else None} for r in results]}
-    _add_gflops(report)
-    report["targets"] = targets.check(report)
-    return report
+    ordered = [row for _, _, row in sorted(results, key=lambda item: (config.threads.index(item[0]), item[1]))]
+    return ordered, reference_row
 
 
 def _quality_classifier() -> str | None:
