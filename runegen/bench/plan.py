@@ -19,7 +19,7 @@ from pathlib import Path
 from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
-from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
+from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS, exported_files
 from runegen.core.quiet import imports, installed
@@ -59,13 +59,16 @@ class Row:
 
 
 def available_devices() -> list[str]:
-    """The devices here, named as `generate --device` takes them (runegen/core/devices.py)."""
-    try:
-        import onnxruntime
-    except ImportError:  # 32-bit Pi OS: LiteRT's successor tflite-runtime alone, on the CPU
-        return ["cpu"]
-
-    return device_names(onnxruntime.get_available_providers())
+    """The devices here, named as `generate --device` takes them (runegen/core/devices.py): the
+    CPU, then those of every format's runtime that offers more (the registry's `devices`)."""
+    names = ["cpu"]
+    for fmt in FORMATS.values():
+        if fmt.devices is not None:
+            try:
+                names += fmt.devices()
+            except ImportError:  # 32-bit Pi OS has no onnxruntime: LiteRT's successor alone, on the CPU
+                pass
+    return list(dict.fromkeys(names))
 
 
 def resolve_devices(device: str) -> list[str]:
@@ -140,7 +143,7 @@ def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
         for runtime in fmt.bench_runtimes:
             rows += [Row(fmt.name, variant or runtime.variant, runtime.label, device, str(path), runtime.kind,
                          tolerance, dict(runtime.options))
-                     for device in devices if fmt.any_device or device == "cpu"]
+                     for device in devices if fmt.devices is not None or device == "cpu"]
     return rows
 
 

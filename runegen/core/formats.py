@@ -2,8 +2,8 @@
 
 A `Format` names its file suffix, the runtime module that loads it (`load(path, threads, device,
 **options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
-variants the exporter writes (each with its converter and parity tolerance) and the runtimes the
-bench measures it with. Adding a format is one converter module, one runtime module and one
+variants the exporter writes (each with its converter and parity tolerance), the runtimes the
+bench measures it with and the devices its runtime offers beside the CPU. Adding a format is one converter module, one runtime module and one
 entry here. `exported_files` reads a folder by it: which files are exported generators, of which
 format and variant (for bench, and for export's check of a folder's other files). (A few messages still name the formats in words; runtime/generator.py's
 shipped_generator names the shipped files.) No TensorFlow here: converters and loaders are imported
@@ -64,7 +64,9 @@ class Format:
     options: tuple[str, ...] = ()  # the keyword options `load` takes, sorted (load_generator refuses others)
     variants: tuple[Variant, ...] = ()  # none: not an export target (the trained .keras file)
     bench_runtimes: tuple[BenchRuntime, ...] = ()
-    any_device: bool = False  # runs on every --device of its runtime; else on the CPU only
+    # () -> the --device names its runtime offers here (ImportError: the runtime is not installed);
+    # None: it runs on the CPU only
+    devices: Callable | None = None
     sidecar_metadata: bool = False  # metadata in <file>.json (TFLite's is not readable without TF)
     metadata_place: str = "inside the file"  # where a user looks for it ({name}: the file's name)
     needs_tensorflow: bool = False  # to run it (every format needs TensorFlow to be exported)
@@ -94,7 +96,7 @@ FORMATS: dict[str, Format] = {
                   ("f32", "float32", 1e-4, "write_f32"),
                   ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "write_f16"),
                   ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "write_int8")),
-        bench_runtimes=(BenchRuntime("onnxruntime"),), any_device=True,
+        bench_runtimes=(BenchRuntime("onnxruntime"),), devices=lazy("runegen.runtime.onnx", "available_devices"),
         placement=lazy("runegen.runtime.onnx", "placement")),
     "tflite": Format(
         "tflite", ".tflite", lazy("runegen.runtime.tflite", "load"), ("xnnpack",),

@@ -74,6 +74,13 @@ def _onnxruntime(path: Path):
     return ort
 
 
+def available_devices() -> list[str]:
+    """The --device names of onnxruntime's execution providers here (ImportError without it)."""
+    import onnxruntime
+
+    return device_names(onnxruntime.get_available_providers())
+
+
 def provider_for(device: str, ort) -> str:
     """The execution provider for `device`, or a DeviceError naming what is available here."""
     available = ort.get_available_providers()

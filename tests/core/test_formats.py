@@ -21,7 +21,7 @@ def test_bench_rows_come_from_the_registry(tmp_path):
         for variant in fmt.variants:
             (tmp_path / variant.filename("generator")).write_bytes(b"x")
     rows = plan_rows(None, tmp_path, ["cpu", "cuda"])
-    expected = sum(len(fmt.variants) * len(fmt.bench_runtimes) * (2 if fmt.any_device else 1)
+    expected = sum(len(fmt.variants) * len(fmt.bench_runtimes) * (2 if fmt.devices is not None else 1)
                    for fmt in EXPORT_FORMATS.values())
     assert len(rows) == expected == 3 * 2 + 5 * 2
     assert {(r.runtime, r.device) for r in rows if r.format == "tflite"} == {("LiteRT+XNNPACK", "cpu"), ("LiteRT", "cpu")}
