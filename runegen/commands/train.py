@@ -218,7 +218,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = _restored(run, config, out) if resume else None
-    if restored and restored[0] == config.epochs and not restored[1] and (out / "generator.keras").exists():
+    if restored and restored[0] == config.epochs and (out / "generator.keras").exists():  # _restored refused a step past it
         say(f"{out} has trained its {_epochs(config.epochs)}: nothing to do "
             f"(--resume --epochs N, N > {config.epochs}, trains on)")  # finished: left as it is
         return
