@@ -2,8 +2,9 @@
 
 A `Format` names its file suffix, the runtime module that loads it (`load(path, threads, device,
 **options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
-variants the exporter writes (each with its converter and parity tolerance), the runtimes the bench
-measures it with and the devices its runtime offers beside the CPU. Adding a format is one
+variants the exporter writes (each with its converter and parity tolerance; what the converters
+share, such as the float32 ONNX graph, is made once per export by the format's `prepare`), the
+runtimes the bench measures it with and the devices its runtime offers beside the CPU. Adding a format is one
 converter module, one runtime module and one entry here. `exported_files` reads a folder by it:
 which files are exported generators, of which format and variant (for bench, and for export's check
 of a folder's other files). (A few messages still name the formats in words; runtime/generator.py's
@@ -38,7 +39,7 @@ class Variant:
     name: str
     description: str
     mean_abs_tolerance: float
-    converter: Callable  # (inference model, target path, calibration latents, metadata) -> None
+    converter: Callable  # (the format's prepared model, target path, calibration latents, metadata) -> None
 
     def filename(self, stem: str) -> str:
         return f"{stem}_{self.name}.{self.format}"
@@ -64,6 +65,9 @@ class Format:
     load: Callable  # (path, threads, device, **options) -> runegen.runtime.Generator
     options: tuple[str, ...] = ()  # the keyword options `load` takes, sorted (load_generator refuses others)
     variants: tuple[Variant, ...] = ()  # none: not an export target (the trained .keras file)
+    # (inference model, input width, scratch folder) -> what its variants' converters convert,
+    # made once per export for all of them (ONNX: the float32 graph; TFLite: a SavedModel)
+    prepare: Callable | None = None
     bench_runtimes: tuple[BenchRuntime, ...] = ()
     # () -> the --device names its runtime offers here (ImportError: the runtime is not installed);
     # None: it runs on the CPU only
@@ -97,6 +101,7 @@ FORMATS: dict[str, Format] = {
                   ("f32", "float32", 1e-4, "write_f32"),
                   ("f16", "float16 inside, float32 input/output (for GPUs)", 5e-3, "write_f16"),
                   ("int8", "static int8 (QDQ), calibrated on latents", 0.03, "write_int8")),
+        prepare=lazy("runegen.export.onnx", "prepare"),
         bench_runtimes=(BenchRuntime("onnxruntime"),), devices=lazy("runegen.runtime.onnx", "available_devices"),
         placement=lazy("runegen.runtime.onnx", "placement")),
     "tflite": Format(
@@ -107,6 +112,7 @@ FORMATS: dict[str, Format] = {
                   ("dynamic", "dynamic-range: int8 weights, float activations", 0.03, "write_dynamic"),
                   ("int8", "full integer inside, float32 input/output", 0.02, "write_int8"),
                   ("int8io", "full integer, int8 input/output", 0.03, "write_int8io")),
+        prepare=lazy("runegen.export.tflite", "prepare"),
         # LiteRT with its default XNNPACK delegate, and its own built-in kernels without it
         bench_runtimes=(BenchRuntime("LiteRT+XNNPACK", options=(("xnnpack", True),)),
                         BenchRuntime("LiteRT", options=(("xnnpack", False),))),

@@ -13,6 +13,7 @@ renamed only after the check passes.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +97,22 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
                              f"changed its output by {rewrite_error:.2e}")
     calibration = generator.inputs(CALIBRATION_SAMPLES, CALIBRATION_SEED)
 
-    results = []
-    for variant in variants:
-        target = out / variant.filename(generator.path.stem)
-        results.append(_export_one(variant, variant.converter, inference, target, calibration,
-                                   metadata(generator, variant), parity_latents, reference))
+    results, stem = [], generator.path.stem
+    for fmt in dict.fromkeys(v.format for v in variants):
+        mine = [v for v in variants if v.format == fmt]
+        with tempfile.TemporaryDirectory() as scratch:
+            try:  # what the format's converters share (the ONNX graph, a SavedModel), made once
+                prepare = FORMATS[fmt].prepare
+                prepared = prepare(inference, calibration.shape[1], Path(scratch)) if prepare else inference
+            except Exception as error:  # noqa: BLE001 - as a converter's failure: each of its variants fails
+                results += [ExportResult(v, out / v.filename(stem), error=_failure(error)) for v in mine]
+                continue
+            results += [_export_one(v, v.converter, prepared, out / v.filename(stem), calibration,
+                                    metadata(generator, v), parity_latents, reference) for v in mine]
     for fmt in dict.fromkeys(v.format for v in variants):
         rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results
                                              if r.variant.format == fmt and r.samples is not None]
-        picture = parity_picture(out, generator.path.stem, fmt)
+        picture = parity_picture(out, stem, fmt)
         try:
             images.save_png(images.grid(images.to_uint8(np.concatenate(rows)), columns=SIDE_BY_SIDE), picture)
         except OSError as error:  # was a traceback, after the files themselves were written
@@ -135,6 +143,10 @@ def parity_picture(out: Path, stem: str, fmt: str) -> Path:
     return out / f"{stem}_parity_{fmt}.png"
 
 
+def _failure(error: Exception) -> str:
+    return f"{type(error).__name__}: {reason(error, 200)}"
+
+
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
 
     result = ExportResult(variant, target)
@@ -161,7 +173,7 @@ def _export_one(variant, convert, model, target, calibration, meta, parity_laten
         model_landed = True
         result.samples = candidate[:SIDE_BY_SIDE]  # in the side-by-side picture: files that passed
     except Exception as error:  # noqa: BLE001 - any failure of one variant is reported, not fatal
-        result.error = f"{type(error).__name__}: {reason(error, 200)}"
+        result.error = _failure(error)
     finally:  # the model's rename failed (or Ctrl-C came between): the new sidecar would describe
         if sidecar_written and not model_landed:  # the earlier model, or no model at all
             if replaced_sidecar is None:

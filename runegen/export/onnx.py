@@ -1,4 +1,5 @@
-"""ONNX export: tf2onnx on a traced inference function, and onnxruntime's static int8 (QDQ).
+"""ONNX export: tf2onnx on a traced inference function, once per export (`prepare`), then each
+variant from that float32 graph: as it is, in float16, or onnxruntime's static int8 (QDQ).
 
 tf2onnx.convert.from_keras is broken on Keras 3 (onnx/tensorflow-onnx#2329); converting a
 tf.function that calls the model with training=False works and matches Keras to ~1e-7.
@@ -14,8 +15,9 @@ OPSET = 17
 INPUT_NAME, OUTPUT_NAME, BATCH = "z", "image", "batch"
 
 
-def to_onnx(model, latent_dim: int, metadata: dict[str, str]):
-    """The float32 ONNX model: dynamic batch, input `z`, output `image`, metadata attached."""
+def prepare(model, latent_dim: int, scratch: Path):
+    """The float32 ONNX model, converted once for every variant: dynamic batch, input `z`, output
+    `image`, no metadata yet (each variant writes its own)."""
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -25,9 +27,18 @@ def to_onnx(model, latent_dim: int, metadata: dict[str, str]):
     proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
     rename_outputs(proto.graph, [OUTPUT_NAME])
     name_batch_dimension(proto.graph)
-    onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def described(proto, metadata: dict[str, str]):
+    """A copy of the prepared model with this variant's metadata (the variants share the prepared one)."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    onnx.helper.set_model_props(copy, metadata)
+    return copy
 
 
 def rename_outputs(graph, names) -> None:
@@ -52,19 +63,19 @@ def name_batch_dimension(graph, name: str = BATCH) -> None:
                 dim.dim_param = name
 
 
-def write_f32(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
+def write_f32(proto, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
     import onnx
 
-    onnx.save(to_onnx(model, calibration.shape[1], metadata), target)
+    onnx.save(described(proto, metadata), target)
 
 
-def write_f16(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
+def write_f16(proto, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
     """Weights and arithmetic in float16, the input and output kept float32 (a Cast at each end),
     so callers feed and read the same arrays as the f32 file: GPUs run it on their fp16 units."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    proto = convert_float_to_float16(to_onnx(model, calibration.shape[1], metadata), keep_io_types=True)
+    proto = convert_float_to_float16(described(proto, metadata), keep_io_types=True)
     in_order(proto.graph)  # the converter appends the input's Cast after the nodes that read it
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, target)
@@ -89,7 +100,7 @@ def in_order(graph) -> None:
     graph.node.extend(ordered)
 
 
-def write_int8(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
+def write_int8(proto, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
     """Static int8 in QDQ format (the QOperator format has no ConvTranspose), calibrated on
     latent draws: the generator's real inputs, not images."""
     import tempfile
@@ -108,7 +119,7 @@ def write_int8(model, target: Path, calibration: np.ndarray, metadata: dict[str,
 
     with tempfile.TemporaryDirectory() as scratch:
         float_path, prepared = Path(scratch) / "f32.onnx", Path(scratch) / "prepared.onnx"
-        onnx.save(to_onnx(model, calibration.shape[1], metadata), float_path)
+        onnx.save(proto, float_path)
         quant_pre_process(str(float_path), str(prepared))
         quantize_static(str(prepared), str(target), Latents(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,

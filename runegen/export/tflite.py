@@ -2,13 +2,13 @@
 
 `TFLiteConverter.from_concrete_functions` on a Keras 3 model leaves the weights as unfrozen
 resource variables and the file fails at load; `model.export(..., "tf_saved_model")` then
-`from_saved_model` works. TFLite has no metadata slot we can fill without the tflite_support
-package, so each file gets a JSON sidecar `<file>.json` with the same keys as the ONNX metadata.
+`from_saved_model` works (one SavedModel per export, `prepare`, for every variant). TFLite has
+no metadata slot we can fill without the tflite_support package, so each file gets a JSON
+sidecar `<file>.json` with the same keys as the ONNX metadata.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +16,11 @@ import numpy as np
 from runegen.core.quiet import quiet_native_stderr
 
 
-def _converter(model, scratch: Path):
-    import tensorflow as tf
-
+def prepare(model, latent_dim: int, scratch: Path) -> Path:
+    """The SavedModel every variant converts, written once per export into `scratch`."""
     saved_model = scratch / "saved_model"
     model.export(str(saved_model), format="tf_saved_model", verbose=False)
-    return tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    return saved_model
 
 
 # One small function per variant, named in runegen.core.formats: each sets the converter's options.
@@ -61,12 +60,13 @@ def _int8io(converter, calibration: np.ndarray) -> None:
 
 
 def _writer(configure):
-    def write(model, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
-        with tempfile.TemporaryDirectory() as scratch:
-            converter = _converter(model, Path(scratch))
-            configure(converter, calibration)
-            with quiet_native_stderr():  # the int8 calibrator prints its settings from C++
-                target.write_bytes(converter.convert())
+    def write(saved_model: Path, target: Path, calibration: np.ndarray, metadata: dict[str, str]) -> None:
+        import tensorflow as tf
+
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+        configure(converter, calibration)
+        with quiet_native_stderr():  # the int8 calibrator prints its settings from C++
+            target.write_bytes(converter.convert())
     return write
 
 

@@ -166,6 +166,39 @@ def test_a_variant_that_fails_parity_leaves_no_file(trained_generator, tmp_path)
         "generator_f32.tflite.json", "generator_parity_onnx.png", "generator_parity_tflite.png"]
 
 
+def test_a_format_is_prepared_once_for_its_variants(trained_generator, tmp_path, monkeypatch):
+    """tf2onnx ran once per ONNX variant, and each TFLite variant wrote its own SavedModel: now
+    each format prepares once for all its variants, each of which writes its own metadata. Where
+    the preparation fails, each of that format's variants fails with its error, and the other
+    format's files are still written."""
+    import dataclasses
+
+    import onnx
+
+    prepared = []
+    prepare_onnx = FORMATS["onnx"].prepare
+
+    def counted(*args):
+        prepared.append(args)
+        return prepare_onnx(*args)
+
+    def broken(*args):
+        raise RuntimeError("no SavedModel today")
+
+    monkeypatch.setitem(FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], prepare=counted))
+    monkeypatch.setitem(FORMATS, "tflite", dataclasses.replace(FORMATS["tflite"], prepare=broken))
+    variants = [v for fmt in ("onnx", "tflite") for v in FORMATS[fmt].variants if v.name in ("f32", "f16")]
+    results = export(load_keras_generator(trained_generator), variants, tmp_path)
+    assert len(prepared) == 1
+    assert [(r.variant.format, r.variant.name, r.error) for r in results] == [
+        ("onnx", "f32", None), ("onnx", "f16", None),
+        ("tflite", "f32", "RuntimeError: no SavedModel today"), ("tflite", "f16", "RuntimeError: no SavedModel today")]
+    for name in ("f32", "f16"):
+        assert {p.key: p.value for p in onnx.load(tmp_path / f"generator_{name}.onnx").metadata_props}["variant"] == name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "generator_f16.onnx", "generator_f32.onnx", "generator_parity_onnx.png", "generator_parity_tflite.png"]
+
+
 def test_bad_export_input(trained_generator, tmp_path):
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"this is not a zip")
