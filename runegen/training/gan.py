@@ -38,25 +38,10 @@ from runegen.training.augment import diff_augment, translate
 from runegen.training.code_losses import balance_loss, info_loss, invariance_loss, mode_seeking_loss
 from runegen.training.distribute import check_replica_settings, replica_slice
 from runegen.training.objectives import discriminator_loss, generator_loss, r1_penalty
+from runegen.training.optimizers import make_optimizer
 
 PRIOR_MOMENTUM = 0.99  # code_frequency's running average: about the last 100 steps
 INVARIANCE_SHIFT = 2  # pixels each way; a real rune's centre varies by about 1 pixel (std) in the data
-
-
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`rate` until the last `share` of `total_steps`, then linearly down to 0 at the last step.
-    A function of the optimizer's step counter, which checkpoints keep: a resumed run decays
-    exactly as the uninterrupted one."""
-
-    def __init__(self, rate: float, total_steps: int, share: float):
-        self.rate, self.total_steps, self.share = rate, total_steps, share
-
-    def __call__(self, step):
-        remaining = (self.total_steps - keras.ops.cast(step, "float32")) / (self.share * self.total_steps)
-        return self.rate * keras.ops.clip(remaining, 0.0, 1.0)
-
-    def get_config(self):
-        return {"rate": self.rate, "total_steps": self.total_steps, "share": self.share}
 
 
 class DCGAN(tf.Module):
@@ -87,8 +72,8 @@ class DCGAN(tf.Module):
             # How often Q reads each code in real glyphs (running average); drawn from with code_prior.
             self.code_frequency = (tf.Variable(tf.fill([codes], 1.0 / codes), trainable=False,
                                                name="code_frequency") if codes and config.code_prior else None)
-            self.g_optimizer = self._optimizer(config.lr_g, total_steps)
-            self.d_optimizer = self._optimizer(config.lr_d, total_steps)
+            self.g_optimizer = make_optimizer(config, config.lr_g, total_steps)
+            self.d_optimizer = make_optimizer(config, config.lr_d, total_steps)
             # Built now so a checkpoint can restore their slots before the first step.
             self.g_optimizer.build(generator.trainable_variables)
             self.d_optimizer.build(discriminator.trainable_variables)
@@ -106,19 +91,6 @@ class DCGAN(tf.Module):
         # No autograph: the step branches on the config only, never on a tensor, so the graph is
         # the same without it, and converting the step's source took seconds of every start.
         self.train_step = tf.function(self._train_step, jit_compile=config.jit or None, autograph=False)
-
-    def _optimizer(self, learning_rate, total_steps):
-        """Adam, its rate decaying over the end of the run if config.lr_decay; under mixed float16
-        wrapped in a LossScaleOptimizer: float16 gradients of unscaled losses underflow (bfloat16
-        has float32's range and needs no scaling)."""
-        if self.config.lr_decay:
-            if not total_steps:
-                raise ValueError("config.lr_decay needs the run's total_steps")
-            learning_rate = LinearDecay(learning_rate, total_steps, self.config.lr_decay)
-        adam = keras.optimizers.Adam(learning_rate, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
-        if self.config.precision == "fp16":
-            return keras.optimizers.LossScaleOptimizer(adam)
-        return adam
 
     @property
     def sampler(self) -> keras.Model:
