@@ -4,12 +4,12 @@ A `Format` names its file suffix, the runtime module that loads it (`load(path, 
 **options)`), where its metadata lives (inside the file, or a JSON sidecar `<file>.json`), the
 variants the exporter writes (each with its converter and parity tolerance; what the converters
 share, such as the float32 ONNX graph, is made once per export by the format's `prepare`), the
-runtimes the bench measures it with and the devices its runtime offers beside the CPU. Adding a format is one
-converter module, one runtime module and one entry here. `exported_files` reads a folder by it:
-which files are exported generators, of which format and variant (for bench, and for export's check
-of a folder's other files). (A few messages still name the formats in words; runtime/generator.py's
-shipped_generator names the shipped files.) No TensorFlow here: converters and loaders are imported
-only when called.
+runtimes the bench measures it with and the devices its runtime offers beside the CPU. Adding a
+format is one converter module, one runtime module and one entry here. `exported_files` reads a
+folder by it: which files are exported generators, of which format and variant (for bench, and for
+export's check of a folder's other files). (A few messages still name the formats in words;
+runtime/generator.py's shipped_generator names the shipped files.) No TensorFlow here: converters
+and loaders are imported only when called.
 
 A variant's tolerance is the mean absolute error against the Keras generator, on the [-1, 1]
 scale, above which its export fails.

@@ -118,10 +118,10 @@ def write_int8(proto, target: Path, calibration: np.ndarray, metadata: dict[str,
             return None if batch is None else {INPUT_NAME: batch}
 
     with tempfile.TemporaryDirectory() as scratch:
-        float_path, prepared = Path(scratch) / "f32.onnx", Path(scratch) / "prepared.onnx"
+        float_path, preprocessed = Path(scratch) / "f32.onnx", Path(scratch) / "preprocessed.onnx"
         onnx.save(proto, float_path)
-        quant_pre_process(str(float_path), str(prepared))
-        quantize_static(str(prepared), str(target), Latents(), quant_format=QuantFormat.QDQ,
+        quant_pre_process(str(float_path), str(preprocessed))
+        quantize_static(str(preprocessed), str(target), Latents(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                         per_channel=True)
     quantized = onnx.load(target)
