@@ -79,6 +79,18 @@ def _catch_stop_signals() -> dict:
             if signal.getsignal(number) is not signal.SIG_IGN}
 
 
+RANGE_CHECKS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _given(error: TyperException) -> str:
+    """", got VALUE" for a value typer refused by an option's range, whose message names no value:
+    `--r1 nan` was refused with "Input should be greater than or equal to 0" alone. Read from the
+    pydantic error typer raises it from; nothing where there is none."""
+    errors = getattr(error.__cause__, "errors", None)
+    found = errors() if callable(errors) else []
+    return f", got {found[0].get('input')}" if found and found[0].get("type") in RANGE_CHECKS else ""
+
+
 def main() -> None:
     """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
     exit code 2; Ctrl-C, SIGTERM and SIGHUP one line, then the signal's own end (Stopped)."""
@@ -97,7 +109,7 @@ def main() -> None:
     except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2
         message = error.format_message()
         if message:  # empty where the help was printed instead (a command group with no command)
-            print(f"runegen: error: {message}", file=sys.stderr)
+            print(f"runegen: error: {message}{_given(error)}", file=sys.stderr)
         code = getattr(error, "exit_code", 2)
     finally:
         for number, handler in previous.items():

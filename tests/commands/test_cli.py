@@ -65,6 +65,9 @@ def test_help_keeps_every_word_of_the_option_texts():
     # infinite weights: 'training diverged' after TensorFlow started (exit 1), or taken unsaid
     (["--info-weight", "inf"], "--info-weight: must be a finite number, got inf"),
     (["--mode-seeking-target", "inf"], "--mode-seeking-target"),
+    # a range's message named no value: NaN was "Input should be greater than or equal to 0" alone
+    (["--r1", "nan"], "'--r1': Input should be greater than or equal to 0, got nan"),
+    (["--ema", "2"], "'--ema': Input should be less than or equal to 0.99999, got 2"),
 ])
 def test_bad_train_flags(tmp_path, args, fragment):
     assert_usage_error(run_cli("train", *args, "--out", tmp_path / "run"), fragment)
