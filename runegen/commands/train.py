@@ -13,6 +13,7 @@ import typer
 
 from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, finite, flag, given_path,
                                      note_reference_size, option_value, positive, require)
+from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
 from runegen.training.config import OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig
@@ -106,7 +107,7 @@ def train(
         check_replica_settings(config, len(listed_devices(config.devices)))
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
-        dataset = _load_while_tensorflow_starts(config)
+        dataset = load_while_tensorflow_starts(config)
     if config.conditional and len(dataset.class_names) < 2:
         raise UsageError(f"--conditional: --data {config.data} has one class (no labels); "
                          "a conditional model needs a subfolder per class")
@@ -142,52 +143,6 @@ def _checked_scorer(config, dataset):
     except DataError as error:
         raise UsageError(f"--data {error}; train with --eval-every 0") from None
     return None
-
-
-# Built-in sets at least this large are drawn beside TensorFlow's import; below it, starting a
-# second process costs more than the drawing (about 0.4 ms a rune).
-DRAWN_BESIDE_IMPORT = 2_000
-
-
-def _load_while_tensorflow_starts(config):
-    """The training data. The built-in runes are drawn in a second process while this one imports
-    TensorFlow: on a 2-core AMD EPYC Zen 4 each takes about 4 s, 7.4 s one after the other and
-    4.8 s side by side (a thread gains nothing: both hold the GIL). Other data, small sets, and a
-    process that has TensorFlow already (a test calling the command) load here."""
-    import sys
-
-    from runegen.data import load_dataset
-    from runegen.data.runes import CLASS_NAMES
-
-    args = (config.data, config.samples_per_class, config.seed)
-    if (config.data != "runes" or "tensorflow" in sys.modules
-            or config.samples_per_class * len(CLASS_NAMES) < DRAWN_BESIDE_IMPORT):
-        return load_dataset(*args)
-    return loaded_beside_tensorflow(*args)
-
-
-def loaded_beside_tensorflow(*args):
-    """load_dataset(*args) in a spawned process (safe beside threads, on every OS) while this one
-    imports TensorFlow; the same arrays as drawn here (tests/training/test_train.py)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    from runegen.core.quiet import import_tensorflow
-    from runegen.data import load_dataset
-
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    except (OSError, ImportError):  # no process pool on this system (no POSIX semaphores)
-        return load_dataset(*args)
-    # Started before the import, so the drawing process keeps the real stderr that the import hides.
-    with pool:
-        drawing = pool.submit(load_dataset, *args)
-        import_tensorflow(start_runtime=False)  # a cluster's strategy starts the runtime
-        try:
-            return drawing.result()  # a DataError raised there is raised here
-        except BrokenProcessPool:  # the drawing process was killed (out of memory, say): draw here
-            return load_dataset(*args)
 
 
 def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:

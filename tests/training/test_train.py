@@ -240,7 +240,7 @@ def test_auto_precision_is_fp32_where_onednn_is_held_below_bf16(monkeypatch):
 
 
 def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_path):
-    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.commands.loading import loaded_beside_tensorflow
     from runegen.core.errors import DataError
     from runegen.data import load_dataset
 
@@ -253,7 +253,7 @@ def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_p
 def test_runes_are_drawn_here_where_no_process_pool_can_start(monkeypatch):
     import concurrent.futures
 
-    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.commands.loading import loaded_beside_tensorflow
     from runegen.data import load_dataset
 
     def no_semaphores(*args, **kwargs):
@@ -267,7 +267,7 @@ def test_runes_are_drawn_here_when_the_drawing_process_dies(monkeypatch):
     import concurrent.futures
     import os
 
-    from runegen.commands.train import loaded_beside_tensorflow
+    from runegen.commands.loading import loaded_beside_tensorflow
     from runegen.data import load_dataset
 
     class PoolWhoseProcessDies(concurrent.futures.ProcessPoolExecutor):
