@@ -1,5 +1,5 @@
-"""`runegen train`'s data, loaded while TensorFlow starts: the built-in runes drawn in a second
-process beside the import, which takes as long as the drawing (commands/train.py calls it)."""
+"""`runegen train`'s data, loaded while TensorFlow starts: the built-in runes are drawn in a
+second process during TensorFlow's import, which takes about as long (commands/train.py calls it)."""
 
 from __future__ import annotations
 
