@@ -91,7 +91,7 @@ def classifier_command(
     from runegen.quality.classifier import accuracy, train_and_save
 
     with flag("--data", DataError):
-        dataset = load_dataset(data, seed=seed)
+        dataset = load_dataset(data, TrainConfig.samples_per_class, seed)  # the runes a run trains on
     if len(dataset.class_names) < 2:
         raise UsageError(f"--data {data}: one class (no labels), nothing for a classifier to tell apart; "
                          "evaluate and training score such data with the rune classifier's features")

@@ -45,9 +45,13 @@ def to_unit_range(images_uint8: np.ndarray) -> np.ndarray:
     return (images_uint8.astype(np.float32)[..., None] - 127.5) / 127.5
 
 
-def load_dataset(spec: str, samples_per_class: int = 400, seed: int = 0) -> GlyphDataset:
-    """Resolve `--data`: "runes", "mnist", an MNIST .npz / idx folder, or an image folder."""
+def load_dataset(spec: str, samples_per_class: int | None = None, seed: int = 0) -> GlyphDataset:
+    """Resolve `--data`: "runes", "mnist", an MNIST .npz / idx folder, or an image folder.
+    `samples_per_class` and `seed` draw the built-in runes (the count has no default here: the
+    run's is TrainConfig's); the other sources ignore them."""
     if spec == "runes":
+        if samples_per_class is None:
+            raise ValueError("the built-in runes need samples_per_class (TrainConfig.samples_per_class: a run's)")
         images, labels = runes.render_runes(samples_per_class=samples_per_class, seed=seed)
         return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES, built_in=True)
     if spec == "mnist":

@@ -70,7 +70,7 @@ SUPERSAMPLE = 4
 GLYPH_HEIGHT = 16.5  # skeleton px at 28x28; with the pen, ~19 px like MNIST digits in their 20x20 box
 
 
-def render_runes(samples_per_class: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def render_runes(samples_per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, 28, 28), white glyph on black like MNIST, and int32 labels (N,), ordered class by class.
 
     Sample i of class c comes from its own generator seeded [seed, c, i]: reproducible, and a larger

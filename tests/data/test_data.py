@@ -19,6 +19,12 @@ def test_runes_dataset_is_scaled_and_labelled():
     assert data.class_names[0] == "fehu"
 
 
+def test_the_runes_size_is_the_callers_to_give():
+    """One default for it, TrainConfig's: a second one here had to be kept equal by hand."""
+    with pytest.raises(ValueError, match="samples_per_class"):
+        load_dataset("runes")
+
+
 def make_folder(root, classes=("a", "b"), per_class=3, size=(40, 32)):
     rng = np.random.default_rng(0)
     for name in classes:
