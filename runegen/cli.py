@@ -9,6 +9,7 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -105,6 +106,12 @@ def main() -> None:
         code = 130
     except RunegenError as error:
         print(f"runegen: error: {error}", file=sys.stderr)
+        code = 2
+    except OSError as error:
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        # A name the user gave, or one made from it (a sidecar's), past the file system's limit.
+        print(f"runegen: error: {f'{error.filename}: ' if error.filename else ''}file name too long", file=sys.stderr)
         code = 2
     except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2
         message = error.format_message()

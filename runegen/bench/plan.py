@@ -21,7 +21,7 @@ from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS, exported_files
+from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS, exported_file, exported_files
 from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import SHIPPED_CLASSIFIER
 from runegen.runtime.generator import load_generator
@@ -91,14 +91,15 @@ def locate(model: Path) -> tuple[Path | None, Path]:
     folder (its exports in export/), a model folder (its exports beside generator.keras, as in
     runegen/models/), a folder of exported files, or one exported file (in its folder)."""
     fmt = BY_SUFFIX.get(model.suffix.lower())
-    if model.is_file() and fmt is not None:  # a trained file (no variants), or an exported one
-        return (None, model.parent) if fmt.variants else (model, model.parent / "export")
+    if model.is_file() and fmt is not None and fmt.variants:  # an exported file
+        return None, model.parent
+    if model.is_file() and fmt is not None:  # a trained file: where its folder's exports are
+        return model, _exports_of(model)
     if model.is_dir():
         keras_path = model / "generator.keras"
-        exported_here = bool(exported_files(model, "generator"))
         if keras_path.is_file():
-            return keras_path, model if exported_here and not (model / "export").is_dir() else model / "export"
-        if exported_here:
+            return keras_path, _exports_of(keras_path)
+        if exported_files(model, "generator"):
             return None, model
         raise ModelFileError(f"{model}: no generator.keras and no exported {EXPORTED_SUFFIXES} files in it")
     if model.exists():
@@ -106,6 +107,16 @@ def locate(model: Path) -> tuple[Path | None, Path]:
                              "a run folder or an export folder)")
     raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, an exported file, a run "
                          "folder or an export folder)")
+
+
+def _exports_of(keras_path: Path) -> Path:
+    """The folder of a .keras file's exports: beside it in a model folder (exported files and no
+    export/ folder there, as in runegen/models/), else its run's export/ folder."""
+    folder, export_dir = keras_path.parent, keras_path.parent / "export"
+    if export_dir.exists() and not export_dir.is_dir():  # was a FileExistsError traceback from mkdir
+        raise ModelFileError(f"{export_dir} is a file, where bench finds and writes {keras_path.name}'s "
+                             "exports; move it")
+    return folder if exported_files(folder, keras_path.stem) and not export_dir.is_dir() else export_dir
 
 
 def exports_missing_variants(keras_path: Path | None, export_dir: Path) -> bool:
@@ -137,7 +148,8 @@ def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
     if keras_path is not None and installed("tensorflow") and only is None:
         files.append((BY_SUFFIX[keras_path.suffix.lower()], None, keras_path, KERAS_TOLERANCE))
     stem = keras_path.stem if keras_path else _export_stem(export_dir)
-    files += [entry for entry in exported_files(export_dir, stem) if only is None or entry[2] == only]
+    # A file given alone is benched as named (an upper-case suffix, a hidden name), as generate runs it.
+    files += [exported_file(only, stem)] if only is not None else exported_files(export_dir, stem)
     rows = []
     for fmt, variant, path, tolerance in files:
         for runtime in fmt.bench_runtimes:

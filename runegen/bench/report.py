@@ -162,12 +162,22 @@ def _key(row: dict) -> tuple:
     return (row["format"], row["variant"], row["runtime"], row["device"], row["threads"])
 
 
+def _numbers(figures) -> dict:
+    """The numbers of a mapping of figures; nothing of one that is not a mapping (an edited or
+    foreign --compare file: a figure of text was a TypeError after the whole bench)."""
+    if not isinstance(figures, dict):
+        return {}
+    return {key: value for key, value in figures.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
 def is_report(data) -> bool:
     """Whether `data` (parsed JSON) has the rows `compare` reads: an earlier bench --json."""
     rows = data.get("rows") if isinstance(data, dict) else None
+    keys = ("format", "variant", "runtime", "device", "threads")
     return isinstance(rows, list) and all(
-        isinstance(row, dict) and {"format", "variant", "runtime", "device", "threads"} <= row.keys()
-        and isinstance(row.get("figures"), dict) for row in rows)
+        isinstance(row, dict) and set(keys) <= row.keys() and isinstance(row.get("figures"), dict)
+        and all(isinstance(row[key], (str, int)) for key in keys) for row in rows)  # a list: unhashable
 
 
 def compare(report: dict, old: dict) -> list[str]:
@@ -181,11 +191,11 @@ def compare(report: dict, old: dict) -> list[str]:
         if before is None:
             missing.append(label)
             continue
-        new_rates, old_rates = row["figures"].get("throughput") or {}, before["figures"].get("throughput") or {}
+        new_rates, old_rates = _numbers(row["figures"].get("throughput")), _numbers(before["figures"].get("throughput"))
         ratios = [f"b{b} {new_rates[b] / old_rates[b]:.2f}x" for b in new_rates
                   if b in old_rates and old_rates[b]]
-        new_p50 = (row["figures"].get("latency_batch1") or {}).get("p50_ms")
-        old_p50 = (before["figures"].get("latency_batch1") or {}).get("p50_ms")
+        new_p50 = _numbers(row["figures"].get("latency_batch1")).get("p50_ms")
+        old_p50 = _numbers(before["figures"].get("latency_batch1")).get("p50_ms")
         if new_p50 and old_p50:
             ratios.append(f"p50 latency {new_p50 / old_p50:.2f}x")
         if ratios:

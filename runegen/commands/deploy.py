@@ -119,14 +119,15 @@ def bench_command(
     status = Console(stderr=True)
     with status.status("benchmarking...") as spinner:
         results = bench(model, config, progress=lambda message: spinner.update(plain(f"benchmarking: {message}")))
-    report.print_table(results, table_console())
-    if old is not None:
-        for line in report.compare(results, old):
-            typer.echo(line)
+    # The reports first: a table piped into `head` ends the printing early (a broken pipe).
     if json_out:
         atomic.write_text(json_out, json.dumps(results, indent=2, default=str) + "\n")
     if markdown_out:
         atomic.write_text(markdown_out, report.markdown(results))
+    report.print_table(results, table_console())
+    if old is not None:
+        for line in report.compare(results, old):
+            typer.echo(line)
     failures = report.failures(results)
     if failures and not accept_failures:
         typer.echo(f"{failures}; exit code 1 (--accept-failures: 0)", err=True)
@@ -155,11 +156,9 @@ def generate(
     if rune is not None and class_name is not None:
         raise UsageError("--rune and --class name the same thing: give one")
     model = model or shipped_generator(conditional=rune is not None or class_name is not None)
-    note_threads("--threads", [threads] if threads else [])
-    generator = load_generator(model, threads=threads, device=device)
-    note_undescribed(generator)
     if code is not None and (rune is not None or class_name is not None):
         raise UsageError("--code is for models trained with latent codes, --rune/--class for conditional ones: give one")
+    generator = load_generator(model, threads=threads, device=device)
     every_code = code is not None and code.strip().lower() == "all"
     codes = _shown_codes(generator, code, every_code) if code is not None else None
     count = count or (4 * len(codes) if every_code else 16)
@@ -170,6 +169,9 @@ def generate(
     elif every_code and columns < count and columns % shown:  # honoured, but say what it gives up
         typer.echo(f"note: --columns {columns}: the {shown} codes shown no longer take one column each "
                    f"(each row goes on where the last ended); a multiple of {shown} keeps them so", err=True)
+    # The notes once the input is known good: bad input is one line on stderr.
+    note_threads("--threads", [threads] if threads else [])
+    note_undescribed(generator)
     glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
@@ -194,8 +196,8 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
     asked = rune if rune is not None else class_name
     if not generator.num_classes:
         if asked is not None:
-            raise UsageError(f"{generator.path} is not class-conditional: --rune/--class need a model "
-                             "trained with --conditional")
+            raise UsageError(f"{generator.path} is not class-conditional{_undescribed(generator)}: --rune/--class "
+                             "need a model trained with --conditional")
         return None
     if asked is None:
         return np.arange(count) % generator.num_classes
@@ -224,7 +226,8 @@ def _shown_codes(generator, code: str, every_code: bool):
 
     codes, weights = generator.codes, generator.code_weights
     if not codes:
-        raise UsageError(f"{generator.path} has no latent codes: --code needs a model trained with --codes")
+        raise UsageError(f"{generator.path} has no latent codes{_undescribed(generator)}: --code needs a model "
+                         "trained with --codes")
     if every_code:
         return np.arange(codes) if weights is None else np.flatnonzero(weights > 0)
     number = _whole_number(code)
@@ -234,6 +237,14 @@ def _shown_codes(generator, code: str, every_code: bool):
         typer.echo(f"note: this model never draws code {number} (no share in its code prior): "
                    "expect no rune", err=True)
     return np.array([number])
+
+
+def _undescribed(generator) -> str:
+    """For an error about classes or codes: where their metadata was looked for, where it was missing."""
+    if generator.described:
+        return ""
+    place = BY_SUFFIX[generator.path.suffix.lower()].metadata_place.format(name=generator.path.name)
+    return f" as far as runegen can tell (no metadata: {place})"
 
 
 def _whole_number(text: str) -> int | None:

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+TEMPORARY_STEM_BYTES = 64
 _UMASK = os.umask(0o022)  # read the process umask (there is no getter) and put it back
 os.umask(_UMASK)
 
@@ -36,7 +37,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     it onto that file on success."""
     suffix = Path(target).suffix  # the name given: writers that go by the suffix (Keras) write that format
     target = written_path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=suffix, dir=target.parent)
+    # The stem cut short, so that a target named near the 255-byte limit still has a temporary name.
+    stem = os.fsencode(target.stem)[:TEMPORARY_STEM_BYTES].decode(errors="ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}-", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -163,11 +163,21 @@ def exported_files(export_dir: Path, stem: str) -> list[tuple]:
         named = {variant.filename(stem): variant for variant in fmt.variants}
         found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
                   for name, variant in named.items() if (export_dir / name).is_file()]
-        for path in sorted(export_dir.glob(f"*{fmt.suffix}")):
-            if path.name not in named and path.is_file() and not _not_a_generator(path):
-                like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
-                found.append((fmt, path.stem, path, like.mean_abs_tolerance if like else None))
+        found += [exported_file(path, stem) for path in sorted(export_dir.glob(f"*{fmt.suffix}"))
+                  if path.name not in named and path.is_file() and not _not_a_generator(path)]
     return found
+
+
+def exported_file(path: Path, stem: str) -> tuple:
+    """(format, variant name, path, tolerance) of one exported file: an export's own name
+    (`<stem>_<variant>.<format>`) is that variant; a file named otherwise keeps its name as its
+    variant, and the tolerance of the variant its name ends in (none: unchecked)."""
+    fmt = BY_SUFFIX[path.suffix.lower()]
+    variant = next((v for v in fmt.variants if v.filename(stem) == path.name), None)
+    if variant is not None:
+        return fmt, variant.name, path, variant.mean_abs_tolerance
+    like = next((v for v in fmt.variants if path.stem.endswith(f"_{v.name}")), None)
+    return fmt, path.stem, path, like.mean_abs_tolerance if like else None
 
 
 def _not_a_generator(path: Path) -> bool:

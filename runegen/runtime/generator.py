@@ -13,6 +13,7 @@ lacks) is one typed `runegen.core.errors` error with a short reason, never a run
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -143,8 +144,14 @@ class Generator:
             raise RunegenError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
         if len(z) == 0:
             return np.zeros((0, *IMAGE_SHAPE), np.float32)
-        images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
-        return images.reshape(len(z), *IMAGE_SHAPE)
+        try:
+            images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
+            return images.reshape(len(z), *IMAGE_SHAPE)
+        except RunegenError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a damaged file can load and fail only here (a bad
+            # zero point, a Reshape to the wrong size): the runtime's own exception types differ
+            raise ModelFileError(f"{self.path}: the model failed to run ({reason(error)})") from None
 
     def __repr__(self) -> str:
         return f"Generator({str(self.path)!r}, format={self.format!r}, latent_dim={self.latent_dim})"
@@ -242,7 +249,7 @@ def json_beside(path: Path, name: str, kind: type):
     beside the file a link points to; None if there is none. Unreadable or of another kind: a
     ModelFileError, never read as "no metadata"."""
     candidates = [folder.with_name(name.format(name=folder.name)) for folder in (path, path.resolve())]
-    beside = next((candidate for candidate in candidates if candidate.is_file()), None)
+    beside = next((candidate for candidate in candidates if _is_file(candidate)), None)
     if beside is None:
         return None
     try:
@@ -252,6 +259,17 @@ def json_beside(path: Path, name: str, kind: type):
     if not isinstance(loaded, kind):
         raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
     return loaded
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, where a name past the file system's limit (a model named near it, plus
+    ".json") is no file rather than an OSError."""
+    try:
+        return path.is_file()
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def in_chunks(run: Callable[[np.ndarray], np.ndarray], z: np.ndarray, size: int | None) -> np.ndarray:

@@ -43,7 +43,10 @@ def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_bind
     session, graphs = _session(ort, path, threads, provider, cuda_graph and provider == "CUDAExecutionProvider")
 
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        metadata = dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError:  # a damaged file: onnxruntime reads its metadata as UTF-8 text
+        raise ModelFileError(f"{path} is not a valid ONNX model (its metadata is not UTF-8 text)") from None
     latent_dim = generator_latent_dim([i.shape for i in inputs], [o.shape for o in outputs[:1]])
     if latent_dim == 0:  # the model leaves the latent size open: trust the exporter's metadata
         latent_dim = int(metadata["latent_dim"]) if str(metadata.get("latent_dim", "")).isdigit() else None
@@ -125,7 +128,9 @@ def _session(ort, path: Path, threads: int, provider: str, cuda_graph: bool):
     if provider == "TensorrtExecutionProvider":
         TENSORRT_CACHE.mkdir(parents=True, exist_ok=True)
     try:
-        session = ort.InferenceSession(str(path), sess_options=session_options(ort, threads, quiet=cuda_graph),
+        # Fatal logs only: what onnxruntime logs as an error it also raises, and runegen reports
+        # that as one line (a damaged file's failed Reshape was logged in colour, then reported).
+        session = ort.InferenceSession(str(path), sess_options=session_options(ort, threads, quiet=True),
                                        providers=providers_for(provider, cuda_graph))
     except Exception as error:  # onnxruntime raises InvalidProtobuf, InvalidArgument, Fail, ...
         if cuda_graph:

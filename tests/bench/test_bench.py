@@ -8,6 +8,7 @@ import pytest
 
 from conftest import ROOT, assert_usage_error, run_cli, run_cli_in_process, run_cli_without_tensorflow
 from runegen.export import export, load_keras_generator
+from runegen.core.errors import ModelFileError
 from runegen.core.formats import FORMATS
 from runegen.training.nets import PRESETS
 
@@ -281,6 +282,12 @@ def test_a_model_folder_is_benched_as_it_is(tmp_path):
     run.mkdir()
     (run / "generator.keras").write_bytes(b"")
     assert locate(run) == (run / "generator.keras", run / "export") and exports_missing_variants(*locate(run))
+    # Its .keras file given: benched as the folder is, where it was exported into the model folder.
+    assert locate(shipped / "generator.keras") == (shipped / "generator.keras", shipped)
+    (run / "export").write_bytes(b"")  # was a FileExistsError traceback from the export's mkdir
+    for given in (run, run / "generator.keras"):
+        with pytest.raises(ModelFileError, match="export is a file, where bench finds and writes"):
+            locate(given)
 
     report_path = tmp_path / "bench.json"
     result = run_cli_without_tensorflow("bench", shipped, *QUICK, "--json", report_path, cwd=tmp_path)

@@ -18,7 +18,7 @@ def test_failures_name_failed_rows_and_variants_that_did_not_export():
 def test_compare_says_which_run_each_ratio_divides_and_what_it_could_not_compare():
     """`throughput b1 1.05x` did not say new/old or old/new, and rows of one run only (the Keras
     rows, benched with TensorFlow once) or without figures in one run were left out unsaid."""
-    from runegen.bench.report import compare
+    from runegen.bench.report import compare, is_report
 
     def row(fmt, variant, runtime, rate=None, p50=None):
         figures = {"throughput": {"1": rate}, "latency_batch1": {"p50_ms": p50}} if rate else {"ok": False}
@@ -32,6 +32,12 @@ def test_compare_says_which_run_each_ratio_divides_and_what_it_could_not_compare
         "not in the earlier run, no ratios: keras eager Keras call cpu 1 thr",
         "not measured in both runs, no ratios: tflite int8 LiteRT cpu 1 thr"]
     assert compare(new, {"rows": []}) == ["no row in common with the earlier run"]
+    # An edited --compare file: figures of text or of the wrong kind were a TypeError or an
+    # AttributeError after the whole bench, and a list where a name goes an unhashable key.
+    edited = {"rows": [row("onnx", "f32", "onnxruntime", "fast", [1.0])]}
+    assert is_report(edited) and compare(new, edited)[-1] == \
+        "not measured in both runs, no ratios: onnx f32 onnxruntime cpu 1 thr"
+    assert not is_report({"rows": [row(["onnx"], "f32", "onnxruntime")]})
 
 
 def failed_report(batches=(1,)):

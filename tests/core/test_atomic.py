@@ -63,3 +63,11 @@ def test_a_report_link_to_a_model_is_refused(tmp_path):
     (tmp_path / "report.json").symlink_to("generator_f32.onnx")
     assert_usage_error(run_cli_in_process("bench", "m.onnx", "--json", "report.json", cwd=tmp_path),
                        "--json report.json: a link to")
+
+
+def test_a_name_near_the_file_name_limit_is_written(tmp_path):
+    """The temporary name (a dot, the stem, a dash, 8 characters, the suffix) went past the 255-byte
+    limit for targets of 246 bytes and more: an OSError after a whole bench, its report lost."""
+    target = tmp_path / ("é" * 100 + "b" * 50 + ".json")  # 255 bytes in UTF-8
+    atomic.write_text(target, "{}")
+    assert target.read_text() == "{}" and not hidden(tmp_path)

@@ -45,3 +45,10 @@ def test_exported_files_named_otherwise_are_benched_under_their_own_names(tmp_pa
     assert locate(tmp_path / "b_int8.tflite") == (None, tmp_path)
     only = plan_rows(None, tmp_path, ["cpu"], only=tmp_path / "b_int8.tflite")
     assert {(r.variant, r.runtime) for r in only} == {("b_int8", "LiteRT+XNNPACK"), ("b_int8", "LiteRT")}
+    # a file given alone is benched whatever its name, as generate runs it: the folder's listing
+    # leaves out hidden and classifier names, and an upper-case suffix matched no glob
+    (tmp_path / "G_F32.ONNX").write_bytes(b"x")
+    for name, variant in ((".generator_f32-x1y2.onnx", ".generator_f32-x1y2"), ("classifier.onnx", "classifier"),
+                          ("G_F32.ONNX", "G_F32")):
+        assert [(r.format, r.variant) for r in plan_rows(None, tmp_path, ["cpu"], only=tmp_path / name)] == [
+            ("onnx", variant)]

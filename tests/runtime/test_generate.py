@@ -44,6 +44,8 @@ def test_generate_default_out(models, tmp_path):
     (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
     ([""], "MODEL: '': an empty path"),  # "." is a folder
     (["{tmp}/missing.onnx"], "no such file"),
+    (["{tmp}/missing.onnx", "--threads", "200"], "no such file"),  # a note on the threads came first
+    (["{tmp}/" + "a" * 300 + ".onnx"], "file name too long"),  # was an OSError traceback
     (["{tmp}/garbage.tflite"], "is not a valid TFLite model"),
     (["{discriminator}"], "is not a runegen generator"),
 ])

@@ -133,6 +133,37 @@ def _write(path, data: bytes):
     return path
 
 
+def test_damaged_onnx_files_that_onnxruntime_opens_are_one_error(models, tmp_path, capfd):
+    """Metadata that is not UTF-8 (a flipped byte) was a UnicodeDecodeError traceback from
+    onnxruntime's metadata reader; a graph that opens but fails when run (a Reshape to a shape its
+    input cannot take), a traceback after onnxruntime's own coloured log line."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    data = models["onnx"].read_bytes()
+    at = data.rfind(b"[-1, 1]")  # METADATA's output_range, stored as text
+    with pytest.raises(ModelFileError, match="is not a valid ONNX model .its metadata is not UTF-8 text"):
+        load_generator(_write(tmp_path / "bad_metadata.onnx", data[:at] + b"\xff" + data[at + 1:]))
+
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, LATENT])
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 28, 28, 1])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 28, 28, 1])  # 100 values a row: no
+    graph = helper.make_graph([helper.make_node("Reshape", ["z", "shape"], ["image"])], "reshape", [z], [image],
+                              initializer=[shape])
+    path = tmp_path / "bad_reshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    generator = load_generator(path)
+    with pytest.raises(ModelFileError, match="bad_reshape.onnx: the model failed to run .* Reshape"):
+        generator.generate(generator.inputs(1, 0))
+    assert "Reshape" not in capfd.readouterr().err
+
+
+def test_a_model_named_near_the_file_name_limit_has_no_sidecar_rather_than_an_error(models, tmp_path):
+    """<name>.tflite.json is past the 255-byte limit where <name>.tflite is not: an OSError traceback."""
+    generator = load_generator(_write(tmp_path / ("b" * 248 + ".tflite"), models["tflite"].read_bytes()))
+    assert not generator.described and generator.generate(generator.inputs(1, 0)).shape == (1, 28, 28, 1)
+
+
 def test_onnx_that_is_not_a_generator(tmp_path):
     import onnx
     from onnx import TensorProto, helper
