@@ -16,7 +16,7 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
 from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
-from runegen.training.config import OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig
+from runegen.training.config import OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig, check_precision_runs_here
 from runegen.training.distribute import check_replica_settings, cluster, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
@@ -88,6 +88,9 @@ def train(
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     # One config object: every TrainConfig field is an option of this command, of the same name.
     given = TrainConfig(**{f.name: option_value(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
+    if out is not None and _undecodable(out):
+        raise UsageError(f"--out {ascii(str(out))[1:-1]}: not valid UTF-8 (TensorFlow's checkpoints keep their "
+                         "paths as UTF-8 text); choose another name")
     if out is not None and any(char in str(out) for char in "[]*?"):
         raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
                          "paths as patterns, and would not find them again)")
@@ -103,8 +106,10 @@ def train(
 
     # listed devices are known before TensorFlow starts; a cluster's replicas are counted by its
     # strategy, and Run refuses these there
-    with _replica_settings_flag(config):
-        check_replica_settings(config, len(listed_devices(config.devices)))
+    listed = len(listed_devices(config.devices))  # 0 for auto: counted by the strategy, in Run
+    if listed:  # (with auto counted as 0 replicas, --mode-seeking divided by zero)
+        with _replica_settings_flag(config):
+            check_replica_settings(config, listed)
     require("tensorflow", "training needs TensorFlow: pip install 'runegen[train]'")
     with flag("--data", DataError):
         dataset = load_while_tensorflow_starts(config)
@@ -158,6 +163,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
                    err=True)
     with flag("--devices", DeviceError):
         strategy = make_strategy(config.devices)
+    check_precision_runs_here(config.precision)  # a GPU runs bf16 whatever oneDNN is held to
     chief = is_chief()
     if chief:  # after the devices' check, so that a refused run leaves no folder behind
         check_writable(out)
@@ -173,7 +179,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = _restored(run, config, out) if resume else None
-    if restored and restored[0] == config.epochs and (out / "generator.keras").exists():  # _restored refused a step past it
+    if restored and restored[0] == config.epochs and _saved_from(run, out / "generator.keras"):  # _restored refused a step past it
         say(f"{out} has trained its {_epochs(config.epochs)}: nothing to do "
             f"(--resume --epochs N, N > {config.epochs}, trains on)")  # finished: left as it is
         return
@@ -189,6 +195,21 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     if chief:
         _write_run_record(out, config, dataset)
     _train_with_progress(run, out, console, say)
+
+
+def _saved_from(run, generator_file: Path) -> bool:
+    """Whether `generator_file` holds the restored run's weights: a run resumed for more epochs and
+    stopped as it ended (or killed while saving) keeps the shorter run's file, which was read as
+    "nothing to do" for good."""
+    import keras
+    import numpy as np
+
+    try:
+        saved = keras.saving.load_model(generator_file, compile=False).get_weights()
+    except Exception:  # noqa: BLE001 - missing or unreadable: written again by finishing the run
+        return False
+    restored = run.gan.sampler.get_weights()
+    return len(saved) == len(restored) and all(np.array_equal(a, b) for a, b in zip(saved, restored))
 
 
 def _restored(run, config, out: Path) -> tuple[int, int] | None:
@@ -243,6 +264,14 @@ def _train_with_progress(run, out: Path, console, say) -> None:
     if generator is not None:
         say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
             f"{out / 'progress.gif'}")
+
+
+def _undecodable(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return False
+    except UnicodeEncodeError:  # bytes the file system name held that are not UTF-8 (surrogates)
+        return True
 
 
 def _fresh_run_folder(out: Optional[Path]) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runegen.core import atomic
-from runegen.core.errors import RunStateError, reason
+from runegen.core.errors import DeviceError, RunStateError, reason
 from runegen.core.quiet import import_tensorflow
 
 # name -> Keras dtype policy; fp16 also scales the losses (LossScaleOptimizer, runegen/training/gan.py)
@@ -111,8 +111,22 @@ def resolve_precision(precision: str) -> str:
     tf = import_tensorflow()
     capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability")
                     for gpu in tf.config.list_physical_devices("GPU")]
-    held_below_bf16 = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in ONEDNN_BELOW_BF16
-    return auto_precision(cpu_flags() - (BF16_CPU_FLAGS if held_below_bf16 else set()), capabilities)
+    return auto_precision(cpu_flags() - (BF16_CPU_FLAGS if _onednn_held_below_bf16() else set()), capabilities)
+
+
+def check_precision_runs_here(precision: str) -> None:
+    """Refuse bf16 (asked for, or a bf16 run resumed) where it would run on the CPU with oneDNN
+    held below its bf16 kernels: its first step aborted the process ("could not create a
+    primitive descriptor"), which no --resume could get past."""
+    if precision != "bf16" or not _onednn_held_below_bf16() or import_tensorflow().config.list_physical_devices("GPU"):
+        return
+    raise DeviceError(f"bf16 on the CPU needs oneDNN's bf16 kernels, which ONEDNN_MAX_CPU_ISA="
+                      f"{os.environ['ONEDNN_MAX_CPU_ISA'].strip()} holds off: unset it (a new run can take "
+                      "--precision fp32)")
+
+
+def _onednn_held_below_bf16() -> bool:
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in ONEDNN_BELOW_BF16
 
 
 def cpu_flags() -> set[str]:

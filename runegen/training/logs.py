@@ -32,6 +32,9 @@ def append_metrics(path: Path, row: dict) -> None:
     atomic.write_text(path, text.getvalue())
 
 
+GIF_MAX_SIDE = 65_535  # GIF keeps width and height in 16 bits: past it PIL raised OverflowError
+
+
 def save_progress_gif(samples: Path, target: Path) -> None:
     """The sample grids of `samples` (epoch_NNN.png), in epoch order, as one GIF; nothing where
     there are none."""
@@ -39,5 +42,9 @@ def save_progress_gif(samples: Path, target: Path) -> None:
     for path in sorted(samples.glob("epoch_*.png")):
         with Image.open(path) as image:
             frames.append(image.copy())
+    largest = max((max(frame.size) for frame in frames), default=0)
+    if largest > GIF_MAX_SIDE:  # 730 codes or classes draw a grid 65,706 px wide: shrunk to fit
+        frames = [frame.resize((max(1, frame.width * GIF_MAX_SIDE // largest),
+                                max(1, frame.height * GIF_MAX_SIDE // largest))) for frame in frames]
     if frames:
         images.save_gif(frames, target)

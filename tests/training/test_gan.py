@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from conftest import assert_usage_error, run_cli
+from conftest import assert_usage_error, run_cli, run_cli_in_process
 
 
 def test_spectral_norm_bounds_the_kernel_and_passes_gradients():
@@ -98,6 +98,14 @@ def test_mode_seeking_needs_an_even_batch(tmp_path):
     assert_usage_error(run_cli("train", "--mode-seeking", "1", "--batch-size", "15", "--out", tmp_path / "r"),
                        "must be even")
     assert not (tmp_path / "r").exists()
+
+
+def test_mode_seeking_trains_on_the_default_devices(tmp_path):
+    """--devices auto was counted as 0 replicas: a ZeroDivisionError traceback before training."""
+    result = run_cli_in_process("train", "--mode-seeking", "1", "--epochs", "1", "--batch-size", "8",
+                                "--samples-per-class", "1", "--eval-every", "0", "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "generator.keras").exists()
 
 
 def test_self_conditioned_discriminator_judges_fakes_by_code_and_real_images_by_q():

@@ -3,10 +3,12 @@
 
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import (TINY_SETTINGS, assert_same_weights, assert_usage_error, cut_back, generator_weights, run_cli,
                       run_cli_in_process)
@@ -24,7 +26,6 @@ def test_tiny_run_writes_every_artifact(tiny_run):
     assert stderr.count("code_accuracy") == 2  # Q's reading of the latent codes, on each epoch's line
     assert "…" not in stderr, stderr
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
-    from PIL import Image
     with Image.open(out / "progress.gif") as gif:
         assert gif.n_frames == 2
     rows = list(csv.DictReader(open(out / "metrics.csv")))
@@ -68,6 +69,23 @@ def test_resume_of_a_finished_run_leaves_it_and_a_longer_one_records_its_new_tot
     assert json.loads((run / "config.json").read_text())["epochs"] == 3
     assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["1", "2", "3"]
     assert "has trained its 3 epochs: nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
+
+
+def test_a_finished_run_whose_generator_is_an_earlier_one_is_finished_again(tiny_run, tmp_path):
+    """A run resumed for more epochs and stopped as it ended (or killed while saving) kept the
+    shorter run's generator.keras: --resume, as its own message says, answered "nothing to do" for
+    good. Here the file is another model's."""
+    whole, _ = tiny_run
+    run = tmp_path / "run"
+    shutil.copytree(whole, run)
+    from runegen.training.nets import PRESETS
+
+    PRESETS["s1"].generator().save(run / "generator.keras")  # the same shapes, other weights
+    result = run_cli_in_process("train", "--resume", "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" not in result.stderr
+    assert_same_weights(generator_weights(whole / "generator.keras"), generator_weights(run / "generator.keras"))
+    assert "nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
 
 
 def test_a_checkpoint_index_whose_files_are_gone_is_one_error(tiny_run, tmp_path, caplog):
@@ -168,7 +186,6 @@ def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
     """A folder of images without class subfolders has one class, named after the folder: moved
     and given again (as --resume's own error says to), it was refused as changed data ("1
     classes then, 1 classes now")."""
-    from PIL import Image
 
     from conftest import bar_glyph
 
@@ -237,6 +254,34 @@ def test_auto_precision_is_fp32_where_onednn_is_held_below_bf16(monkeypatch):
     for held, precision in (("AVX2", "fp32"), ("avx512_core", "fp32"), ("AVX512_CORE_BF16", "bf16")):
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", held)
         assert config.resolve_precision("auto") == precision, held
+
+
+def test_bf16_where_onednn_is_held_below_it_is_refused(monkeypatch, tmp_path):
+    """Asked for, or a bf16 run resumed, under ONEDNN_MAX_CPU_ISA=AVX2 on a CPU-only machine: the
+    first step aborted the process in oneDNN (exit 134), and a resume could not change precision."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    result = run_cli_in_process("train", "--precision", "bf16", *TINY_SETTINGS, "--out", tmp_path / "r")
+    assert_usage_error(result, "bf16 on the CPU needs oneDNN's bf16 kernels, which ONEDNN_MAX_CPU_ISA=AVX2 holds off")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_folder_whose_name_is_not_utf8_is_refused(tmp_path):
+    """TensorFlow's checkpoint manager keeps paths as UTF-8 text: a UnicodeEncodeError traceback,
+    an empty folder left behind."""
+    out = tmp_path / os.fsdecode(b"u3\xe9")
+    assert_usage_error(run_cli_in_process("train", "--out", out), "not valid UTF-8")
+    assert not out.exists()
+
+
+def test_a_progress_gif_wider_than_gif_allows_is_shrunk_to_fit(tmp_path):
+    """730 codes or classes draw sample grids 65,706 px wide: save_progress_gif raised OverflowError
+    after the whole run, and no generator.keras was ever written."""
+    from runegen.training.logs import GIF_MAX_SIDE, save_progress_gif
+
+    Image.new("L", (GIF_MAX_SIDE + 200, 30), 40).save(tmp_path / "epoch_001.png")
+    save_progress_gif(tmp_path, tmp_path / "progress.gif")
+    with Image.open(tmp_path / "progress.gif") as gif:
+        assert gif.width == GIF_MAX_SIDE and gif.height == 29
 
 
 def test_runes_drawn_beside_the_tensorflow_import_are_the_runes_drawn_here(tmp_path):
