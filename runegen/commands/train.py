@@ -16,7 +16,8 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
 from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
-from runegen.training.config import OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig, check_precision_runs_here
+from runegen.training.config import (OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig,
+                                     check_precision_runs_here)
 from runegen.training.distribute import check_replica_settings, cluster, describe, is_chief, listed_devices
 
 DEFAULT = TrainConfig()  # the options' defaults are the config's: one place to change them
@@ -179,7 +180,8 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
     restored = _restored(run, config, out) if resume else None
-    if restored and restored[0] == config.epochs and _saved_from(run, out / "generator.keras"):  # _restored refused a step past it
+    # (_restored refused a checkpoint past --epochs)
+    if restored and restored[0] == config.epochs and _saved_from(run, out / "generator.keras"):
         say(f"{out} has trained its {_epochs(config.epochs)}: nothing to do "
             f"(--resume --epochs N, N > {config.epochs}, trains on)")  # finished: left as it is
         return
