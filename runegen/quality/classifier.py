@@ -222,10 +222,11 @@ def train_and_save(dataset: GlyphDataset, target: Path | None, seed: int = 0):
         bare = build_classifier(len(dataset.class_names))
         bare.set_weights(classifier.get_weights())
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.atomic_path(target) as tmp:
-            bare.save(tmp)
-        with atomic.atomic_path(target.with_suffix(".onnx")) as tmp:
-            _write_onnx(bare, tmp, dataset.images[:256])
+        # Both written before either is renamed into place: a stop between the two writes left
+        # the .keras file without its twin, and the command refuses an --out that exists.
+        with atomic.atomic_path(target) as keras_tmp, atomic.atomic_path(target.with_suffix(".onnx")) as onnx_tmp:
+            bare.save(keras_tmp)
+            _write_onnx(bare, onnx_tmp, dataset.images[:256])
     return classifier
 
 

@@ -186,6 +186,28 @@ def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path
     assert record["format"] == "tflite" and record["n_fake"] == 200 and record["fd"] > 0
 
 
+def test_a_classifier_stopped_while_writing_its_onnx_twin_leaves_neither_file(tmp_path, monkeypatch):
+    """A stop after the .keras file was renamed into place left it without its twin, and the
+    command then refused that --out as existing."""
+    from PIL import Image
+
+    from runegen.data import load_dataset
+    from runegen.quality import classifier
+
+    for kind in ("across", "down"):
+        (tmp_path / "data" / kind).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(bar_glyph(kind, i)).save(tmp_path / "data" / kind / f"{i}.png")
+
+    def stopped(*args):
+        raise RuntimeError("stopped while writing the ONNX twin")
+
+    monkeypatch.setattr(classifier, "_write_onnx", stopped)
+    with pytest.raises(RuntimeError, match="stopped"):
+        classifier.train_and_save(load_dataset(str(tmp_path / "data")), tmp_path / "c.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_classifier_command_writes_keras_and_a_matching_onnx_twin(tmp_path):
     from runegen.data import load_dataset
     from runegen.quality.classifier import classifier_outputs, load_classifier
