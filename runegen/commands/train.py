@@ -15,6 +15,7 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
                                      note_reference_size, option_value, positive, require)
 from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
+from runegen.commands.run_folder import check_outside_data, check_run_folder_name, fresh_run_folder
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
 from runegen.training.config import (OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig,
                                      check_precision_runs_here)
@@ -89,21 +90,18 @@ def train(
     """Train a DCGAN; with no arguments, s1 on the built-in runes."""
     # One config object: every TrainConfig field is an option of this command, of the same name.
     given = TrainConfig(**{f.name: option_value(ctx.params[f.name]) for f in dataclasses.fields(TrainConfig)})
-    if out is not None and _undecodable(out):
-        raise UsageError(f"--out {ascii(str(out))[1:-1]}: not valid UTF-8 (TensorFlow's checkpoints keep their "
-                         "paths as UTF-8 text); choose another name")
-    if out is not None and any(char in str(out) for char in "[]*?"):
-        raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
-                         "paths as patterns, and would not find them again)")
+    if out is not None:
+        check_run_folder_name(out)
     if resume:
         config, out = resumed_config(ctx, given, out)
     elif is_chief():
         config = given
-        out = _fresh_run_folder(out)
+        out = fresh_run_folder(out)
     else:  # another worker of a cluster: the chief owns the folder (it may be the same, shared)
         config = given
         out = out or Path("runs") / "train"
     _check_codes_and_pairs(config)  # the settings it will train, a resumed run's own included
+    check_outside_data(config.data, out)
 
     # listed devices are known before TensorFlow starts; a cluster's replicas are counted by its
     # strategy, and Run refuses these there
@@ -266,25 +264,6 @@ def _train_with_progress(run, out: Path, console, say) -> None:
     if generator is not None:
         say(f"done in {time.perf_counter() - started:.0f} s: {generator}, samples in {out / 'samples'}, "
             f"{out / 'progress.gif'}")
-
-
-def _undecodable(path: Path) -> bool:
-    try:
-        str(path).encode("utf-8")
-        return False
-    except UnicodeEncodeError:  # bytes the file system name held that are not UTF-8 (surrogates)
-        return True
-
-
-def _fresh_run_folder(out: Optional[Path]) -> Path:
-    if out is None:  # runs/train, runs/train2, ... as Ultralytics does: a rerun never overwrites
-        out = next(Path("runs") / f"train{n if n > 1 else ''}" for n in range(1, 10_000)
-                   if not (Path("runs") / f"train{n if n > 1 else ''}").exists())
-    elif out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
-    elif out.exists() and any(out.iterdir()):
-        raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
-    return out
 
 
 def _replica_settings_flag(config):

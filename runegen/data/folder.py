@@ -109,6 +109,7 @@ def _grayscale(image, deep_white: float | None = None):
 
     if image.mode.startswith("I") or image.mode == "F":  # 16- or 32-bit grays: scaled, not clipped to 255
         values = np.asarray(image, np.float32)
+        values = np.where(np.isfinite(values), values, 0.0)  # a float TIFF's NaN "no data": a warning, a flat image
         top = (1.0 if image.mode == "F" and values.max() <= 1.0 else deep_white
                if image.mode.startswith("I") and deep_white else _full_scale(float(values.max())))
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))

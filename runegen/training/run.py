@@ -35,6 +35,7 @@ import numpy as np
 from runegen.core import atomic, images
 from runegen.core.errors import RunStateError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE, latents
+from runegen.core.quiet import import_tensorflow
 from runegen.data import GlyphDataset
 from runegen.quality.scorer import Scorer
 from runegen.training.config import PRECISIONS, TrainConfig, resolve_deterministic, resolve_precision
@@ -60,8 +61,6 @@ class Run:
         """strategy: from runegen.training.distribute.make_strategy(config.devices), made by the caller
         before any other TensorFlow work when it may be a cluster's (made here when None). scorer:
         the quality/scorer.py Scorer of `dataset` if the caller has built it already."""
-        from runegen.core.quiet import import_tensorflow
-
         tf = import_tensorflow()  # first, with its start-up noise kept quiet
         import keras
 
@@ -108,7 +107,7 @@ class Run:
         self.real_images = tf.data.Dataset.from_tensor_slices(
             (self.dataset.images, self.dataset.labels.astype(np.int32))).cache()
         self.scorer = scorer  # else built at the first evaluation: it loads or trains a classifier
-        self.summary_writer = tf.summary.create_file_writer(str(out / "tensorboard")) if self.chief else None
+        self.summary_writer = None  # made as training starts: a refused or no-op --resume left an empty event file
 
     def _checkpoint_manager(self, tf, ema_generator):
         """Everything a resume needs, saved together in the run's checkpoints/ (two kept)."""
@@ -174,6 +173,8 @@ class Run:
         """Train to config.epochs. `progress` is a rich Progress (or alike); `log` gets one line
         per epoch, for logs that are not a terminal."""
         start_epoch, start_step = int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+        if self.chief and self.summary_writer is None:
+            self.summary_writer = import_tensorflow().summary.create_file_writer(str(self.out / "tensorboard"))
         stop = StopRequest()
         with stop:
             for epoch in range(start_epoch, self.config.epochs):

@@ -144,6 +144,19 @@ def test_grays_of_fewer_bits_in_a_sixteen_bit_file_keep_their_look(tmp_path, bit
     np.testing.assert_allclose(deep_glyph, plain_glyph, atol=2 / 127.5)
 
 
+def test_a_float_image_with_no_data_pixels_is_read_as_its_glyph(tmp_path):
+    """A 32-bit float TIFF whose "no data" pixels are NaN: a RuntimeWarning per image from the cast,
+    then every image refused as "one flat colour" (its maximum was NaN)."""
+    grays = np.asarray(glyph_image(ink=255, ground=0), np.float32) / 255.0
+    grays[0, 0] = np.nan
+    Image.fromarray(grays).save(tmp_path / "nodata.tif")  # mode F: 32-bit float
+    glyph_image(ink=255, ground=0).save(tmp_path / "plain.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        float_glyph, plain_glyph = load_dataset(str(tmp_path)).images
+    np.testing.assert_allclose(float_glyph, plain_glyph, atol=2 / 127.5)
+
+
 @pytest.mark.parametrize("pages", [False, True])
 def test_the_sixteen_bit_images_of_a_folder_share_one_white(tmp_path, pages):
     """A white from each image's own brightest pixel made a glyph of ink 4095 white (12 bits) and

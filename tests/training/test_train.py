@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (TINY_SETTINGS, assert_same_weights, assert_usage_error, cut_back, generator_weights, run_cli,
-                      run_cli_in_process)
+from conftest import (TINY_SETTINGS, assert_same_weights, assert_usage_error, bar_glyph, cut_back, generator_weights,
+                      run_cli, run_cli_in_process)
 
 
 def test_tiny_run_writes_every_artifact(tiny_run):
@@ -58,12 +58,13 @@ def test_resume_of_a_finished_run_leaves_it_and_a_longer_one_records_its_new_tot
     trained is refused; --epochs above trains on and config.json, which a later --resume reads,
     says the new total (it kept the first one, so that a second --resume stopped short)."""
     run = shutil.copytree(tiny_run[0], tmp_path / "run")
-    before = (run / "generator.keras").read_bytes()
+    before, events = (run / "generator.keras").read_bytes(), sorted((run / "tensorboard").iterdir())
     finished = run_cli_in_process("train", "--resume", "--out", run)
     assert finished.returncode == 0 and "has trained its 2 epochs: nothing to do" in finished.stderr
     assert (run / "generator.keras").read_bytes() == before
     assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "1", "--out", run),
                        "has trained 2 epochs already")
+    assert sorted((run / "tensorboard").iterdir()) == events  # each added an empty event file
     longer = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
     assert longer.returncode == 0, longer.stderr
     assert json.loads((run / "config.json").read_text())["epochs"] == 3
@@ -204,6 +205,18 @@ def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
     resumed = run_cli_in_process("train", "--resume", "--epochs", "2", "--data", tmp_path / "moved", "--out", run)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed at epoch 2" in resumed.stderr
+
+
+def test_a_run_folder_inside_its_image_folder_is_refused(tmp_path):
+    """Its sample grids became training images: a --resume read progress.gif as the only class and
+    said the batch was larger than the dataset (1 image)."""
+    data = tmp_path / "glyphs"
+    data.mkdir()
+    for shift in range(4):
+        Image.fromarray(bar_glyph("across", shift)).save(data / f"{shift}.png")
+    assert_usage_error(run_cli_in_process("train", "--data", data, "--batch-size", "4", "--out", data / "run"),
+                       "inside --data")
+    assert not (data / "run").exists()
 
 
 def test_run_folders_training_cannot_use(tmp_path):

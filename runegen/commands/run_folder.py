@@ -1,0 +1,42 @@
+"""Where a training run may live: the checks on its folder (--out) before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from runegen.core.errors import UsageError
+
+
+def check_run_folder_name(out: Path) -> None:
+    """Names TensorFlow's checkpoints cannot keep: bytes that are not UTF-8 (a UnicodeEncodeError
+    traceback, an empty folder left behind), and `[ ] * ?`, which it reads as patterns."""
+    try:
+        str(out).encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system's name held that are not UTF-8 (surrogates)
+        raise UsageError(f"--out {ascii(str(out))[1:-1]}: not valid UTF-8 (TensorFlow's checkpoints keep their "
+                         "paths as UTF-8 text); choose another name") from None
+    if any(char in str(out) for char in "[]*?"):
+        raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
+                         "paths as patterns, and would not find them again)")
+
+
+def fresh_run_folder(out: Optional[Path]) -> Path:
+    """The folder of a new run: --out, which must be new or empty, else runs/train, runs/train2, ..."""
+    if out is None:  # as Ultralytics does: a rerun never overwrites
+        out = next(Path("runs") / f"train{n if n > 1 else ''}" for n in range(1, 10_000)
+                   if not (Path("runs") / f"train{n if n > 1 else ''}").exists())
+    elif out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    elif out.exists() and any(out.iterdir()):
+        raise UsageError(f"--out {out}: exists and is not empty; choose a new folder or add --resume")
+    return out
+
+
+def check_outside_data(data: str, out: Path) -> None:
+    """A run folder inside its image folder: its sample grids are images that the next load (a
+    --resume's) reads as training data, and it was refused as other data, or too little of it."""
+    folder = Path(data).expanduser()
+    if data not in ("runes", "mnist") and folder.is_dir() and out.resolve().is_relative_to(folder.resolve()):
+        raise UsageError(f"--out {out}: inside --data {data}, whose images training reads (the run's sample "
+                         "grids would be among them); choose a folder outside it")
