@@ -116,7 +116,9 @@ def _exports_of(keras_path: Path) -> Path:
     if export_dir.exists() and not export_dir.is_dir():  # was a FileExistsError traceback from mkdir
         raise ModelFileError(f"{export_dir} is a file, where bench finds and writes {keras_path.name}'s "
                              "exports; move it")
-    return folder if exported_files(folder, keras_path.stem) and not export_dir.is_dir() else export_dir
+    # Its own exports' names only: another model's file beside it would be benched against it.
+    own = any((folder / v.filename(keras_path.stem)).is_file() for f in EXPORT_FORMATS.values() for v in f.variants)
+    return folder if own and not export_dir.is_dir() else export_dir
 
 
 def exports_missing_variants(keras_path: Path | None, export_dir: Path) -> bool:

@@ -10,7 +10,7 @@ import typer
 
 from runegen.commands.options import (MAX_SCORED, check_output_file, check_report_files, check_writable, device_option,
                                      flag, given_path, integers, note_threads, note_undescribed, plain,
-                                     positive, read_json, split_list, table_console)
+                                     positive, read_json, running, split_list, table_console)
 from runegen.bench.config import MAX_BATCH, BenchConfig
 from runegen.core.devices import MAX_THREADS, ONNX_PROVIDERS, usable_cores
 from runegen.core.errors import DeviceError, RunegenError, UsageError, reason
@@ -101,7 +101,7 @@ def bench_command(
     from rich.console import Console
 
     from runegen.bench import report
-    from runegen.bench.plan import bench, resolve_devices
+    from runegen.bench.plan import bench, locate, resolve_devices
     from runegen.core import atomic
 
     with flag("--device", DeviceError):
@@ -114,6 +114,7 @@ def bench_command(
                          "runtime, device, threads and figures)")
     check_report_files({"--json": json_out, "--markdown": markdown_out})
     if profile is not None:
+        locate(model)  # a model that is none is refused before --profile's folder is made
         check_writable(profile, "--profile")
     note_threads("--threads", config.threads)
     status = Console(stderr=True)
@@ -172,7 +173,8 @@ def generate(
     # The notes once the input is known good: bad input is one line on stderr.
     note_threads("--threads", [threads] if threads else [])
     note_undescribed(generator)
-    glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
+    with running(model):
+        glyphs = images.to_uint8(generator.generate(generator.inputs(count, seed, labels)))
     try:
         images.save_png(images.grid(glyphs, columns=min(columns or 0, count) or None), out)
     except OSError as error:

@@ -13,7 +13,7 @@ import typer
 
 from runegen.core.atomic import written_path
 from runegen.core.devices import usable_cores
-from runegen.core.errors import RunegenError, UsageError, reason
+from runegen.core.errors import ModelFileError, RunegenError, UsageError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS, SIDECAR
 from runegen.core.quiet import installed
 
@@ -57,6 +57,20 @@ def require(package: str, message: str) -> None:
     TensorFlow nor scipy): one line, before any work."""
     if not installed(package):
         raise UsageError(message)
+
+
+@contextmanager
+def running(model: Path):
+    """A model file that loads and then fails when run (a damaged file: a bad zero point, a Reshape
+    its input cannot take): one line and exit 2 with the runtime's own words, not its traceback.
+    Out of memory stays what it is. (The bench and the exporter record such a failure per row.)"""
+    try:
+        yield
+    except (RunegenError, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - each runtime raises its own types
+        raise ModelFileError(f"{model}: the model failed to run "
+                             f"({type(error).__name__}: {reason(error, 300)})") from None
 
 
 def note_undescribed(generator) -> None:

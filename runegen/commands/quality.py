@@ -12,7 +12,8 @@ from typing import Optional
 import typer
 
 from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag, given_path,
-                                     note_reference_size, note_threads, note_undescribed, plain, require, table_console)
+                                     note_reference_size, note_threads, note_undescribed, plain, require, running,
+                                     table_console)
 from runegen.core.devices import MAX_THREADS
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.training.config import TrainConfig
@@ -51,15 +52,18 @@ def evaluate_command(
 
     console = table_console()
     with flag("--data", DataError), flag("--classifier", ModelFileError):
-        scorer = Scorer.for_dataset(dataset, samples, classifier, log=console.print)
+        scorer = Scorer.for_dataset(dataset, samples, classifier, log=lambda line: typer.echo(line, err=True))
     note_reference_size("--samples", samples, dataset)  # data too small to score at all is refused above
     if generator.classes and generator.classes != list(dataset.class_names):  # said, not refused:
         # scoring a generator against other data can be meant (runes against a folder of runes)
         trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
         typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.asked}; "
                    "--data names the data to score against", err=True)
-    with console.status(plain(f"scoring {samples} samples of {model} ...")):
+    with console.status(plain(f"scoring {samples} samples of {model} ...")), running(model):
         scores = scorer.score_generator(generator)
+    if json_out is not None:  # before the table: a table piped into `head` ends the printing early
+        record = {"model": str(model), "format": generator.format, "data": dataset.asked, **scores}
+        atomic.write_text(json_out, json.dumps(record, indent=2) + "\n")
     table = Table("metric", "value", "reading", title=f"runegen evaluate: {model} vs {dataset.asked}")
     for key, reading in READINGS.items():
         if key in scores:
@@ -68,9 +72,6 @@ def evaluate_command(
                     else f"{value:.2f}" if key in ("fd", "kid") else f"{value:.3f}")
             table.add_row(key, text, reading)
     console.print(table)
-    if json_out is not None:
-        record = {"model": str(model), "format": generator.format, "data": dataset.asked, **scores}
-        atomic.write_text(json_out, json.dumps(record, indent=2) + "\n")
 
 
 def classifier_command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -34,9 +35,14 @@ def fresh_run_folder(out: Optional[Path]) -> Path:
 
 
 def check_outside_data(data: str, out: Path) -> None:
-    """A run folder inside its image folder: its sample grids are images that the next load (a
-    --resume's) reads as training data, and it was refused as other data, or too little of it."""
+    """A run folder directly inside its image folder: the loader reads each subfolder's images as a
+    class, so the run's progress.gif became one (a --resume was refused as other data, or as too
+    little of it). Deeper folders and MNIST's files are not read, and stay allowed."""
+    from runegen.data.mnist import looks_like_mnist
+
     folder = Path(data).expanduser()
-    if data not in ("runes", "mnist") and folder.is_dir() and out.resolve().is_relative_to(folder.resolve()):
-        raise UsageError(f"--out {out}: inside --data {data}, whose images training reads (the run's sample "
-                         "grids would be among them); choose a folder outside it")
+    if data in ("runes", "mnist") or not folder.is_dir() or looks_like_mnist(folder):
+        return
+    if Path(os.path.abspath(out)).parent.resolve() == folder.resolve():  # out itself unresolved: a link is read too
+        raise UsageError(f"--out {out}: a folder of --data {data}, whose subfolders' images are read as "
+                         "classes (the run's progress.gif would be one); choose a folder outside it")

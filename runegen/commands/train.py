@@ -162,7 +162,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
                    err=True)
     with flag("--devices", DeviceError):
         strategy = make_strategy(config.devices)
-    check_precision_runs_here(config.precision)  # a GPU runs bf16 whatever oneDNN is held to
+    check_precision_runs_here(config.precision, listed_devices(config.devices))  # a GPU runs bf16 regardless
     chief = is_chief()
     if chief:  # after the devices' check, so that a refused run leaves no folder behind
         check_writable(out)

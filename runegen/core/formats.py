@@ -140,10 +140,10 @@ def select_variants(formats: list[str], variant_names: list[str] | None) -> list
     formats = [f.lower() for f in formats]  # in any case, as devices are named
     variant_names = [v.lower() for v in variant_names] if variant_names else variant_names
     # each once, in the order first named: `-f onnx,onnx` exported onnx twice (a -q name repeated picks once)
-    formats = list(EXPORT_FORMATS) if "all" in formats else list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    unknown = [f for f in formats if f not in EXPORT_FORMATS and f != "all"]  # `all,caffe` too: a typo said
     if unknown:
         raise RunegenError(f"unknown format {unknown[0]!r} (known: {', '.join(EXPORT_FORMATS)}, all)")
+    formats = list(EXPORT_FORMATS) if "all" in formats else list(dict.fromkeys(formats))
     chosen = [v for f in formats for v in EXPORT_FORMATS[f].variants
               if not variant_names or "all" in variant_names or v.name in variant_names]
     for name in variant_names or []:

@@ -52,6 +52,9 @@ def load_dataset(spec: str, samples_per_class: int | None = None, seed: int = 0)
     if spec == "runes":
         if samples_per_class is None:
             raise ValueError("the built-in runes need samples_per_class (TrainConfig.samples_per_class: a run's)")
+        for name, value, least in (("samples_per_class", samples_per_class, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")  # was numpy's own error
         images, labels = runes.render_runes(samples_per_class=samples_per_class, seed=seed)
         return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES, built_in=True)
     if spec == "mnist":

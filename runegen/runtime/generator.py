@@ -144,14 +144,8 @@ class Generator:
             raise RunegenError(f"expected latent size {self.latent_dim}, got {z.shape[1]}")
         if len(z) == 0:
             return np.zeros((0, *IMAGE_SHAPE), np.float32)
-        try:
-            images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
-            return images.reshape(len(z), *IMAGE_SHAPE)
-        except RunegenError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a damaged file can load and fail only here (a bad
-            # zero point, a Reshape to the wrong size): the runtime's own exception types differ
-            raise ModelFileError(f"{self.path}: the model failed to run ({reason(error)})") from None
+        images = np.asarray(self._run(np.ascontiguousarray(z, dtype=np.float32)), dtype=np.float32)
+        return images.reshape(len(z), *IMAGE_SHAPE)
 
     def __repr__(self) -> str:
         return f"Generator({str(self.path)!r}, format={self.format!r}, latent_dim={self.latent_dim})"
@@ -178,6 +172,9 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise ModelFileError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
+    if not BY_SUFFIX[path.suffix.lower()].needs_tensorflow and not _utf8(path):  # was "not a valid model"
+        raise ModelFileError(f"{ascii(str(path))[1:-1]}: a name that is not valid UTF-8, which onnxruntime and "
+                             "LiteRT cannot open; rename the file")
     try:
         size = path.stat().st_size
     except OSError as error:
@@ -259,6 +256,14 @@ def json_beside(path: Path, name: str, kind: type):
     if not isinstance(loaded, kind):
         raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
     return loaded
+
+
+def _utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # bytes of the file system's name that are not UTF-8 (surrogates)
+        return False
 
 
 def _is_file(path: Path) -> bool:

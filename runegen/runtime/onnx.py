@@ -111,7 +111,7 @@ def providers_for(provider: str, cuda_graph: bool = False) -> list:
 
 
 def session_options(ort, threads: int, quiet: bool = False):
-    """quiet: fatal errors only, for attempts whose failure is expected and handled."""
+    """quiet: fatal errors only (a generator's sessions: runegen reports their failures itself)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -128,8 +128,8 @@ def _session(ort, path: Path, threads: int, provider: str, cuda_graph: bool):
     if provider == "TensorrtExecutionProvider":
         TENSORRT_CACHE.mkdir(parents=True, exist_ok=True)
     try:
-        # Fatal logs only: what onnxruntime logs as an error it also raises, and runegen reports
-        # that as one line (a damaged file's failed Reshape was logged in colour, then reported).
+        # Fatal logs only: a damaged file's failed Reshape was logged in colour, then raised and
+        # reported by runegen as one line; a provider's fallback is checked below, not read in a log.
         session = ort.InferenceSession(str(path), sess_options=session_options(ort, threads, quiet=True),
                                        providers=providers_for(provider, cuda_graph))
     except Exception as error:  # onnxruntime raises InvalidProtobuf, InvalidArgument, Fail, ...

@@ -114,11 +114,14 @@ def resolve_precision(precision: str) -> str:
     return auto_precision(cpu_flags() - (BF16_CPU_FLAGS if _onednn_held_below_bf16() else set()), capabilities)
 
 
-def check_precision_runs_here(precision: str) -> None:
-    """Refuse bf16 (asked for, or a bf16 run resumed) where it would run on the CPU with oneDNN
-    held below its bf16 kernels: its first step aborted the process ("could not create a
-    primitive descriptor"), which no --resume could get past."""
-    if precision != "bf16" or not _onednn_held_below_bf16() or import_tensorflow().config.list_physical_devices("GPU"):
+def check_precision_runs_here(precision: str, devices: list[str]) -> None:
+    """Refuse bf16 (asked for, or a bf16 run resumed) where it would run on the CPU (no GPU, or
+    `devices` all CPUs) with oneDNN held below its bf16 kernels: its first step aborted the
+    process ("could not create a primitive descriptor"), which no --resume could get past."""
+    if precision != "bf16" or not _onednn_held_below_bf16() or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        return
+    on_cpus = bool(devices) and all("cpu" in device.lower() for device in devices)
+    if not on_cpus and import_tensorflow().config.list_physical_devices("GPU"):
         return
     raise DeviceError(f"bf16 on the CPU needs oneDNN's bf16 kernels, which ONEDNN_MAX_CPU_ISA="
                       f"{os.environ['ONEDNN_MAX_CPU_ISA'].strip()} holds off: unset it (a new run can take "

@@ -122,6 +122,9 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
     assert_usage_error(run_cli("bench", trained_generator, "--device", "cuda"), "available: cpu")
     assert_usage_error(run_cli("bench", trained_generator, "--batches", "1,x"), "--batches")
     assert_usage_error(run_cli("bench", tmp_path / "nothing"), "no such file or folder")
+    assert_usage_error(run_cli_in_process("bench", tmp_path / "nothing", "--profile", tmp_path / "p" / "q"),
+                       "no such file or folder")
+    assert not (tmp_path / "p").exists()  # --profile's folder was made before the model was refused
     assert_usage_error(run_cli("bench", tmp_path), "no generator.keras")
     # refused before the bench runs (a traceback after it, a hang, or invalid JSON before):
     (tmp_path / "list.json").write_text("[1, 2]")
@@ -288,6 +291,11 @@ def test_a_model_folder_is_benched_as_it_is(tmp_path):
     for given in (run, run / "generator.keras"):
         with pytest.raises(ModelFileError, match="export is a file, where bench finds and writes"):
             locate(given)
+    beside = tmp_path / "beside"  # another model's export beside it makes no model folder of it
+    beside.mkdir()
+    (beside / "mine.keras").write_bytes(b"")
+    (beside / "theirs_f32.onnx").write_bytes(b"x")
+    assert locate(beside / "mine.keras") == (beside / "mine.keras", beside / "export")
 
     report_path = tmp_path / "bench.json"
     result = run_cli_without_tensorflow("bench", shipped, *QUICK, "--json", report_path, cwd=tmp_path)

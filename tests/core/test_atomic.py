@@ -71,3 +71,18 @@ def test_a_name_near_the_file_name_limit_is_written(tmp_path):
     target = tmp_path / ("é" * 100 + "b" * 50 + ".json")  # 255 bytes in UTF-8
     atomic.write_text(target, "{}")
     assert target.read_text() == "{}" and not hidden(tmp_path)
+
+
+def test_a_fifo_is_written_into_not_replaced(tmp_path):
+    """`--json p` where p is a FIFO a reader waits on: renamed over, the FIFO became a plain file
+    and the reader got nothing (a device node, /dev/null among them, likewise)."""
+    import threading
+
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    atomic.write_text(fifo, "{}")
+    reader.join(10)
+    assert got == ["{}"] and fifo.is_fifo() and not hidden(tmp_path)

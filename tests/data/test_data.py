@@ -20,9 +20,14 @@ def test_runes_dataset_is_scaled_and_labelled():
 
 
 def test_the_runes_size_is_the_callers_to_give():
-    """One default for it, TrainConfig's: a second one here had to be kept equal by hand."""
+    """One default for it, TrainConfig's: a second one here had to be kept equal by hand. Numbers
+    that draw nothing were numpy's errors ("negative dimensions are not allowed")."""
     with pytest.raises(ValueError, match="samples_per_class"):
         load_dataset("runes")
+    for count, seed, fragment in ((-1, 0, "samples_per_class must be a whole number >= 1, got -1"),
+                                  (1.5, 0, "samples_per_class must be"), (2, -1, "seed must be a whole number >= 0")):
+        with pytest.raises(ValueError, match=fragment):
+            load_dataset("runes", count, seed)
 
 
 def make_folder(root, classes=("a", "b"), per_class=3, size=(40, 32)):

@@ -52,6 +52,8 @@ def test_variant_selection():
         select_variants(["onnx"], ["dynamic"])
     with pytest.raises(RunegenError, match="unknown format"):
         select_variants(["caffe"], None)
+    with pytest.raises(RunegenError, match="unknown format 'caffe'"):  # beside `all` it went unsaid
+        select_variants(["all", "caffe"], None)
 
 
 def test_every_variant_is_written_and_within_its_threshold(exported):

@@ -287,13 +287,13 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     result = run_cli_in_process("evaluate", exported[0] / "generator_f32.onnx", "--data", folder,
                                 "--samples", "300", "--json", scores)
     assert result.returncode == 0, result.stderr
-    assert "one class (no labels)" in result.stdout and "│ recognisability" not in result.stdout
+    assert "one class (no labels)" in result.stderr and "│ recognisability" not in result.stdout
     # more samples than the folder's images: the real side has those only, which is said
     # the folder named as given (a path), not by its last part only
     assert f"--samples 300: {folder} holds 240 images, so the real side of each score has 240 (FD rises" in result.stderr
     # the tiny run's generator learnt the built-in runes: scored against a folder, that is said
     assert f"was trained on other data (24 classes) than {folder};" in result.stderr
-    assert f"{folder} has one class (no labels)" in result.stdout
+    assert f"{folder} has one class (no labels)" in result.stderr
     record = json.loads(scores.read_text())
     assert record["data"] == str(folder) and record["fd"] > 0 and "recognisability" not in record and "num_classes" not in record
     assert_usage_error(run_cli_in_process("classifier", "--data", folder, "--out", tmp_path / "c.keras"),

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import assert_usage_error, run_cli_in_process
 from runegen.core.errors import DeviceError, ModelFileError, RunegenError
 from runegen.runtime import LOADERS, latents, load_generator
 from tiny_models import LATENT, METADATA, models  # noqa: F401 (models: a fixture)
@@ -136,7 +137,7 @@ def _write(path, data: bytes):
 def test_damaged_onnx_files_that_onnxruntime_opens_are_one_error(models, tmp_path, capfd):
     """Metadata that is not UTF-8 (a flipped byte) was a UnicodeDecodeError traceback from
     onnxruntime's metadata reader; a graph that opens but fails when run (a Reshape to a shape its
-    input cannot take), a traceback after onnxruntime's own coloured log line."""
+    input cannot take), in `generate` a traceback after onnxruntime's own coloured log line."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -151,11 +152,23 @@ def test_damaged_onnx_files_that_onnxruntime_opens_are_one_error(models, tmp_pat
     graph = helper.make_graph([helper.make_node("Reshape", ["z", "shape"], ["image"])], "reshape", [z], [image],
                               initializer=[shape])
     path = tmp_path / "bad_reshape.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    generator = load_generator(path)
-    with pytest.raises(ModelFileError, match="bad_reshape.onnx: the model failed to run .* Reshape"):
-        generator.generate(generator.inputs(1, 0))
-    assert "Reshape" not in capfd.readouterr().err
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.helper.set_model_props(model, {**METADATA, "conditional": "false", "codes": "0"})  # an export's
+    onnx.save(model, path)
+    capfd.readouterr()
+    result = run_cli_in_process("generate", path, "-n", "1", "--out", tmp_path / "g.png")
+    assert_usage_error(result, "bad_reshape.onnx: the model failed to run (Fail: ")
+    assert "Reshape" not in capfd.readouterr().err  # onnxruntime's own coloured log line, printed before it
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_a_model_whose_name_is_not_utf8_is_named_so(models, tmp_path):
+    """onnxruntime and LiteRT take names as text: "not a valid ONNX model (incompatible constructor
+    arguments)" for a good file."""
+    for kind in ("onnx", "tflite"):
+        path = _write(tmp_path / os.fsdecode(b"g\xff." + kind.encode()), models[kind].read_bytes())
+        with pytest.raises(ModelFileError, match=r"g\\udcff\.\w+: a name that is not valid UTF-8"):
+            load_generator(path)
 
 
 def test_a_model_named_near_the_file_name_limit_has_no_sidecar_rather_than_an_error(models, tmp_path):

@@ -215,8 +215,11 @@ def test_a_run_folder_inside_its_image_folder_is_refused(tmp_path):
     for shift in range(4):
         Image.fromarray(bar_glyph("across", shift)).save(data / f"{shift}.png")
     assert_usage_error(run_cli_in_process("train", "--data", data, "--batch-size", "4", "--out", data / "run"),
-                       "inside --data")
+                       "a folder of --data")
     assert not (data / "run").exists()
+    from runegen.commands.run_folder import check_outside_data
+
+    check_outside_data(str(data), data / "runs" / "train")  # deeper, not read: `cd glyphs; runegen train --data .`
 
 
 def test_run_folders_training_cannot_use(tmp_path):
