@@ -19,9 +19,10 @@ from pathlib import Path
 from runegen.bench import targets
 from runegen.bench.config import BenchConfig
 from runegen.bench.environment import environment
+from runegen.bench.sources import export_missing, export_stem, exports_missing_variants, locate
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name
 from runegen.core.errors import DeviceError, ModelFileError, reason
-from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, FORMATS, exported_file, exported_files
+from runegen.core.formats import BY_SUFFIX, FORMATS, exported_file, exported_files
 from runegen.core.quiet import imports, installed
 from runegen.quality.classifier import SHIPPED_CLASSIFIER
 from runegen.runtime.generator import load_generator
@@ -86,61 +87,6 @@ def resolve_devices(device: str) -> list[str]:
     return [found]
 
 
-def locate(model: Path) -> tuple[Path | None, Path]:
-    """(the .keras generator or None, the folder of exported files) for MODEL.keras, a run
-    folder (its exports in export/), a model folder (its exports beside generator.keras, as in
-    runegen/models/), a folder of exported files, or one exported file (in its folder)."""
-    fmt = BY_SUFFIX.get(model.suffix.lower())
-    if model.is_file() and fmt is not None and fmt.variants:  # an exported file
-        return None, model.parent
-    if model.is_file() and fmt is not None:  # a trained file: where its folder's exports are
-        return model, _exports_of(model)
-    if model.is_dir():
-        keras_path = model / "generator.keras"
-        if keras_path.is_file():
-            return keras_path, _exports_of(keras_path)
-        if exported_files(model, "generator"):
-            return None, model
-        raise ModelFileError(f"{model}: no generator.keras and no exported {EXPORTED_SUFFIXES} files in it")
-    if model.exists():
-        raise ModelFileError(f"{model}: not a model (give MODEL.keras, an exported {EXPORTED_SUFFIXES} file, "
-                             "a run folder or an export folder)")
-    raise ModelFileError(f"{model}: no such file or folder (give MODEL.keras, an exported file, a run "
-                         "folder or an export folder)")
-
-
-def _exports_of(keras_path: Path) -> Path:
-    """The folder of a .keras file's exports: beside it in a model folder (exported files and no
-    export/ folder there, as in runegen/models/), else its run's export/ folder."""
-    folder, export_dir = keras_path.parent, keras_path.parent / "export"
-    if export_dir.exists() and not export_dir.is_dir():  # was a FileExistsError traceback from mkdir
-        raise ModelFileError(f"{export_dir} is a file, where bench finds and writes {keras_path.name}'s "
-                             "exports; move it")
-    # Its own exports' names only: another model's file beside it would be benched against it.
-    own = any((folder / v.filename(keras_path.stem)).is_file() for f in EXPORT_FORMATS.values() for v in f.variants)
-    return folder if own and not export_dir.is_dir() else export_dir
-
-
-def exports_missing_variants(keras_path: Path | None, export_dir: Path) -> bool:
-    """Whether the bench exports the variants not there yet (where TensorFlow is): into a run's
-    export/ folder, never into a model folder, whose files lie beside its .keras (the shipped
-    models, inside the installed package, among them): that one is benched as it is."""
-    return keras_path is not None and export_dir != keras_path.parent
-
-
-def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
-    """Export the registry's variants that are not in export_dir yet (needs TensorFlow)."""
-    from runegen.export import export, load_keras_generator
-
-    missing = [v for f in EXPORT_FORMATS.values() for v in f.variants
-               if not (export_dir / v.filename(keras_path.stem)).exists()]
-    if missing:
-        export_dir.mkdir(parents=True, exist_ok=True)
-        results = export(load_keras_generator(keras_path), missing, export_dir)
-        return [f"{r.variant.format} {r.variant.name}: {r.error}" for r in results if not r.ok]
-    return []
-
-
 def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
               only: Path | None = None) -> list[Row]:
     """One row per (file, bench runtime, device) from the format registry: the .keras source
@@ -149,7 +95,7 @@ def plan_rows(keras_path: Path | None, export_dir: Path, devices: list[str],
     files = []  # (format, variant name, path, tolerance)
     if keras_path is not None and installed("tensorflow") and only is None:
         files.append((BY_SUFFIX[keras_path.suffix.lower()], None, keras_path, KERAS_TOLERANCE))
-    stem = keras_path.stem if keras_path else _export_stem(export_dir)
+    stem = keras_path.stem if keras_path else export_stem(export_dir)
     # A file given alone is benched as named (an upper-case suffix, a hidden name), as generate runs it.
     files += [exported_file(only, stem)] if only is not None else exported_files(export_dir, stem)
     rows = []
@@ -165,14 +111,6 @@ def is_lossless(row: "Row") -> bool:
     """Keras itself or a float32 file: a parity reference (an int8 file as reference would make
     every f32 file miss its tolerance)."""
     return row.tolerance is not None and row.tolerance <= KERAS_TOLERANCE * 10
-
-
-def _export_stem(export_dir: Path) -> str:
-    """The stem of the exported files in `export_dir` (`<stem>_f32.onnx`, say); "generator" where none is found."""
-    for variant in (v for fmt in EXPORT_FORMATS.values() for v in fmt.variants if v.name == "f32"):
-        for path in sorted(export_dir.glob(variant.filename("*"))):
-            return path.name[:-len(variant.filename(""))]
-    return "generator"
 
 
 def run_worker(spec: dict, threads: int, scratch: Path, timeout: float = 900) -> dict:

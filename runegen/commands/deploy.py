@@ -101,7 +101,8 @@ def bench_command(
     from rich.console import Console
 
     from runegen.bench import report
-    from runegen.bench.plan import bench, locate, resolve_devices
+    from runegen.bench.plan import bench, resolve_devices
+    from runegen.bench.sources import locate
     from runegen.core import atomic
 
     with flag("--device", DeviceError):

@@ -276,7 +276,7 @@ def test_a_model_folder_is_benched_as_it_is(tmp_path):
     """The shipped layout (exports beside generator.keras) is benched as it stands, on the edge
     install too; nothing is exported into it, where a run folder gets its missing variants in
     export/."""
-    from runegen.bench.plan import exports_missing_variants, locate
+    from runegen.bench.sources import exports_missing_variants, locate
 
     shipped = ROOT / "runegen" / "models" / "runes-s1"
     assert locate(shipped) == (shipped / "generator.keras", shipped)

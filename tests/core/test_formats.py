@@ -32,7 +32,7 @@ def test_bench_rows_come_from_the_registry(tmp_path):
 def test_exported_files_named_otherwise_are_benched_under_their_own_names(tmp_path):
     """A renamed export (model.onnx) was skipped, or found "nothing to benchmark"; it keeps its name
     as its variant, and the tolerance of the variant its name ends in (b_int8: int8's)."""
-    from runegen.bench.plan import locate
+    from runegen.bench.sources import locate
 
     # not generators: the metrics' classifier a run folder caches, a killed export's temporary file
     for name in ("generator_f32.onnx", "model.onnx", "b_int8.tflite", "b_int8.tflite.json", "notes.txt",
