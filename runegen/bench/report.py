@@ -192,14 +192,14 @@ def compare(report: dict, old: dict) -> list[str]:
             missing.append(label)
             continue
         new_rates, old_rates = _numbers(row["figures"].get("throughput")), _numbers(before["figures"].get("throughput"))
-        ratios = [f"b{b} {new_rates[b] / old_rates[b]:.2f}x" for b in new_rates
-                  if b in old_rates and old_rates[b]]
+        rates = [f"b{b} {new_rates[b] / old_rates[b]:.2f}x" for b in new_rates if b in old_rates and old_rates[b]]
+        ratios = [f"throughput {', '.join(rates)}"] if rates else []  # "throughput p50 latency 1.06x" without
         new_p50 = _numbers(row["figures"].get("latency_batch1")).get("p50_ms")
         old_p50 = _numbers(before["figures"].get("latency_batch1")).get("p50_ms")
         if new_p50 and old_p50:
             ratios.append(f"p50 latency {new_p50 / old_p50:.2f}x")
         if ratios:
-            lines.append(f"{label}, new/old: throughput {', '.join(ratios)}")
+            lines.append(f"{label}, new/old: {', '.join(ratios)}")
         else:
             unmeasured.append(label)
     if not lines and not unmeasured:

@@ -38,6 +38,8 @@ def test_compare_says_which_run_each_ratio_divides_and_what_it_could_not_compare
     assert is_report(edited) and compare(new, edited)[-1] == \
         "not measured in both runs, no ratios: onnx f32 onnxruntime cpu 1 thr"
     assert not is_report({"rows": [row(["onnx"], "f32", "onnxruntime")]})
+    latency_only = {"rows": [row("onnx", "f32", "onnxruntime", "fast", 1.0)]}  # no rate to divide
+    assert compare(new, latency_only)[0] == "onnx f32 onnxruntime cpu 1 thr, new/old: p50 latency 0.95x"
 
 
 def failed_report(batches=(1,)):
