@@ -201,8 +201,11 @@ def _load_keras_classifier(path: Path):
         import_tensorflow()
         import keras
     except ImportError:
+        twin = path.with_suffix(".onnx")  # prefer_onnx passed it over only where onnxruntime is missing
+        hint = ("its .onnx twin needs onnxruntime: pip install onnxruntime" if twin.exists()
+                else "or give an .onnx classifier")
         raise DeviceError(f"{path}: a .keras classifier needs TensorFlow: pip install 'runegen[train]' "
-                         "(or use its .onnx twin)") from None
+                         f"({hint})") from None
 
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a Keras classifier (not a .keras archive)")

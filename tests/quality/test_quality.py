@@ -186,6 +186,13 @@ def test_evaluate_without_tensorflow_uses_the_onnx_classifier(exported, tmp_path
     assert record["format"] == "tflite" and record["n_fake"] == 200 and record["fd"] > 0
 
 
+def test_evaluate_without_tensorflow_or_onnxruntime_says_what_to_install(exported, tmp_path):
+    """It said to use the shipped classifier's .onnx twin, which needs the missing onnxruntime."""
+    result = run_cli_without_tensorflow("evaluate", exported[0] / "generator_int8.tflite", "--samples", "10",
+                                        cwd=tmp_path, also_blocked=("onnxruntime",))
+    assert_usage_error(result, "its .onnx twin needs onnxruntime: pip install onnxruntime")
+
+
 def test_a_classifier_stopped_while_writing_its_onnx_twin_leaves_neither_file(tmp_path, monkeypatch):
     """A stop after the .keras file was renamed into place left it without its twin, and the
     command then refused that --out as existing."""
