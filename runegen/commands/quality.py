@@ -38,6 +38,8 @@ def evaluate_command(
     model = model or shipped_generator()
     note_threads("--threads", [threads] if threads else [])
     generator = load_generator(model, threads=threads)
+    with running(model):  # a damaged file that loads: one line first, not a traceback from the scoring
+        generator.generate(generator.inputs(1, 0))
     note_undescribed(generator)
     require("scipy", "the metrics need scipy: pip install scipy (or 'runegen[train]')")
     # The built-in runes: only their names are needed here (the reference is drawn apart); other
@@ -59,7 +61,7 @@ def evaluate_command(
         trained_on = generator.classes[0] if len(generator.classes) == 1 else f"{len(generator.classes)} classes"
         typer.echo(f"note: {model} was trained on other data ({trained_on}) than {dataset.asked}; "
                    "--data names the data to score against", err=True)
-    with console.status(plain(f"scoring {samples} samples of {model} ...")), running(model):
+    with console.status(plain(f"scoring {samples} samples of {model} ...")):
         scores = scorer.score_generator(generator)
     if json_out is not None:  # before the table: a table piped into `head` ends the printing early
         record = {"model": str(model), "format": generator.format, "data": dataset.asked, **scores}

@@ -43,6 +43,7 @@ def check_outside_data(data: str, out: Path) -> None:
     folder = Path(data).expanduser()
     if data in ("runes", "mnist") or not folder.is_dir() or looks_like_mnist(folder):
         return
-    if Path(os.path.abspath(out)).parent.resolve() == folder.resolve():  # out itself unresolved: a link is read too
+    inside = {Path(os.path.abspath(out)).parent.resolve(), out.resolve().parent}  # a link there, or a link to there
+    if folder.resolve() in inside:
         raise UsageError(f"--out {out}: a folder of --data {data}, whose subfolders' images are read as "
                          "classes (the run's progress.gif would be one); choose a folder outside it")

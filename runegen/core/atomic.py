@@ -5,8 +5,8 @@ partial file. Through runegen's CLI (runegen.cli turns those signals into an exc
 temporary file is removed too; SIGKILL, a power cut, a native crash, or a signal in a program
 that calls these functions itself can leave it (`.name-xxxx.suffix`, hidden) behind.
 A target that is a symbolic link is written through, as cp and a shell's `>` do: the file it
-points to is replaced and the link stays a link. A FIFO or a device (`--json /dev/stdout`) is
-written into, as `>` does, not replaced.
+points to is replaced and the link stays a link. A FIFO or a character device (a terminal,
+/dev/null) is written into, as `>` does, not replaced.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     it onto that file on success."""
     suffix = Path(target).suffix  # the name given: writers that go by the suffix (Keras) write that format
     target = written_path(target)
-    if target.exists() and not target.is_file() and not target.is_dir():  # a FIFO, a device (/dev/stdout):
-        yield target  # written into, as a shell's > does; a rename replaced the node with a plain file
+    if target.is_fifo() or target.is_char_device():  # written into, as a shell's > does: a rename
+        yield target  # replaced the FIFO (or /dev/null, a terminal) with a plain file
         return
     # The stem cut short, so that a target named near the 255-byte limit still has a temporary name.
     stem = os.fsencode(target.stem)[:TEMPORARY_STEM_BYTES].decode(errors="ignore")

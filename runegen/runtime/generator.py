@@ -9,6 +9,8 @@ inside its loader; `.onnx` and `.tflite` work on the base install (numpy, onnxru
 
 A file that cannot be used (missing, empty, truncated, not a generator, a device the runtime
 lacks) is one typed `runegen.core.errors` error with a short reason, never a runtime's traceback.
+A damaged file that loads and fails only when run raises its runtime's own error from `generate`
+(the commands report it as one line: runegen/commands/options.py, `running`).
 """
 
 from __future__ import annotations

@@ -115,13 +115,14 @@ def resolve_precision(precision: str) -> str:
 
 
 def check_precision_runs_here(precision: str, devices: list[str]) -> None:
-    """Refuse bf16 (asked for, or a bf16 run resumed) where it would run on the CPU (no GPU, or
-    `devices` all CPUs) with oneDNN held below its bf16 kernels: its first step aborted the
+    """Refuse bf16 (asked for, or a bf16 run resumed) where it would run on the CPU (no GPU, or a
+    CPU among `devices`) with oneDNN held below its bf16 kernels: its first step aborted the
     process ("could not create a primitive descriptor"), which no --resume could get past."""
-    if precision != "bf16" or not _onednn_held_below_bf16() or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+    onednn_off = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower() in ("0", "false")
+    if precision != "bf16" or not _onednn_held_below_bf16() or onednn_off:
         return
-    on_cpus = bool(devices) and all("cpu" in device.lower() for device in devices)
-    if not on_cpus and import_tensorflow().config.list_physical_devices("GPU"):
+    a_cpu = any("cpu" in device.lower() for device in devices)  # a replica of its own on the CPU
+    if not a_cpu and import_tensorflow().config.list_physical_devices("GPU"):
         return
     raise DeviceError(f"bf16 on the CPU needs oneDNN's bf16 kernels, which ONEDNN_MAX_CPU_ISA="
                       f"{os.environ['ONEDNN_MAX_CPU_ISA'].strip()} holds off: unset it (a new run can take "

@@ -160,6 +160,7 @@ def test_damaged_onnx_files_that_onnxruntime_opens_are_one_error(models, tmp_pat
     assert_usage_error(result, "bad_reshape.onnx: the model failed to run (Fail: ")
     assert "Reshape" not in capfd.readouterr().err  # onnxruntime's own coloured log line, printed before it
     assert not (tmp_path / "g.png").exists()
+    assert_usage_error(run_cli_in_process("evaluate", path, "--samples", "10"), "the model failed to run (Fail: ")
 
 
 def test_a_model_whose_name_is_not_utf8_is_named_so(models, tmp_path):

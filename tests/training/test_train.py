@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import (TINY_SETTINGS, assert_same_weights, assert_usage_error, bar_glyph, cut_back, generator_weights,
                       run_cli, run_cli_in_process)
+from runegen.core.errors import UsageError
 
 
 def test_tiny_run_writes_every_artifact(tiny_run):
@@ -220,6 +221,9 @@ def test_a_run_folder_inside_its_image_folder_is_refused(tmp_path):
     from runegen.commands.run_folder import check_outside_data
 
     check_outside_data(str(data), data / "runs" / "train")  # deeper, not read: `cd glyphs; runegen train --data .`
+    (tmp_path / "elsewhere").symlink_to(data / "run2")  # a link to a folder of it
+    with pytest.raises(UsageError, match="a folder of --data"):
+        check_outside_data(str(data), tmp_path / "elsewhere")
 
 
 def test_run_folders_training_cannot_use(tmp_path):
