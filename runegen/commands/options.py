@@ -62,8 +62,10 @@ def require(package: str, message: str) -> None:
 @contextmanager
 def running(model: Path):
     """A model file that loads and then fails when run (a damaged file: a bad zero point, a Reshape
-    its input cannot take): one line and exit 2 with the runtime's own words, not its traceback.
-    Out of memory stays what it is. (The bench and the exporter record such a failure per row.)"""
+    its input cannot take): one line and exit 2 with the runtime's own words and error type, not
+    its traceback. Python's MemoryError stays what it is; a runtime's own out-of-memory error is
+    reported the same way, its words saying so. (The bench and the exporter record such a failure
+    per row.)"""
     try:
         yield
     except (RunegenError, MemoryError):
