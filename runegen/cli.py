@@ -10,6 +10,7 @@ Bad input is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import sys
@@ -107,6 +108,8 @@ def main() -> None:
     except RunegenError as error:
         print(f"runegen: error: {error}", file=sys.stderr)
         code = 2
+        if "tensorflow" in sys.modules:  # its teardown's warnings after the one line (a checkpoint of
+            logging.getLogger("tensorflow").setLevel(logging.ERROR)  # other shapes: its unrestored values)
     except OSError as error:
         if error.errno != errno.ENAMETOOLONG:
             raise

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from runegen.core.errors import UsageError
 
@@ -47,3 +48,25 @@ def check_outside_data(data: str, out: Path) -> None:
     if folder.resolve() in inside:
         raise UsageError(f"--out {out}: a folder of --data {data}, whose subfolders' images are read as "
                          "classes (the run's progress.gif would be one); choose a folder outside it")
+
+
+@contextlib.contextmanager
+def run_folder_lock(out: Path) -> Iterator[None]:
+    """This process alone trains in `out` while it holds the folder's lock (flock, released when the
+    process ends however it ends). Two runs in one folder both exited 0 with their files mixed (one's
+    config, the other's generator), and a --resume beside a running training trained it twice at once."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock, and no such guard
+        yield
+        return
+    folder = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"--out {out}: another runegen train is training in it; wait for it to end, "
+                             "or choose another --out") from None
+        yield
+    finally:
+        os.close(folder)  # and the lock with it

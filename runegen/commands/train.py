@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -15,7 +16,7 @@ from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, fini
                                      note_reference_size, option_value, positive, require)
 from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
-from runegen.commands.run_folder import check_outside_data, check_run_folder_name, fresh_run_folder
+from runegen.commands.run_folder import check_outside_data, check_run_folder_name, fresh_run_folder, run_folder_lock
 from runegen.core.errors import DataError, DeviceError, ReplicaSettingError, RunStateError, UsageError
 from runegen.training.config import (OBJECTIVES, PRECISIONS, PRESET_NAMES, UPDATES, TrainConfig,
                                      check_precision_runs_here)
@@ -150,6 +151,11 @@ def _checked_scorer(config, dataset):
 
 
 def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
+    with contextlib.ExitStack() as held:  # the run folder's lock, taken once the folder is made
+        _train_holding(held, config, out, dataset, resume, scorer)
+
+
+def _train_holding(held, config, out: Path, dataset, resume: bool, scorer=None) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -166,6 +172,7 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     chief = is_chief()
     if chief:  # after the devices' check, so that a refused run leaves no folder behind
         check_writable(out)
+        held.enter_context(run_folder_lock(out))
     console = Console(stderr=True, quiet=not chief)  # one progress display and log: the chief's
 
     def say(line: str, markup: bool = False) -> None:
@@ -186,7 +193,10 @@ def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
     say(f"[bold]runegen train[/] {config.preset} ({config.precision}, {describe(run.strategy)}) "
         f"on {escape(dataset.asked)} ({len(dataset):,} images, {_classes(len(dataset.class_names))}) -> {escape(str(out))}",
         markup=True)
-    if restored:
+    if restored and restored[0] == config.epochs:  # its generator.keras is not its last checkpoint's
+        say(f"finishing the run from its last checkpoint (epoch {restored[0]}): "
+            "its generator.keras was not written from it")
+    elif restored:
         say(f"resumed at epoch {restored[0] + 1}, step {restored[1]}")
     elif chief and resume:  # stopped before its first checkpoint: nothing to restore
         say(f"no checkpoint in {out / 'checkpoints'} yet: training from the beginning")

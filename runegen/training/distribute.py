@@ -187,7 +187,10 @@ def listed_devices(devices: str) -> list[str]:
 
 def _strategy(tf, devices: str):
     if devices != "auto":
-        return tf.distribute.MirroredStrategy(listed_devices(devices))
+        try:
+            return tf.distribute.MirroredStrategy(listed_devices(devices))
+        except tf.errors.InvalidArgumentError as error:  # a job, replica or task this process is not
+            raise DeviceError(f"{devices}: {reason(error)}") from None
     if cluster():
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")

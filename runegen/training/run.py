@@ -295,9 +295,11 @@ class Run:
         generator.set_weights(self.gan.sampler.get_weights())
         target = self.out / "generator.keras"
         weights = self.code_weights()
-        if weights is not None:  # read by the Keras runtime beside config.json, carried by exports
-            atomic.write_text(self.out / CODE_WEIGHTS_FILE, json.dumps(weights) + "\n")
         with atomic.atomic_path(target) as tmp:
             generator.save(tmp)
+            # The code prior renamed into place last but one: a stop while the generator was saved
+            # left the new prior beside the old generator.
+            if weights is not None:  # read by the Keras runtime beside config.json, carried by exports
+                atomic.write_text(self.out / CODE_WEIGHTS_FILE, json.dumps(weights) + "\n")
         return target
 

@@ -248,6 +248,10 @@ def test_device_lists_that_name_no_device_or_one_twice_are_refused(tmp_path):
     result = run_cli_in_process(*TINY, "--devices", "/cpu:0,/device:CPU:0", "--out", tmp_path / "x")
     assert_usage_error(result, "--devices /device:CPU:0: the same device as /cpu:0")
     assert not (tmp_path / "x").exists()
+    # a task or replica this process is not: TensorFlow's InvalidArgumentError, a traceback
+    result = run_cli_in_process(*TINY, "--devices", "/task:1/cpu:0", "--out", tmp_path / "x")
+    assert_usage_error(result, "unknown device")
+    assert not (tmp_path / "x").exists()
 
 
 STOPS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))

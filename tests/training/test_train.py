@@ -85,8 +85,20 @@ def test_a_finished_run_whose_generator_is_an_earlier_one_is_finished_again(tiny
     PRESETS["s1"].generator().save(run / "generator.keras")  # the same shapes, other weights
     result = run_cli_in_process("train", "--resume", "--out", run)
     assert result.returncode == 0, result.stderr
-    assert "nothing to do" not in result.stderr
+    assert "nothing to do" not in result.stderr and "finishing the run from its last checkpoint (epoch 2)" in result.stderr
     assert_same_weights(generator_weights(whole / "generator.keras"), generator_weights(run / "generator.keras"))
+    assert "nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
+
+
+def test_a_run_folder_another_training_holds_is_refused(tiny_run, tmp_path):
+    """Two runs in one folder both exited 0 with their files mixed, and a --resume beside a running
+    training trained it twice at once. Its lock is this process's while it trains, then let go."""
+    from runegen.commands.run_folder import run_folder_lock
+
+    run = shutil.copytree(tiny_run[0], tmp_path / "run")
+    with run_folder_lock(run):  # as a training in another process holds it
+        assert_usage_error(run_cli_in_process("train", "--resume", "--out", run),
+                           "another runegen train is training in it")
     assert "nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
 
 
