@@ -85,7 +85,8 @@ def test_a_finished_run_whose_generator_is_an_earlier_one_is_finished_again(tiny
     PRESETS["s1"].generator().save(run / "generator.keras")  # the same shapes, other weights
     result = run_cli_in_process("train", "--resume", "--out", run)
     assert result.returncode == 0, result.stderr
-    assert "nothing to do" not in result.stderr and "finishing the run from its last checkpoint (epoch 2)" in result.stderr
+    assert "nothing to do" not in result.stderr
+    assert "finishing the run from its last checkpoint (epoch 2)" in result.stderr
     assert_same_weights(generator_weights(whole / "generator.keras"), generator_weights(run / "generator.keras"))
     assert "nothing to do" in run_cli_in_process("train", "--resume", "--out", run).stderr
 
