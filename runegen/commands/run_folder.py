@@ -38,14 +38,15 @@ def fresh_run_folder(out: Optional[Path]) -> Path:
 def check_outside_data(data: str, out: Path) -> None:
     """A run folder directly inside its image folder: the loader reads each subfolder's images as a
     class, so the run's progress.gif became one (a --resume was refused as other data, or as too
-    little of it). Deeper folders and MNIST's files are not read, and stay allowed."""
+    little of it). Deeper or hidden folders and MNIST's files are not read, and stay allowed."""
+    from runegen.data.folder import is_read
     from runegen.data.mnist import looks_like_mnist
 
     folder = Path(data).expanduser()
     if data in ("runes", "mnist") or not folder.is_dir() or looks_like_mnist(folder):
         return
-    inside = {Path(os.path.abspath(out)).parent.resolve(), out.resolve().parent}  # a link there, or a link to there
-    if folder.resolve() in inside:
+    given, linked = Path(os.path.abspath(out)), out.resolve()  # a link there, or a link to there
+    if any(place.parent.resolve() == folder.resolve() and is_read(place) for place in (given, linked)):
         raise UsageError(f"--out {out}: a folder of --data {data}, whose subfolders' images are read as "
                          "classes (the run's progress.gif would be one); choose a folder outside it")
 

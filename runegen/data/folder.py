@@ -36,7 +36,7 @@ SHOWN = 3  # skipped files named in a warning
 def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     from PIL import Image
 
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and _read(p))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and is_read(p))
     listed = [(d.name, _images_in(d)) for d in class_dirs]
     classes = [(name, files) for name, files in listed if files]
     without = [name for name, files in listed if not files]
@@ -52,7 +52,7 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     if not classes:
         deeper = " (folders inside its subfolders are not read)" if without else ""
         held = sorted({p.suffix.lower() for folder in (root, *class_dirs) for p in folder.iterdir()
-                       if p.is_file() and p.suffix and _read(p)})
+                       if p.is_file() and p.suffix and is_read(p)})
         raise DataError(f"{root}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))}){deeper}"
                         + (f"; files there end in {_named(held)}" if held else ""))
 
@@ -193,12 +193,13 @@ def _full_scale(brightest: float) -> float:
     return next((2.0 ** bits - 1 for bits in (8, 10, 12, 14, 16) if brightest <= 2 ** bits - 1), 2.0 ** 32 - 1)
 
 
-def _read(path: Path) -> bool:
+def is_read(path: Path) -> bool:
+    """Whether the loader reads a file or folder of this name (hidden ones and __MACOSX it passes over)."""
     return not path.name.startswith(".") and path.name not in NOT_READ
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and _read(p))
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and is_read(p))
 
 
 def _named(names: list[str]) -> str:

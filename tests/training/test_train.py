@@ -234,6 +234,7 @@ def test_a_run_folder_inside_its_image_folder_is_refused(tmp_path):
     from runegen.commands.run_folder import check_outside_data
 
     check_outside_data(str(data), data / "runs" / "train")  # deeper, not read: `cd glyphs; runegen train --data .`
+    check_outside_data(str(data), data / ".run")  # hidden, not read either
     (tmp_path / "elsewhere").symlink_to(data / "run2")  # a link to a folder of it
     with pytest.raises(UsageError, match="a folder of --data"):
         check_outside_data(str(data), tmp_path / "elsewhere")
