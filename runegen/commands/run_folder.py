@@ -7,17 +7,16 @@ import os
 from pathlib import Path
 from typing import Iterator, Optional
 
+from runegen.core.atomic import utf8_name
 from runegen.core.errors import UsageError
 
 
 def check_run_folder_name(out: Path) -> None:
     """Names TensorFlow's checkpoints cannot keep: bytes that are not UTF-8 (a UnicodeEncodeError
     traceback, an empty folder left behind), and `[ ] * ?`, which it reads as patterns."""
-    try:
-        str(out).encode("utf-8")
-    except UnicodeEncodeError:  # bytes the file system's name held that are not UTF-8 (surrogates)
+    if not utf8_name(out):
         raise UsageError(f"--out {ascii(str(out))[1:-1]}: not valid UTF-8 (TensorFlow's checkpoints keep their "
-                         "paths as UTF-8 text); choose another name") from None
+                         "paths as UTF-8 text); choose another name")
     if any(char in str(out) for char in "[]*?"):
         raise UsageError(f"--out {out}: no [ ] * ? in a run folder's path (TensorFlow reads its checkpoints' "
                          "paths as patterns, and would not find them again)")

@@ -32,6 +32,16 @@ def written_path(target: str | os.PathLike) -> Path:
     return real
 
 
+def utf8_name(path: str | os.PathLike) -> bool:
+    """Whether `path` is valid UTF-8 text: a name the file system holds as other bytes reaches
+    Python as surrogates, which TensorFlow, onnxruntime and LiteRT cannot take as a path."""
+    try:
+        os.fsdecode(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside the file `target` names (through links; same suffix); rename

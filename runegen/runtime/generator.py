@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from runegen.core.atomic import utf8_name
 from runegen.core.devices import MAX_THREADS, device_name, usable_cores
 from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS
@@ -174,7 +175,7 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise ModelFileError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r} ({known})")
-    if not BY_SUFFIX[path.suffix.lower()].needs_tensorflow and not _utf8(path):  # was "not a valid model"
+    if not BY_SUFFIX[path.suffix.lower()].needs_tensorflow and not utf8_name(path):  # was "not a valid model"
         raise ModelFileError(f"{ascii(str(path))[1:-1]}: a name that is not valid UTF-8, which onnxruntime and "
                              "LiteRT cannot open; rename the file")
     try:
@@ -258,14 +259,6 @@ def json_beside(path: Path, name: str, kind: type):
     if not isinstance(loaded, kind):
         raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")
     return loaded
-
-
-def _utf8(path: Path) -> bool:
-    try:
-        str(path).encode("utf-8")
-        return True
-    except UnicodeEncodeError:  # bytes of the file system's name that are not UTF-8 (surrogates)
-        return False
 
 
 def _is_file(path: Path) -> bool:
