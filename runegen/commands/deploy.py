@@ -54,6 +54,8 @@ def export_command(
     if in_the_way:
         raise UsageError(f"--out {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "
                          "where export writes a file; move it or give another --out")
+    for name in names:  # a link to a missing folder, a socket: found only after the conversion before
+        check_output_file(out / name, "--out")
     console = table_console()
     earlier = [v.filename(model.stem) for v in variants if (out / v.filename(model.stem)).exists()]
     with console.status(plain(f"exporting {model} to {len(variants)} variant(s)...")):

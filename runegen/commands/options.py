@@ -150,6 +150,8 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         if suffix and real.suffix.lower() != suffix:  # a .png name on a model file: never replace that
             raise UsageError(f"{flag} {path}: a link to {real}, not a {suffix} file")
         makes_folders = False  # the command makes the link's folders, which exist, not its file's
+    if real.is_socket() or real.is_block_device():  # a rename would replace it with a plain file
+        raise UsageError(f"{flag} {path}: {'a socket' if real.is_socket() else 'a block device'}, not a file")
     folder = real.parent
     while makes_folders and not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder the command's mkdir will start from

@@ -2,7 +2,9 @@
 again with plain onnxruntime / LiteRT, and bad input."""
 
 import json
+import os
 import shutil
+import stat
 
 import keras
 import numpy as np
@@ -213,6 +215,12 @@ def test_bad_export_input(trained_generator, tmp_path):
         (in_the_way / name).mkdir(parents=True)
     picture_in_the_way = tmp_path / "picture_in_the_way"
     (picture_in_the_way / "generator_parity_onnx.png").mkdir(parents=True)
+    dangling = tmp_path / "dangling"  # its file a link into a folder that is gone
+    dangling.mkdir()
+    (dangling / "generator_f32.onnx").symlink_to(tmp_path / "gone" / "generator_f32.onnx")
+    socket_in_the_way = tmp_path / "socket_in_the_way"
+    socket_in_the_way.mkdir()
+    os.mknod(socket_in_the_way / "generator_f32.onnx", 0o600 | stat.S_IFSOCK)  # a server's socket file
     cases = [
         ((tmp_path / "missing.keras", "--format", "onnx"), "no such file"),
         ((garbage, "--format", "onnx"), "not a valid"),
@@ -231,11 +239,15 @@ def test_bad_export_input(trained_generator, tmp_path):
         # the side-by-side picture's name: found when it was written, after the files (exit 2, late)
         ((trained_generator, "-f", "onnx", "-q", "f32", "--out", picture_in_the_way),
          "generator_parity_onnx.png in it is a folder"),
+        # converted and checked, then the variant failed (exit 1) for want of the link's folder
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", dangling), f"cannot write (no folder {tmp_path / 'gone'})"),
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", socket_in_the_way), "a socket, not a file"),  # renamed over
     ]
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
     assert not (blocker.parent / "sub").exists() and blocker.read_text() == "x"
     assert not (tmp_path / "g.onnx").exists()
+    assert (socket_in_the_way / "generator_f32.onnx").is_socket() and not (tmp_path / "gone").exists()
 
 
 def test_an_export_over_earlier_files_says_which_it_replaced(trained_generator, exported, tmp_path):

@@ -3,6 +3,9 @@ formats in a new process without TensorFlow, as on a Pi. The models come from ti
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 from PIL import Image
 
@@ -40,6 +43,7 @@ def test_generate_default_out(models, tmp_path):
     (["{onnx}", "--threads", "0"], "--threads"),
     (["{onnx}", "--threads", "100000"], "--threads"),  # LiteRT crashed at that many, onnxruntime took minutes
     (["{onnx}", "--out", "{tmp}/folder.png"], "is a folder"),
+    (["{onnx}", "--out", "{tmp}/socket.png"], "a socket, not a file"),  # renamed over: a plain file
     (["{onnx}", "--device", "quantum"], "not available to onnxruntime"),
     (["{onnx}", "--device", ""], "--device: empty"),  # drew on the cpu
     ([""], "MODEL: '': an empty path"),  # "." is a folder
@@ -52,10 +56,12 @@ def test_generate_default_out(models, tmp_path):
 def test_generate_bad_input(models, tmp_path, args, fragment):
     (tmp_path / "garbage.tflite").write_bytes(b"\x00" * 64)
     (tmp_path / "folder.png").mkdir()
+    os.mknod(tmp_path / "socket.png", 0o600 | stat.S_IFSOCK)
     names = {"onnx": models["onnx"], "discriminator": models["discriminator"], "tmp": tmp_path}
     args = [a.format(**names) for a in args]
     assert_usage_error(run_cli_in_process("generate", *args, cwd=tmp_path), fragment)
     assert not (tmp_path / "samples.png").exists() and not any((tmp_path / "folder.png").iterdir())
+    assert (tmp_path / "socket.png").is_socket()
 
 
 # --- without TensorFlow -------------------------------------------------------------------------
