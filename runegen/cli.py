@@ -81,6 +81,8 @@ def _catch_stop_signals() -> dict:
             if signal.getsignal(number) is not signal.SIG_IGN}
 
 
+OS_LIMITS = {errno.ENAMETOOLONG: "file name too long", errno.ENOSPC: "no space left on device",
+             errno.EDQUOT: "disk quota exceeded"}
 RANGE_CHECKS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
@@ -111,10 +113,13 @@ def main() -> None:
         if "tensorflow" in sys.modules:  # its teardown's warnings after the one line (a checkpoint of
             logging.getLogger("tensorflow").setLevel(logging.ERROR)  # other shapes: its unrestored values)
     except OSError as error:
-        if error.errno != errno.ENAMETOOLONG:
+        if error.errno not in OS_LIMITS:
             raise
-        # A name the user gave, or one made from it (a sidecar's), past the file system's limit.
-        print(f"runegen: error: {f'{error.filename}: ' if error.filename else ''}file name too long", file=sys.stderr)
+        # A name the user gave, or one made from it (a sidecar's), past the file system's limit; a
+        # full disk as a report or picture is written (a traceback after the work): the temporary
+        # file is gone, the earlier file kept.
+        print(f"runegen: error: {f'{error.filename}: ' if error.filename else ''}{OS_LIMITS[error.errno]}",
+              file=sys.stderr)
         code = 2
     except TyperException as error:  # click's UsageError and friends: bad flags, exit code 2
         message = error.format_message()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runegen.core.errors import ModelFileError
+from runegen.core.atomic import probe_write
+from runegen.core.errors import ModelFileError, reason
 from runegen.core.formats import BY_SUFFIX, EXPORT_FORMATS, EXPORTED_SUFFIXES, exported_files
 
 
@@ -59,8 +60,16 @@ def export_missing(keras_path: Path, export_dir: Path) -> list[str]:
     missing = [v for f in EXPORT_FORMATS.values() for v in f.variants
                if not (export_dir / v.filename(keras_path.stem)).exists()]
     if missing:
-        export_dir.mkdir(parents=True, exist_ok=True)
-        results = export(load_keras_generator(keras_path), missing, export_dir)
+        try:  # before the conversions (a read-only run folder was a PermissionError traceback)
+            export_dir.mkdir(parents=True, exist_ok=True)
+            probe_write(export_dir)
+        except OSError as error:
+            raise ModelFileError(f"{export_dir}: cannot write the {len(missing)} missing export(s) there "
+                                 f"({reason(error)}); export them elsewhere (runegen export --out) and bench that "
+                                 "folder") from None
+        # The folder's parity pictures are export's, of every variant it wrote: not replaced by
+        # pictures of the few variants added here.
+        results = export(load_keras_generator(keras_path), missing, export_dir, pictures=False)
         return [f"{r.variant.format} {r.variant.name}: {r.error}" for r in results if not r.ok]
     return []
 

@@ -42,20 +42,11 @@ def export_command(
     from runegen.export.exporter import of_other_weights, parity_picture
 
     generator = load_keras_generator(model)
-    note_undescribed(generator)
+    out_flag = "--out" if out is not None else "export folder"  # the default's was named --out
     out = out or model.parent / "export"
-    check_writable(out)
-    # A folder where a file goes was found only after the conversion and its check (a failed
-    # rename, exit 1): refused before any work, as an --out that is a file is.
-    names = [v.filename(model.stem) for v in variants]
-    names += [sidecar.name for v, name in zip(variants, names) if (sidecar := EXPORT_FORMATS[v.format].sidecar(out / name))]
-    names += [parity_picture(out, model.stem, fmt).name for fmt in dict.fromkeys(v.format for v in variants)]
-    in_the_way = [name for name in names if (out / name).is_dir()]
-    if in_the_way:
-        raise UsageError(f"--out {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "
-                         "where export writes a file; move it or give another --out")
-    for name in names:  # a link to a missing folder, a socket: found only after the conversion before
-        check_output_file(out / name, "--out")
+    check_writable(out, out_flag)
+    _check_export_targets(out, out_flag, model.stem, variants)
+    note_undescribed(generator)  # after the checks: bad input is one line
     console = table_console()
     earlier = [v.filename(model.stem) for v in variants if (out / v.filename(model.stem)).exists()]
     with console.status(plain(f"exporting {model} to {len(variants)} variant(s)...")):
@@ -83,6 +74,26 @@ def export_command(
                    "one model; give each model its own --out", err=True)
     if not all(result.ok for result in results):
         raise typer.Exit(1)
+
+
+def _check_export_targets(out: Path, out_flag: str, stem: str, variants) -> None:
+    """Refuse, before any conversion, a file export could not write: a folder where a file goes, a
+    link into a missing folder, a socket (each was found at the rename, after the work, exit 1)."""
+    from runegen.core.atomic import written_path
+    from runegen.export.exporter import parity_picture
+
+    files = [out / v.filename(stem) for v in variants]
+    pictures = [parity_picture(out, stem, fmt) for fmt in dict.fromkeys(v.format for v in variants)]
+    beside = [sidecar for v, path in zip(variants, files) if (sidecar := EXPORT_FORMATS[v.format].sidecar(path))]
+    in_the_way = [path.name for path in files + beside + pictures if path.is_dir()]
+    if in_the_way:
+        raise UsageError(f"{out_flag} {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "
+                         f"where export writes a file; move it or give another --out")
+    for path in files + pictures:
+        check_output_file(path, out_flag)
+    for v, path in zip(variants, files):  # a sidecar goes beside the file a link points to
+        if (sidecar := EXPORT_FORMATS[v.format].sidecar(written_path(path))) is not None:
+            check_output_file(sidecar, out_flag)
 
 
 def bench_command(

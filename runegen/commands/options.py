@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
 import typer
 
-from runegen.core.atomic import written_path
+from runegen.core.atomic import probe_write, written_path
 from runegen.core.devices import usable_cores
 from runegen.core.errors import ModelFileError, RunegenError, UsageError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS, SIDECAR
@@ -120,15 +119,9 @@ def check_writable(folder: Path, flag: str = "--out") -> None:
         raise UsageError(f"{flag} {folder}: is a file; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_probe(folder)
+        probe_write(folder)
     except OSError as error:
         raise UsageError(f"{flag} {folder}: not writable ({reason(error)})") from None
-
-
-def _write_probe(folder: Path) -> None:
-    """Write (and drop) a temporary file in `folder`: OSError where nothing can be written there."""
-    with tempfile.TemporaryFile(dir=folder):
-        pass
 
 
 def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes_folders: bool = False) -> None:
@@ -159,7 +152,7 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         what = "not a folder" if folder.exists() else "no folder"
         raise UsageError(f"{flag} {path}: cannot write ({what} {folder})")
     try:
-        _write_probe(folder)
+        probe_write(folder)
     except OSError as error:
         raise UsageError(f"{flag} {path}: cannot write ({reason(error)})") from None
 

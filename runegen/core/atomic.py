@@ -42,6 +42,16 @@ def utf8_name(path: str | os.PathLike) -> bool:
         return False
 
 
+def probe_write(folder: str | os.PathLike) -> None:
+    """Write (and drop) a temporary file in `folder`: an OSError, without the probe's random name
+    (which meant nothing to a user), where nothing can be written there."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(error.errno, error.strerror) from None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside the file `target` names (through links; same suffix); rename
@@ -66,7 +76,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as error:  # named by the target, not the temporary file (a full disk named neither)
+            raise OSError(error.errno, error.strerror, os.fspath(target)) from None
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

@@ -85,8 +85,18 @@ class Format:
 
     def undescribed(self, path) -> str:
         """What a file of this format that came without runegen's metadata means for its images."""
-        return (f"{path} came without runegen's metadata ({self.metadata_place.format(name=Path(path).name)}): "
-                "its latent is drawn all Gaussian, so a model trained with latent codes or classes draws wrong images")
+        place = self.metadata_place.format(name=Path(path).name)
+        what = (f"has metadata ({place}) that does not say how its latent is drawn (exported from a .keras file "
+                "without its run's config.json)" if self._has_sidecar(Path(path))
+                else f"came without runegen's metadata ({place})")
+        return f"{path} {what}: its latent is drawn all Gaussian, so a model trained with latent codes or classes draws wrong images"
+
+    def _has_sidecar(self, path: Path) -> bool:
+        """Whether a sidecar lies beside `path` or beside the file a link points to (as the loader looks)."""
+        try:
+            return self.sidecar_metadata and any(self.sidecar(p).is_file() for p in (path, path.resolve()))
+        except OSError:  # a name past the file system's limit: no sidecar
+            return False
 
 
 def _variants(fmt: str, *rows: tuple[str, str, float, str]) -> tuple[Variant, ...]:
@@ -158,14 +168,24 @@ def exported_files(export_dir: Path, stem: str) -> list[tuple]:
     The export's own names (`<stem>_<variant>.<format>`) come first, in the registry's order, so
     that without Keras the f32 ONNX file is the parity reference; a file named otherwise keeps
     its name as its variant, and the tolerance of the variant its name ends in (none: unchecked)."""
-    found = []
+    found, inside = [], _listing(export_dir)
     for fmt in EXPORT_FORMATS.values():
         named = {variant.filename(stem): variant for variant in fmt.variants}
         found += [(fmt, variant.name, export_dir / name, variant.mean_abs_tolerance)
                   for name, variant in named.items() if (export_dir / name).is_file()]
-        found += [exported_file(path, stem) for path in sorted(export_dir.glob(f"*{fmt.suffix}"))
-                  if path.name not in named and path.is_file() and not _not_a_generator(path)]
+        # any case of the suffix, as one file given is taken ("My Model.TFLITE" was passed over)
+        found += [exported_file(path, stem) for path in inside
+                  if path.suffix.lower() == fmt.suffix and path.name not in named and path.is_file()
+                  and not _not_a_generator(path)]
     return found
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The folder's entries, sorted; none where it is missing or cannot be read (as glob gives)."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
 
 
 def exported_file(path: Path, stem: str) -> tuple:

@@ -75,11 +75,11 @@ def metadata(generator, variant: Variant) -> dict[str, str]:
             "weights_digest": source["weights_digest"], "runegen_version": runegen.__version__}
 
 
-def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
+def export(generator, variants: list[Variant], out: Path, pictures: bool = True) -> list[ExportResult]:
     """Write each variant of `generator` (from load_keras_generator) into `out`, and for each
     format `<stem>_parity_<format>.png`: the same latents drawn by Keras (top row) and by each of
     its files that passed (one picture per format, so that exporting the formats one at a time
-    into one folder keeps both)."""
+    into one folder keeps both), unless `pictures` is False."""
     from runegen.export.fold import fold_batch_norm
     from runegen.export.subpixel import conv_transpose_as_conv
     keras_model = generator.model
@@ -109,7 +109,7 @@ def export(generator, variants: list[Variant], out: Path) -> list[ExportResult]:
                 continue
             results += [_export_one(v, v.converter, prepared, out / v.filename(stem), calibration,
                                     metadata(generator, v), parity_latents, reference) for v in mine]
-    for fmt in dict.fromkeys(v.format for v in variants):
+    for fmt in dict.fromkeys(v.format for v in variants if pictures):
         rows = [reference[:SIDE_BY_SIDE]] + [r.samples for r in results
                                              if r.variant.format == fmt and r.samples is not None]
         picture = parity_picture(out, stem, fmt)
@@ -150,10 +150,12 @@ def _failure(error: Exception) -> str:
 def _export_one(variant, convert, model, target, calibration, meta, parity_latents, reference):
 
     result = ExportResult(variant, target)
-    sidecar = FORMATS[variant.format].sidecar(target)
     replaced_sidecar: bytes | None = None  # the earlier sidecar, put back if the model does not land
     sidecar_written = model_landed = False
     try:
+        # beside the file a link points to, where the loader finds it (it was left beside the link,
+        # so the file itself kept the earlier model's sidecar)
+        sidecar = FORMATS[variant.format].sidecar(atomic.written_path(target))
         with atomic.atomic_path(target) as tmp:
             convert(model, tmp, calibration, meta)
             result.size_bytes = tmp.stat().st_size

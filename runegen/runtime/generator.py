@@ -29,7 +29,7 @@ from runegen.core.devices import MAX_THREADS, device_name, usable_cores
 from runegen.core.errors import ModelFileError, RunegenError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS
 from runegen.core.images import IMAGE_SHAPE
-from runegen.core.latents import latents
+from runegen.core.latents import CODE_WEIGHTS_FILE, latents
 from runegen.core.quiet import imports
 
 
@@ -111,6 +111,10 @@ class Generator:
         1; None: uniformly."""
         weights = self.metadata.get("code_weights") if self.codes else None
         if weights is None:
+            if self.codes and str(self.metadata.get("code_prior", "")).lower() in ("true", "1"):
+                # a run's folder without its code_weights.json: codes drawn uniformly drew blends
+                raise ModelFileError(f"{self.path}: trained with a learned code prior (code_prior in config.json), "
+                                     f"but {CODE_WEIGHTS_FILE} is not beside it; copy it from the run's folder")
             return None
         try:
             weights = np.asarray(json.loads(weights) if isinstance(weights, str) else weights, np.float64)
@@ -198,7 +202,22 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
     threads = threads or usable_cores()
     generator = loader(path, threads, device_name(device), **options)  # one reading of names for every format
     generator.code_weights  # reads and checks every part of the metadata the latents are drawn by
+    _check_described_width(generator)
     return generator
+
+
+def _check_described_width(generator: Generator) -> None:
+    """The latent size the metadata gives against the model's input: another model's sidecar or
+    config.json beside a file drew wrong images without a word. An export's metadata gives the
+    input's width; a run's config.json the latent before a conditional generator's class one-hot."""
+    declared = str(generator.metadata.get("latent_dim", "")).strip()
+    if not declared.isdecimal():
+        return
+    width = int(declared) + (generator.num_classes if generator.format == "keras" else 0)
+    if width != generator.latent_dim:
+        place = FORMATS[generator.format].metadata_place.format(name=generator.path.name)
+        raise ModelFileError(f"{generator.path}: its metadata ({place}) describes an input of {width}, but the "
+                             f"model takes {generator.latent_dim}: another model's metadata?")
 
 
 # --- The shipped models ------------------------------------------------------------------------

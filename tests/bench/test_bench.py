@@ -317,3 +317,27 @@ def test_what_a_bench_could_not_do_is_noted(exported, tmp_path):
     shown = " ".join(result.stdout.split())  # the summary lines as printed, unwrapped
     assert "note: recognisability not measured: the rune classifier runs on onnxruntime" in shown
     assert "generator_int8.tflite came without runegen's metadata (generator_int8.tflite.json beside it)" in shown
+
+
+def test_missing_variants_are_exported_before_the_bench_or_refused_before_any_work(trained_generator, exported,
+                                                                                   tmp_path):
+    """A run folder where nothing can be written (read-only: a PermissionError traceback from the
+    export's mkdir; checked here with an export/ link to a missing folder, which fails the same
+    way as root) is one line before any conversion; the variants added leave the folder's parity
+    pictures, export's of every variant, as they were (bench replaced them with pictures of the
+    one or two variants it added)."""
+    from runegen.bench.sources import export_missing
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(trained_generator, run)
+    (run / "export").symlink_to(tmp_path / "gone")
+    assert_usage_error(run_cli_in_process("bench", run, *QUICK), "cannot write the 8 missing export(s) there")
+    (run / "export").unlink()
+    shutil.copytree(exported[0], run / "export")
+    (run / "export" / "generator_f16.onnx").unlink()
+    pictures = {p.name: p.read_bytes() for p in (run / "export").glob("*_parity_*.png")}
+    assert sorted(pictures) == ["generator_parity_onnx.png", "generator_parity_tflite.png"]
+    assert export_missing(run / "generator.keras", run / "export") == []
+    assert (run / "export" / "generator_f16.onnx").is_file()
+    assert {p.name: p.read_bytes() for p in (run / "export").glob("*_parity_*.png")} == pictures

@@ -52,3 +52,12 @@ def test_exported_files_named_otherwise_are_benched_under_their_own_names(tmp_pa
                           ("G_F32.ONNX", "G_F32")):
         assert [(r.format, r.variant) for r in plan_rows(None, tmp_path, ["cpu"], only=tmp_path / name)] == [
             ("onnx", variant)]
+    # and the folder's listing takes any case of a suffix: "My Model.TFLITE" was passed over, and a
+    # folder of such files alone was "no exported files"
+    (tmp_path / "My Model.TFLITE").write_bytes(b"x")
+    listed = [(r.format, r.variant) for r in plan_rows(None, tmp_path, ["cpu"]) if r.runtime != "LiteRT"]
+    assert ("onnx", "G_F32") in listed and ("tflite", "My Model") in listed
+    upper_only = tmp_path / "upper"
+    upper_only.mkdir()
+    (upper_only / "A.ONNX").write_bytes(b"x")
+    assert locate(upper_only) == (None, upper_only)

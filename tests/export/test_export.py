@@ -243,6 +243,11 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "-f", "onnx", "-q", "f32", "--out", dangling), f"cannot write (no folder {tmp_path / 'gone'})"),
         ((trained_generator, "-f", "onnx", "-q", "f32", "--out", socket_in_the_way), "a socket, not a file"),  # renamed over
     ]
+    default_out_is_a_file = tmp_path / "r" / "generator.keras"  # without --out, which it was named by
+    default_out_is_a_file.parent.mkdir()
+    shutil.copy(trained_generator, default_out_is_a_file)
+    (default_out_is_a_file.parent / "export").write_text("x")
+    cases.append(((default_out_is_a_file, "-f", "onnx"), f"export folder {tmp_path / 'r' / 'export'}: is a file"))
     for args, fragment in cases:
         assert_usage_error(run_cli_in_process("export", *args), fragment)
     assert not (blocker.parent / "sub").exists() and blocker.read_text() == "x"
@@ -289,10 +294,25 @@ def test_what_an_export_cannot_know_or_write(trained_generator, exported, tmp_pa
     alone = tmp_path / "alone" / "g.keras"
     alone.parent.mkdir()
     shutil.copy(trained_generator, alone)
+    # Its target a link to an earlier model's file, whose sidecar lies beside it: the new sidecar
+    # was written beside the link, and the earlier one went on describing the new file.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "g_f32.tflite").write_bytes(b"an earlier model")
+    (elsewhere / "g_f32.tflite.json").write_text(json.dumps({"conditional": "false", "codes": "4"}))
+    (tmp_path / "alone_out").mkdir()
+    (tmp_path / "alone_out" / "g_f32.tflite").symlink_to(elsewhere / "g_f32.tflite")
     result = run_cli_in_process("export", alone, "-f", "tflite", "-q", "f32", "--out", tmp_path / "alone_out")
     assert result.returncode == 0, result.stderr
     exported_alone = load_generator(tmp_path / "alone_out" / "g_f32.tflite")
     assert not exported_alone.described and "codes" not in exported_alone.metadata
+    assert not (tmp_path / "alone_out" / "g_f32.tflite.json").exists()
+    assert "codes" not in json.loads((elsewhere / "g_f32.tflite.json").read_text())
+    # its note says what is wrong with the sidecar there ("came without" one, it said)
+    assert FORMATS["tflite"].undescribed(exported_alone.path).endswith(
+        "g_f32.tflite has metadata (g_f32.tflite.json beside it) that does not say how its latent is drawn "
+        "(exported from a .keras file without its run's config.json): its latent is drawn all Gaussian, so a model "
+        "trained with latent codes or classes draws wrong images")
 
     # A rename that fails (a folder in the way; the command refuses that before any work, so the
     # library is called as the command would after its checks)

@@ -1,6 +1,7 @@
 """Quality: the stabilisers, class-conditional training and export, `runegen evaluate`."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -127,6 +128,10 @@ def test_evaluate_bad_input(tmp_path, trained_generator):
     assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--samples", "100001"), "--samples")
     assert_usage_error(run_cli_in_process("train", "--eval-samples", "100001", "--out", tmp_path / "r"),
                        "--eval-samples")
+    if os.access("/dev", os.W_OK):  # (the output check writes a probe file beside it: root only)
+        # a full disk as the report is written: a traceback after the scoring
+        assert_usage_error(run_cli_in_process("evaluate", trained_generator, "--samples", "10", "--json", "/dev/full"),
+                           "/dev/full: no space left on device")
 
 
 def test_a_generator_that_draws_nan_is_refused_not_scored():
