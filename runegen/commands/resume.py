@@ -4,6 +4,7 @@ resumed run may change it."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -86,8 +87,17 @@ def _of_kind(value, kind: type) -> bool:
 
 
 def _latest_run() -> Path:
-    runs = sorted((p for p in Path("runs").glob("train*") if (p / "config.json").is_file()),
-                  key=lambda p: p.stat().st_mtime)
+    """The run of runs/ (train, train2, ...: the names runegen gives) that trained last. Not the
+    folder's own time, which an export into it moves: `--resume` went on with a finished, exported
+    run and left the interrupted one."""
+    runs = [p for p in Path("runs").glob("train*") if re.fullmatch(r"train([2-9]|[1-9]\d+)?", p.name)
+            and (p / "config.json").is_file()]
     if not runs:
         raise UsageError("--resume: no run in runs/; pass --out DIR")
-    return runs[-1]
+    return max(runs, key=_last_trained)
+
+
+def _last_trained(run: Path) -> float:
+    """When training last wrote into `run`: its checkpoint state, its metrics or its config.json."""
+    written = (run / "checkpoints" / "checkpoint", run / "metrics.csv", run / "config.json")
+    return max(path.stat().st_mtime for path in written if path.exists())

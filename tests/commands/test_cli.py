@@ -1,6 +1,7 @@
 """Bad input through the real CLI: one line on stderr, exit code 2, nothing overwritten."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,31 @@ def test_resume_takes_the_latest_run_folder_not_a_file(tmp_path):
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "train.log").write_text("a log")
     assert_usage_error(run_cli("train", "--resume", cwd=tmp_path), "--resume: no run in runs/")
+
+
+def test_resume_takes_the_run_that_trained_last(tmp_path, monkeypatch):
+    """The latest run was the folder changed last: an export into a finished run (the README's next
+    step) made `--resume` extend that run and overwrite its exported generator, not resume the
+    interrupted one; a copy named runs/train_backup counted as a run too."""
+    from runegen.commands.resume import _latest_run
+
+    def run(name: str, trained_at: int, *written: str) -> Path:
+        folder = tmp_path / "runs" / name
+        for relative in ("config.json", *written):
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text("{}")
+            os.utime(folder / relative, (trained_at, trained_at))
+        return folder
+
+    run("train", 1_000, "metrics.csv", "checkpoints/checkpoint")
+    interrupted = run("train2", 2_000, "checkpoints/checkpoint")
+    run("train", 1_000, "export/generator_f32.onnx")  # exported later, its files new
+    os.utime(tmp_path / "runs" / "train" / "export" / "generator_f32.onnx", (3_000, 3_000))
+    run("train_backup", 4_000, "checkpoints/checkpoint")
+    monkeypatch.chdir(tmp_path)
+    assert _latest_run() == Path("runs") / interrupted.name
+    run("train10", 5_000)  # begun last, before its first checkpoint
+    assert _latest_run() == Path("runs/train10")
 
 
 def test_resume_without_a_run(tmp_path):
