@@ -93,9 +93,9 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     return np.stack(images), labels, tuple(name for name, _ in classes)
 
 
-def glyph(image, deep_white: float | None = None) -> np.ndarray:
+def glyph(image, deep_white: dict[str, float] | None = None) -> np.ndarray:
     """`image` (PIL) as the uint8 28x28 grayscale glyph a viewer shows (the module's docstring);
-    `deep_white` the white of 16- and 32-bit integer grays (None: from this image's brightest)."""
+    `deep_white` the white of 16- and 32-bit integer grays by `_depth` (none: from this image's brightest)."""
     from PIL import Image, ImageOps
 
     gray = _grayscale(ImageOps.exif_transpose(image), deep_white)
@@ -104,14 +104,14 @@ def glyph(image, deep_white: float | None = None) -> np.ndarray:
     return np.asarray(ImageOps.pad(gray, (28, 28), Image.Resampling.LANCZOS, color=ground), dtype=np.uint8)
 
 
-def _grayscale(image, deep_white: float | None = None):
+def _grayscale(image, deep_white: dict[str, float] | None = None):
     from PIL import Image
 
     if image.mode.startswith("I") or image.mode == "F":  # 16- or 32-bit grays: scaled, not clipped to 255
         values = np.asarray(image, np.float32)
         values = np.where(np.isfinite(values), values, 0.0)  # a float TIFF's NaN "no data": a warning, a flat image
-        top = (1.0 if image.mode == "F" and values.max() <= 1.0 else deep_white
-               if image.mode.startswith("I") and deep_white else _full_scale(float(values.max())))
+        white = (deep_white or {}).get(_depth(image.mode)) if image.mode.startswith("I") else None
+        top = (1.0 if image.mode == "F" and values.max() <= 1.0 else white or _full_scale(float(values.max())))
         return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
@@ -169,28 +169,36 @@ def _unreadable() -> tuple[type[Exception], ...]:
     return OSError, SyntaxError, UnidentifiedImageError, ValueError, Image.DecompressionBombError
 
 
-def _deep_white(files: list[Path]) -> float | None:
-    """One white for a folder's 16- and 32-bit integer grays, from the brightest pixel of them all:
-    images of one source keep their relative brightness (a white from each image's own brightest
-    made one with ink 4095 white and one with 4096 dark gray). None: no such image."""
-    brightest = None
+def _deep_white(files: list[Path]) -> dict[str, float]:
+    """One white for a folder's 16-bit integer grays and one for its 32-bit ones (by `_depth`), each
+    from the brightest pixel of them all: images of one source keep their relative brightness (a
+    white from each image's own brightest made one with ink 4095 white and one with 4096 dark
+    gray), and a 32-bit image with 18-bit values no longer sets the white of 16-bit ones (it made
+    them black)."""
+    brightest: dict[str, float] = {}
     for file in files:
         try:
             with _opened(file) as image:  # the header only, unless deep
                 # Frames share the first one's mode but for a TIFF's pages (a GIF's are not decoded here)
                 for frame in _frames(image) if image.mode.startswith("I") or image.format == "TIFF" else ():
                     if frame.mode.startswith("I"):
-                        brightest = max(brightest or 0.0, float(np.asarray(frame).max()))
+                        depth = _depth(frame.mode)
+                        brightest[depth] = max(brightest.get(depth, 0.0), float(np.asarray(frame).max()))
         except _unreadable():
             continue  # skipped, and named, when the images are read
-    return None if brightest is None else _full_scale(brightest)
+    return {depth: _full_scale(value) for depth, value in brightest.items()}
+
+
+def _depth(mode: str) -> str:
+    """Pillow's integer gray modes by their depth: "I;16", "I;16B", ... are 16-bit, "I" 32-bit."""
+    return "16" if mode.startswith("I;16") else "32"
 
 
 def _full_scale(brightest: float) -> float:
-    """The white of the smallest usual bit depth (8, 10, 12, 14, 16, 32) that holds `brightest`: 12-bit
-    data in a 16-bit file keeps its look. Scaling by 65535 above 255 made 0..256 one gray step (blank)
-    and 12-bit glyphs nearly black."""
-    return next((2.0 ** bits - 1 for bits in (8, 10, 12, 14, 16) if brightest <= 2 ** bits - 1), 2.0 ** 32 - 1)
+    """The white of the smallest usual bit depth (8, 10, 12, 14, 16, 20, 24, 32) that holds
+    `brightest`: 12-bit data in a 16-bit file keeps its look. Scaling by 65535 above 255 made
+    0..256 one gray step (blank) and 12-bit glyphs nearly black."""
+    return next((2.0 ** bits - 1 for bits in (8, 10, 12, 14, 16, 20, 24) if brightest <= 2 ** bits - 1), 2.0 ** 32 - 1)
 
 
 def is_read(path: Path) -> bool:

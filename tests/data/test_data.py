@@ -179,6 +179,19 @@ def test_the_sixteen_bit_images_of_a_folder_share_one_white(tmp_path, pages):
     np.testing.assert_allclose(inks, round(4096 / 16383 * 255) / 127.5 - 1, atol=1 / 127.5)
 
 
+def test_a_thirty_two_bit_image_sets_no_white_for_sixteen_bit_ones(tmp_path):
+    """A 32-bit integer TIFF with 18-bit values beside 16-bit PNGs: its white (2^32 - 1, the depth
+    above 16 then) scaled every image of the folder to black, and the run trained on blank frames."""
+    plain = glyph_image(ink=255, ground=0)
+    Image.fromarray(np.asarray(plain, np.uint16) * 257).save(tmp_path / "a_16.png")
+    Image.fromarray(np.asarray(plain, np.int32) * 1000).save(tmp_path / "b_32.tif")  # up to 255,000: 18 bits
+    plain.save(tmp_path / "c_plain.png")
+    sixteen, thirty_two, eight = load_dataset(str(tmp_path)).images
+    np.testing.assert_array_equal(sixteen, eight)
+    # 255,000 of 2^20 - 1 (the depth that holds 18 bits): a dim glyph, not a black frame
+    np.testing.assert_allclose(thirty_two.max(), round(255_000 / (2 ** 20 - 1) * 255) / 127.5 - 1, atol=1 / 127.5)
+
+
 def test_a_folder_of_dark_ink_on_white_has_a_white_ground_and_mixed_ones_are_said(tmp_path, capsys):
     """Training fills what a shift uncovers with the data's ground (test_codes.py); the metrics
     invert such a folder for the rune classifier. Both read the same 2-pixel frame."""
