@@ -67,8 +67,30 @@ class Stopped(BaseException):
         self.number = number
 
 
-def _stop(number, _frame):
+_heard: list[int] = []  # the stop signals heard in this command, in case a raise was swallowed
+_retries: list[threading.Timer] = []
+RETRY_SECONDS = 0.05
+
+
+def _stop(number, frame):
+    _heard.append(number)
+    if _in_finalizer(frame):  # Python prints and drops an exception raised in a __del__ (the TFLite
+        # converter's gc.collect()): Ctrl-C was lost there. The signal is raised again a moment later,
+        # from a thread (from here it would come back at once, inside the same __del__).
+        retry = threading.Timer(RETRY_SECONDS, signal.raise_signal, (number,))
+        retry.daemon = True
+        _retries.append(retry)
+        retry.start()
+        return
     raise Stopped(number)
+
+
+def _in_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _catch_stop_signals() -> dict:
@@ -99,8 +121,11 @@ def main() -> None:
     """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
     exit code 2; Ctrl-C, SIGTERM and SIGHUP one line, then the signal's own end (Stopped)."""
     previous, stopped_by = _catch_stop_signals(), None
+    _heard.clear()
     try:
         code = app(standalone_mode=False)
+        if _heard:  # raised where it was swallowed all the same (a weakref's callback): the command's work
+            raise Stopped(_heard[0])  # is done, yet it ends as stopped, as the caller asked
     except Stopped as stopped:
         print(f"runegen: {STOP_SIGNALS[stopped.number]}", file=sys.stderr)
         code, stopped_by = 128 + stopped.number, stopped.number
@@ -127,6 +152,8 @@ def main() -> None:
             print(f"runegen: error: {message}{_given(error)}", file=sys.stderr)
         code = getattr(error, "exit_code", 2)
     finally:
+        for retry in _retries:
+            retry.cancel()
         for number, handler in previous.items():
             signal.signal(number, handler)
     if stopped_by is not None:

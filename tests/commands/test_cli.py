@@ -299,16 +299,31 @@ def test_generate_notes_more_threads_than_cores_and_refuses_unicode_digits(tmp_p
 
 
 SIGNAL_MID_WRITE = """
-import os, signal, sys
+import gc, os, signal, sys, time
 from pathlib import Path
 from PIL import Image
 
 SENT = getattr(signal, sys.argv.pop(1))
+IN_A_FINALIZER = sys.argv[1] == "--in-a-finalizer" and sys.argv.pop(1)
+
+
+class Collected:
+    def __del__(self):  # run by gc.collect(), as the TFLite converter calls it mid-conversion
+        os.kill(os.getpid(), SENT)
+        for _ in range(1000):  # Python steps inside the finalizer, where the signal's handler runs
+            pass
 
 
 def save_then_signal(image, fp, *args, **kwargs):
     Path(fp).write_bytes(b"half a PNG")
-    os.kill(os.getpid(), SENT)
+    if IN_A_FINALIZER:
+        cycle = Collected()
+        cycle.itself = cycle
+        del cycle
+        gc.collect()
+        time.sleep(2)  # the rest of the work
+    else:
+        os.kill(os.getpid(), SENT)
 
 Image.Image.save = save_then_signal
 sys.argv[0] = "runegen"
@@ -347,3 +362,20 @@ def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, sent, said):
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert ignoring.returncode == 0, ignoring.stderr
     assert (tmp_path / "b.png").read_bytes() == b"half a PNG"  # written by the patched save, then renamed
+
+
+def test_a_signal_heard_inside_a_finalizer_stops_the_command(tmp_path):
+    """Ctrl-C heard while gc ran a __del__ (the TFLite converter's gc.collect(), in export) raised
+    where Python prints and drops exceptions: the export went on and exited 0 with every file."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, "SIGINT", "--in-a-finalizer", "generate", "-n",
+                             "1", "--out", tmp_path / "a.png"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=120,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert (result.returncode, result.stderr.strip()) == (-signal.SIGINT, "runegen: interrupted")
+    assert list(tmp_path.iterdir()) == []
