@@ -47,8 +47,8 @@ def load_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ..
     if by_folder and without:  # a class dropped without a word before
         print(f"warning: left out folder(s) {_named(without)} of {root}: no image files directly in them "
               "(folders inside a class folder are not read)", file=sys.stderr)
-    if not by_folder and loose:
-        classes = [(root.name, loose)]
+    if not by_folder and loose:  # one class, named by the folder ("." and ".." by the folder they name)
+        classes = [(root.name if root.name not in ("", ".", "..") else root.resolve().name, loose)]
     if not classes:
         deeper = " (folders inside its subfolders are not read)" if without else ""
         held = sorted({p.suffix.lower() for folder in (root, *class_dirs) for p in folder.iterdir()

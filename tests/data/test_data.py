@@ -56,6 +56,11 @@ def test_flat_image_folder_and_corrupt_files_are_skipped(tmp_path, capsys, monke
     data = load_dataset(str(tmp_path))
     assert len(data) == 2 and data.class_names == (tmp_path.name,)
     assert "skipped 2 unreadable image file(s)" in capsys.readouterr().err.replace("\n", " ")
+    (tmp_path / "inner").mkdir()
+    monkeypatch.chdir(tmp_path / "inner")  # `--data ..` and `--data .` named the class "" (classes.json: [""])
+    assert load_dataset("..").class_names == (tmp_path.name,)
+    monkeypatch.chdir(tmp_path)
+    assert load_dataset(".").class_names == (tmp_path.name,)
 
 
 def test_a_zip_made_on_a_mac_loads_and_skipped_files_are_named(tmp_path, capsys):
