@@ -87,8 +87,9 @@ def _check_export_targets(out: Path, out_flag: str, stem: str, variants) -> None
     beside = [sidecar for v, path in zip(variants, files) if (sidecar := EXPORT_FORMATS[v.format].sidecar(path))]
     in_the_way = [path.name for path in files + beside + pictures if path.is_dir()]
     if in_the_way:
-        raise UsageError(f"{out_flag} {out}: {', '.join(in_the_way)} in it {'is a folder' if len(in_the_way) == 1 else 'are folders'}, "
-                         f"where export writes a file; move it or give another --out")
+        are = "is a folder" if len(in_the_way) == 1 else "are folders"
+        raise UsageError(f"{out_flag} {out}: {', '.join(in_the_way)} in it {are}, where export writes a file; "
+                         "move it or give another --out")
     for path in files + pictures:
         check_output_file(path, out_flag)
     for v, path in zip(variants, files):  # a sidecar goes beside the file a link points to

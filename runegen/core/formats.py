@@ -89,7 +89,8 @@ class Format:
         what = (f"has metadata ({place}) that does not say how its latent is drawn (exported from a .keras file "
                 "without its run's config.json)" if self._has_sidecar(Path(path))
                 else f"came without runegen's metadata ({place})")
-        return f"{path} {what}: its latent is drawn all Gaussian, so a model trained with latent codes or classes draws wrong images"
+        return (f"{path} {what}: its latent is drawn all Gaussian, so a model trained with latent codes or "
+                "classes draws wrong images")
 
     def _has_sidecar(self, path: Path) -> bool:
         """Whether a sidecar lies beside `path` or beside the file a link points to (as the loader looks)."""

@@ -240,8 +240,10 @@ def test_bad_export_input(trained_generator, tmp_path):
         ((trained_generator, "-f", "onnx", "-q", "f32", "--out", picture_in_the_way),
          "generator_parity_onnx.png in it is a folder"),
         # converted and checked, then the variant failed (exit 1) for want of the link's folder
-        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", dangling), f"cannot write (no folder {tmp_path / 'gone'})"),
-        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", socket_in_the_way), "a socket, not a file"),  # renamed over
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", dangling),
+         f"cannot write (no folder {tmp_path / 'gone'})"),
+        ((trained_generator, "-f", "onnx", "-q", "f32", "--out", socket_in_the_way),
+         "a socket, not a file"),  # renamed over
     ]
     default_out_is_a_file = tmp_path / "r" / "generator.keras"  # without --out, which it was named by
     default_out_is_a_file.parent.mkdir()
