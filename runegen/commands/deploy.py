@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Optional
 
@@ -224,8 +225,11 @@ def _labels(generator, rune: Optional[str], class_name: Optional[str], count: in
 
         names = {r.char: r.name for r in RUNES}
         asked = names.get(rune.strip(), rune.strip())
-    lookup = {name.lower(): i for i, name in enumerate(classes)}
-    index = lookup.get(asked.strip().lower())
+    def key(name: str) -> str:  # as text: a name typed or stored decomposed ("e" and an accent) is the same name
+        return unicodedata.normalize("NFC", name.strip()).lower()
+
+    lookup = {key(name): i for i, name in enumerate(classes)}
+    index = lookup.get(key(asked))
     number = _whole_number(asked) if class_name is not None else None  # --class also takes an index
     if index is None and number is not None and number < len(classes):
         index = number

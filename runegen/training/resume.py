@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import unicodedata
 from pathlib import Path
 
 from runegen.core import atomic
@@ -36,7 +37,7 @@ def check_same_data(out: Path, dataset: GlyphDataset) -> None:
         began = {key: began} if key else began
         break
     now = _described(dataset)
-    changed = [key for key in now if isinstance(began, dict) and key in began and began[key] != now[key]]
+    changed = [key for key in now if isinstance(began, dict) and key in began and _told_apart(began[key], now[key])]
     if "classes" in changed and len(began["classes"]) == len(now["classes"]) == 1:
         changed.remove("classes")  # one class, named after its folder (a flat image folder): moved, not changed
     if changed:
@@ -49,6 +50,15 @@ def check_same_data(out: Path, dataset: GlyphDataset) -> None:
         later = ", ".join(told(now, k) for k in changed)
         raise RunStateError(f"the data changed since the run began ({then} then, {later} now; "
                             "a resumed run must see the same data)")
+
+
+def _told_apart(then, now) -> bool:
+    """Whether two records' values differ. Class names are compared as Unicode text (NFC): a class
+    folder copied from a Mac holds "é" as "e" and an accent, and the same names were refused as
+    changed ("classes alpha, béta then, classes alpha, béta now")."""
+    if isinstance(then, list) and isinstance(now, list):
+        then, now = ([unicodedata.normalize("NFC", str(name)) for name in names] for names in (then, now))
+    return then != now
 
 
 def _described(dataset: GlyphDataset) -> dict:

@@ -79,3 +79,20 @@ def test_keras_without_tensorflow_says_so(models, tmp_path):
     assert not (tmp_path / "samples.png").exists()
 
 
+
+
+def test_a_class_name_typed_decomposed_is_the_same_name(tmp_path):
+    """`--class béta` typed as "e" and an accent (NFD, a Mac's keyboard or file name) against a
+    model's NFC name was "not a class ... (known: alpha, béta, γ)"."""
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    shipped = ROOT / "runegen" / "models" / "runes-s1-conditional"
+    model = shutil.copy(shipped / "generator_int8.tflite", tmp_path / "g.tflite")
+    sidecar = json.loads((shipped / "generator_int8.tflite.json").read_text())
+    sidecar["classes"] = json.dumps(["b\u00e9ta", *json.loads(sidecar["classes"])[1:]])
+    (tmp_path / "g.tflite.json").write_text(json.dumps(sidecar))
+    result = run_cli_in_process("generate", model, "--class", "Be\u0301ta", "-n", "1", "--out", tmp_path / "a.png")
+    assert result.returncode == 0, result.stderr

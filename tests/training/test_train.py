@@ -355,3 +355,22 @@ def test_runes_are_drawn_here_when_the_drawing_process_dies(monkeypatch):
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", PoolWhoseProcessDies)
     assert np.array_equal(loaded_beside_tensorflow("runes", 2, 0).images, load_dataset("runes", 2, 0).images)
+
+
+def test_class_names_are_compared_as_text_on_resume(tmp_path):
+    """A class folder copied from a Mac names "béta" as "e" and an accent (NFD): the same names were
+    refused as changed data ("classes alpha, béta then, classes alpha, béta now"). Names that sort
+    otherwise so are still refused: their labels would be another order."""
+    from runegen.core.errors import RunStateError
+    from runegen.data import GlyphDataset
+    from runegen.training.resume import check_same_data
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "data.json").write_text(json.dumps({"images": 2, "classes": ["alpha", "b\u00e9ta"]}))
+
+    def data(*names):
+        return GlyphDataset("d", np.zeros((2, 28, 28, 1), np.float32), np.arange(2, dtype=np.int32), names)
+
+    check_same_data(tmp_path, data("alpha", "be\u0301ta"))
+    with pytest.raises(RunStateError, match="the data changed since the run began"):
+        check_same_data(tmp_path, data("be\u0301ta", "alpha"))
