@@ -20,8 +20,9 @@ import typer
 from typer.exceptions import TyperException  # typer >= 0.29 vendors click: its errors derive from this
 
 from runegen.commands import data, deploy, quality, train
+from runegen.core import signals
 from runegen.core.errors import RunegenError
-from runegen.core.signals import STOP_SIGNALS
+from runegen.core.signals import STOP_SIGNALS, Stopped
 
 ABOUT = "Train a small DCGAN to draw 28x28 runes and ship the generator to the edge."
 app = typer.Typer(help=ABOUT,
@@ -52,28 +53,12 @@ app.command("evaluate")(quality.evaluate_command)
 app.command("classifier")(quality.classifier_command)
 
 
-
-
-class Stopped(BaseException):
-    """Ctrl-C, SIGTERM (kill, systemd's stop, docker stop) or SIGHUP (a closed terminal) outside
-    training's own handling, which checkpoints first: the command unwinds as from an exception, so
-    that an atomic write's temporary file is removed (the signals' default left `.samples-xxxx.png`
-    files behind), then the process ends by the signal itself, as Python's own Ctrl-C does, so
-    that a calling shell script stops too and systemd counts a SIGTERM as a clean stop. Not a
-    KeyboardInterrupt: typer turns that into a silent exit 130."""
-
-    def __init__(self, number: int):
-        super().__init__(number)
-        self.number = number
-
-
-_heard: list[int] = []  # the stop signals heard in this command, in case a raise was swallowed
 _retries: list[threading.Timer] = []
 RETRY_SECONDS = 0.05
 
 
 def _stop(number, frame):
-    _heard.append(number)
+    signals.heard(number)
     if _in_finalizer(frame):  # Python prints and drops an exception raised in a __del__ (the TFLite
         # converter's gc.collect()): Ctrl-C was lost there. The signal is raised again a moment later,
         # from a thread (from here it would come back at once, inside the same __del__).
@@ -121,11 +106,11 @@ def main() -> None:
     """Console entry point: runegen's errors (runegen/core/errors.py) become one line on stderr and
     exit code 2; Ctrl-C, SIGTERM and SIGHUP one line, then the signal's own end (Stopped)."""
     previous, stopped_by = _catch_stop_signals(), None
-    _heard.clear()
+    signals.forget()
     try:
         code = app(standalone_mode=False)
-        if _heard:  # raised where it was swallowed all the same (a weakref's callback): the command's work
-            raise Stopped(_heard[0])  # is done, yet it ends as stopped, as the caller asked
+        signals.stop_if_heard()  # raised where it was lost all the same (a weakref's callback): the command's
+        # work is done, yet it ends as stopped, as the caller asked
     except Stopped as stopped:
         print(f"runegen: {STOP_SIGNALS[stopped.number]}", file=sys.stderr)
         code, stopped_by = 128 + stopped.number, stopped.number

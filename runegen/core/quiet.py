@@ -14,6 +14,8 @@ import sys
 import tempfile
 from typing import Iterator
 
+from runegen.core.signals import stop_if_heard
+
 
 def installed(package: str) -> bool:
     """Whether `package` can be imported, without importing it (the edge install has neither
@@ -35,6 +37,7 @@ def imports(package: str) -> bool:
         importlib.import_module(package)
         return True
     except ImportError:
+        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         return False
 
 

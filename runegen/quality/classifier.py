@@ -21,6 +21,7 @@ from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import CLASSIFIER_STEM
 from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
 from runegen.core.quiet import import_tensorflow, imports, quiet_native_stderr
+from runegen.core.signals import stop_if_heard
 from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
@@ -130,6 +131,7 @@ class OnnxClassifier:
         try:
             import onnxruntime
         except ImportError:  # absent (32-bit Pi OS), or a wheel whose native library does not load
+            stop_if_heard()  # (or a Ctrl-C while it loaded)
             raise ModelFileError(f"{path}: an ONNX classifier needs onnxruntime (pip install onnxruntime), "
                                  "or give its .keras original") from None
 
@@ -201,6 +203,7 @@ def _load_keras_classifier(path: Path):
         import_tensorflow()
         import keras
     except ImportError:
+        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         twin = path.with_suffix(".onnx")  # prefer_onnx passed it over only where onnxruntime is missing
         hint = ("its .onnx twin needs onnxruntime: pip install onnxruntime" if twin.exists()
                 else "or give an .onnx classifier")

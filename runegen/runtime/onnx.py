@@ -21,6 +21,7 @@ import numpy as np
 
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.signals import stop_if_heard
 from runegen.runtime.generator import IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator
 
 # The provider's shared library inside onnxruntime's package, where it ships as one: loading it
@@ -73,6 +74,7 @@ def _onnxruntime(path: Path):
     try:
         import onnxruntime as ort
     except ImportError:
+        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         raise DeviceError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
     return ort
 

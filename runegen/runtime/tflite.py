@@ -14,6 +14,7 @@ import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import SIDECAR
+from runegen.core.signals import stop_if_heard
 from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, json_beside, not_a_generator
 
 
@@ -52,11 +53,12 @@ def _interpreter_class(path: Path):
         from ai_edge_litert.interpreter import Interpreter
         return Interpreter
     except ImportError:
-        pass
+        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
     try:  # the last tflite-runtime (2.14) needs numpy<2 and fails in odd ways otherwise
         from tflite_runtime.interpreter import Interpreter
         return Interpreter
     except Exception:
+        stop_if_heard()
         raise DeviceError(f"{path}: .tflite models need LiteRT: pip install ai-edge-litert "
                          "(tflite-runtime with numpy<2 on 32-bit Raspberry Pi OS)") from None
 

@@ -364,6 +364,54 @@ def test_a_signal_mid_write_leaves_no_temporary_file(tmp_path, sent, said):
     assert (tmp_path / "b.png").read_bytes() == b"half a PNG"  # written by the patched save, then renamed
 
 
+SIGNAL_WHILE_ONNXRUNTIME_LOADS = """
+import importlib.abc, importlib.machinery, os, signal, sys
+
+
+class LoadsThenFails(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    \"\"\"onnxruntime's native module as it loads: whatever is raised meanwhile (the CLI's Stopped, from
+    Ctrl-C) comes out as ImportError("initialization failed"), as pybind11's module init makes it.\"\"\"
+    def find_spec(self, name, path=None, target=None):
+        return importlib.machinery.ModuleSpec(name, self) if name == "onnxruntime" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # Python steps, where the signal's handler runs
+                pass
+        except BaseException:
+            raise ImportError("initialization failed") from None
+
+
+sys.meta_path.insert(0, LoadsThenFails())
+sys.argv[0] = "runegen"
+from runegen.cli import main
+main()
+"""
+
+
+def test_a_signal_while_onnxruntime_loads_stops_the_command(tmp_path):
+    """Ctrl-C as onnxruntime loaded came out of its import as ImportError, read as "onnxruntime is
+    not installed": `generate` drew with the int8 TFLite model instead, replaced --out, then said
+    "interrupted" (or, given an .onnx file, "needs onnxruntime: pip install onnxruntime", exit 2)."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for model in ([], [str(ROOT / "runegen" / "models" / "runes-s1" / "generator_f32.onnx")]):
+        result = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_ONNXRUNTIME_LOADS, "generate", *model, "-n", "1",
+                                 "--out", tmp_path / "a.png"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                capture_output=True, text=True, timeout=120,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert (result.returncode, result.stderr.strip()) == (-signal.SIGINT, "runegen: interrupted")
+        assert list(tmp_path.iterdir()) == []
+
+
 def test_a_signal_heard_inside_a_finalizer_stops_the_command(tmp_path):
     """Ctrl-C heard while gc ran a __del__ (the TFLite converter's gc.collect(), in export) raised
     where Python prints and drops exceptions: the export went on and exited 0 with every file."""
