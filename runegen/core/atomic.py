@@ -68,10 +68,25 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        _take_permissions(tmp_path, target)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _take_permissions(tmp: Path, target: Path) -> None:
+    """The replaced file's mode and group (a private 0600 file became world-readable), else the
+    usual 0666 less the umask (mkstemp makes 0600 files)."""
+    try:
+        replaced = target.stat()
+    except OSError:
+        tmp.chmod(0o666 & ~_UMASK)
+        return
+    try:
+        os.chown(tmp, -1, replaced.st_gid)  # where the user may (a group they are in)
+    except OSError:
+        pass
+    tmp.chmod(replaced.st_mode & 0o7777)
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:

@@ -120,10 +120,12 @@ class Generator:
             weights = np.asarray(json.loads(weights) if isinstance(weights, str) else weights, np.float64)
         except (TypeError, ValueError):
             weights = np.zeros(0)
+        with np.errstate(over="ignore"):  # 1e308s overflow their sum: refused, not a NaN draw
+            total = weights.sum()
         if weights.shape != (self.codes,) or not np.isfinite(weights).all() or weights.min() < 0 \
-                or weights.sum() <= 0:
+                or not 0 < total < np.inf:
             raise ModelFileError(f"{self.path}: its code_weights metadata is not {self.codes} "
-                                 "non-negative numbers with a sum above 0")
+                                 "non-negative numbers with a finite sum above 0")
         return weights / weights.sum()
 
     def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
@@ -184,6 +186,9 @@ def load_generator(path: str | os.PathLike, threads: int | None = None, device: 
                              "LiteRT cannot open; rename the file")
     try:
         size = path.stat().st_size
+        if size:  # (a FIFO's size is 0: never opened, where it would wait for a writer)
+            with open(path, "rb"):  # one it may not read was "not a valid ONNX model (system error number 13)"
+                pass
     except OSError as error:
         raise ModelFileError(f"{path}: cannot read ({reason(error)})") from None
     if size == 0:
@@ -273,7 +278,9 @@ def json_beside(path: Path, name: str, kind: type):
         return None
     try:
         loaded = json.loads(beside.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except OSError as error:  # was "not valid JSON (Permission denied)"
+        raise ModelFileError(f"{beside}: cannot read ({reason(error)})") from None
+    except ValueError as error:  # not JSON, or not UTF-8
         raise ModelFileError(f"{beside}: not valid JSON ({reason(error)})") from None
     if not isinstance(loaded, kind):
         raise ModelFileError(f"{beside}: expected a JSON {kind.__name__}, got {type(loaded).__name__}")

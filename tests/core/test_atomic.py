@@ -2,6 +2,7 @@
 the file a link points to gets the new content and the link stays a link."""
 
 import os
+import stat
 
 import pytest
 from PIL import Image
@@ -86,3 +87,18 @@ def test_a_fifo_is_written_into_not_replaced(tmp_path):
     atomic.write_text(fifo, "{}")
     reader.join(10)
     assert got == ["{}"] and fifo.is_fifo() and not hidden(tmp_path)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    """A private 0600 file replaced by a write came back 0644, readable by everyone; a new file has
+    the usual 0666 less the umask."""
+    private = tmp_path / "private.json"
+    private.write_text("old")
+    private.chmod(0o600)
+    atomic.write_text(private, "new")
+    assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh.json"
+    atomic.write_text(fresh, "new")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask

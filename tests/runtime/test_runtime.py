@@ -196,11 +196,16 @@ def test_bad_sidecar(models, tmp_path):
     _write(tmp_path / "g.tflite.json", b"{not json")
     with pytest.raises(ModelFileError, match="not valid JSON"):
         load_generator(model)
-    for weights in ("[0, 0, 0, 0]", "[1, -1, 1, 1]", "[1, 1]"):  # zeros were "not 4 non-negative numbers"
+    # zeros were "not 4 non-negative numbers"; 1e308s overflow their sum (NaN shares, numpy's warnings)
+    for weights in ("[0, 0, 0, 0]", "[1, -1, 1, 1]", "[1, 1]", "[1e308, 1e308, 1e308, 1e308]"):
         _write(tmp_path / "g.tflite.json", json.dumps({"codes": "4", "code_weights": weights}).encode())
         with pytest.raises(ModelFileError,
-                           match="code_weights metadata is not 4 non-negative numbers with a sum above 0"):
+                           match="code_weights metadata is not 4 non-negative numbers with a finite sum above 0"):
             load_generator(model).inputs(2, 0)
+    if os.geteuid() != 0:  # (root reads any file)
+        (tmp_path / "g.tflite.json").chmod(0)  # was "not valid JSON (Permission denied)"
+        with pytest.raises(ModelFileError, match="g.tflite.json: cannot read"):
+            load_generator(model)
 
 
 def test_metadata_beside_a_link_and_beside_a_keras_file(models, tmp_path):
