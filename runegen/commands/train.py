@@ -277,8 +277,8 @@ def _train_with_progress(run, out: Path, console, say) -> None:
 
 
 def _replica_settings_flag(config):
-    return flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:",
-                ReplicaSettingError)
+    return flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:"
+                if config.mode_seeking else "--batch-size/--devices:", ReplicaSettingError)
 
 
 def _epochs(count: int) -> str:

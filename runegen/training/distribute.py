@@ -151,13 +151,19 @@ ONE_DEVICE_ONLY = "DiffAugment runs on one device only (its draws are per replic
 
 
 def check_replica_settings(config, replicas: int) -> None:
-    """Refuse, before any step, what the run's replicas cannot run: DiffAugment on several, or a
-    batch that leaves a replica an odd share of mode seeking's pairs."""
+    """Refuse, before any step, what the run's replicas cannot run: DiffAugment on several, a
+    batch that leaves a replica an odd share of mode seeking's pairs, or one they cannot share
+    evenly (each replica took batch // replicas rows, the rest were left out of every step, and
+    the losses still divided by the whole batch)."""
     if replicas > 1 and config.diffaugment:
         raise ReplicaSettingError(ONE_DEVICE_ONLY)
     unpaired = config.mode_seeking and unpaired_batch(config.batch_size, replicas)
     if unpaired:
         raise ReplicaSettingError(unpaired)
+    if config.batch_size % replicas:
+        raise ReplicaSettingError(f"the batch of {config.batch_size} does not split evenly over {replicas} replicas "
+                                  f"({config.batch_size % replicas} of its images would be left out of every step): "
+                                  f"give a multiple of {replicas}")
 
 
 def unpaired_batch(batch_size: int, replicas: int) -> str | None:

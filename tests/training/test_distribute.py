@@ -147,6 +147,16 @@ def test_mode_seeking_with_a_batch_the_replicas_cannot_pair_is_refused(tmp_path)
     assert not (tmp_path / "x").exists()
 
 
+def test_a_batch_the_replicas_cannot_share_evenly_is_refused(tmp_path):
+    """Each replica took batch // replicas rows: a batch of 7 on two trained on 6, the seventh left
+    out of every step and the losses still divided by 7 (d_loss 9.624 against one device's 11.406),
+    exit 0."""
+    result = run_cli_in_process(*TINY, *TWO, "--batch-size", "7", "--out", tmp_path / "x")
+    assert_usage_error(result, "--batch-size/--devices: the batch of 7 does not split evenly over 2 replicas "
+                               "(1 of its images would be left out of every step): give a multiple of 2")
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_device_that_is_not_there_is_refused(tmp_path):
     """MirroredStrategy takes a device that does not exist, and its first step then waits forever
     (seen: `--devices /cpu:0,/cpu:1` in a plain process, no logical split); refused, one line."""
