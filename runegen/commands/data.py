@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runegen.commands.options import check_output_file, flag, given_path, positive, require
+from runegen.commands.options import check_output_file, check_outside_the_data, flag, given_path, positive, require
 from runegen.core.errors import DataError, UsageError, reason
 
 # Samples a preview row shows at most: 100 glyphs, drawn 3x, make a row 9,000 pixels wide, as wide as
@@ -28,6 +28,7 @@ def data_preview(
     from runegen.data import load_dataset
 
     check_output_file(out, "--out", ".png")
+    check_outside_the_data(out, "--out", data)
     if data == "runes":  # their elastic bend is scipy's, which the edge install leaves out
         require("scipy", "drawing the built-in runes needs scipy: pip install scipy (or 'runegen[train]')")
     with flag("--data", DataError):

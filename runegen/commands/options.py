@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -155,6 +156,17 @@ def check_output_file(path: Path, flag: str, suffix: str | None = None, *, makes
         probe_write(folder)
     except OSError as error:
         raise UsageError(f"{flag} {path}: cannot write ({reason(error)})") from None
+
+
+def check_outside_the_data(path: Path | None, flag: str, data: str) -> None:
+    """Refuse an output that is `--data` (an MNIST .npz) or lies inside its folder: `evaluate --json
+    mnist.npz` replaced the data with JSON, `data preview --out lab/0/1.png` a training image with a
+    grid that was then trained on."""
+    if path is None or data in ("runes", "mnist"):
+        return
+    source, target = Path(os.path.realpath(Path(data).expanduser())), Path(os.path.realpath(path))
+    if target == source or source in target.parents:
+        raise UsageError(f"{flag} {path}: {'is' if target == source else 'inside'} --data {data}; write it elsewhere")
 
 
 def check_report_files(targets: dict[str, Path | None]) -> None:

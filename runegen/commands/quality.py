@@ -11,9 +11,9 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_report_files, flag, given_path,
-                                     note_reference_size, note_threads, note_undescribed, plain, require, running,
-                                     table_console)
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_output_file, check_outside_the_data,
+                                     check_report_files, flag, given_path, note_reference_size, note_threads,
+                                     note_undescribed, plain, require, running, table_console)
 from runegen.core.devices import MAX_THREADS
 from runegen.core.errors import DataError, ModelFileError, UsageError
 from runegen.training.config import TrainConfig
@@ -35,6 +35,7 @@ def evaluate_command(
     from runegen.runtime import load_generator, shipped_generator
 
     check_report_files({"--json": json_out})
+    check_outside_the_data(json_out, "--json", data)
     model = model or shipped_generator()
     note_threads("--threads", [threads] if threads else [])
     generator = load_generator(model, threads=threads)

@@ -91,7 +91,10 @@ class Scorer:
                              f"the data {dataset.asked} has {len(dataset.class_names)}")
         # Data of one class on the rune classifier's features: shown as it learnt glyphs (light on
         # dark), and refused where it still sees nothing in them.
-        foreign = unlabelled and classifier_path is None
+        # The shipped classifier named with --classifier too (it was then never inverted: dark runes on
+        # white scored FD 0).
+        foreign = unlabelled and (classifier_path is None or _same_file(classifier_path.with_suffix(".keras"),
+                                                                        SHIPPED_CLASSIFIER))
         real = reference_images(dataset, samples)
         scorer = cls(classifier, real, samples, class_metrics=not unlabelled, invert=foreign and dark_on_light(real))
         if foreign:
@@ -156,3 +159,10 @@ def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:
         pool = dataset.images
     picked = np.random.default_rng(REFERENCE_SEED).permutation(len(pool))[:samples]
     return pool[np.sort(picked)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

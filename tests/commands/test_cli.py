@@ -239,6 +239,20 @@ def test_data_preview_bad_input(tmp_path):
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "no" / "dir" / "x.png"), "cannot write")
     (tmp_path / "folder.png").mkdir()
     assert_usage_error(run_cli("data", "preview", "--out", tmp_path / "folder.png"), "is a folder")
+    # a training image replaced by the grid, which was then trained on; an MNIST .npz by JSON
+    data = tmp_path / "data" / "a"
+    data.mkdir(parents=True)
+    for shift in range(3):
+        Image.fromarray(bar_glyph("across", shift)).save(data / f"{shift}.png")
+    image = (data / "1.png").read_bytes()
+    assert_usage_error(run_cli_in_process("data", "preview", "--data", data.parent, "--out", data / "1.png"),
+                       f"--out {data / '1.png'}: inside --data {data.parent}; write it elsewhere")
+    assert_usage_error(run_cli_in_process("evaluate", "--data", data.parent, "--json", data / "s.json"),
+                       "inside --data")
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((1, 28, 28), np.uint8))
+    assert_usage_error(run_cli_in_process("evaluate", "--data", tmp_path / "mnist.npz", "--json", tmp_path / "mnist.npz"),
+                       "is --data")
+    assert (data / "1.png").read_bytes() == image and not (data / "s.json").exists()
 
 
 def test_data_preview_gives_each_class_its_own_row(tmp_path):

@@ -284,6 +284,11 @@ def test_unlabelled_folder_is_scored_with_the_rune_classifiers_features(tmp_path
     on_light = Scorer.for_dataset(load_dataset(str(inverted)), samples=120)
     real_on_light = on_light.score(lambda z: (1 - other[:len(z), ..., None] / 127.5).astype(np.float32), 100)
     assert on_light.invert and real_on_light["fd"] == pytest.approx(real["fd"], rel=1e-3)
+    # the same with the shipped classifier named (--classifier): it was never inverted, and dark
+    # runes on white scored any samples FD 0
+    from runegen.quality.classifier import SHIPPED_CLASSIFIER
+    for named in (SHIPPED_CLASSIFIER, SHIPPED_CLASSIFIER.with_suffix(".onnx")):
+        assert Scorer.for_dataset(load_dataset(str(inverted)), samples=120, classifier_path=named).invert
     for i, glyph in enumerate(glyphs):
         Image.effect_noise((28, 28), 100).save(inverted / f"{i:03d}.png")
     with pytest.raises(DataError, match="sees no glyph in 100% of these images"):
