@@ -59,14 +59,14 @@ def load_dataset(spec: str, samples_per_class: int | None = None, seed: int = 0)
         return GlyphDataset("runes", to_unit_range(images), labels, runes.CLASS_NAMES, built_in=True)
     if spec == "mnist":
         images, labels = mnist.load_mnist(mnist.find_default_mnist())
-        return GlyphDataset("mnist", to_unit_range(images), labels, mnist.CLASS_NAMES)
+        return GlyphDataset("mnist", to_unit_range(images), *_digits_held(labels, "mnist"))
 
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"{spec}: no such file or folder (expected 'runes', 'mnist' or a path)")
     if mnist.looks_like_mnist(path):
         images, labels = mnist.load_mnist(path)
-        return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), labels, mnist.CLASS_NAMES, spec=spec)
+        return GlyphDataset("mnist", to_unit_range(with_glyphs(images, path)), *_digits_held(labels, spec), spec=spec)
     if path.is_dir():
         try:
             images, labels, class_names = folder.load_image_folder(path)
@@ -78,6 +78,18 @@ def load_dataset(spec: str, samples_per_class: int | None = None, seed: int = 0)
     idx_file = any(path.name.startswith(stem.split("-")[0]) and "idx" in path.name for stem in mnist.IDX_STEMS)
     raise DataError(f"{spec}: not an MNIST .npz file nor a folder of images"
                     + (" (for MNIST's idx files, give the folder that holds all four)" if idx_file else ""))
+
+
+def _digits_held(labels: np.ndarray, source: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(labels, class names) of the digits an MNIST file holds: one without some digits claimed ten
+    classes (an empty preview row each, class coverage that could never reach 10 of 10), where an
+    image folder leaves an empty class out."""
+    held = np.unique(labels)
+    if len(held) == len(mnist.CLASS_NAMES):
+        return labels, mnist.CLASS_NAMES
+    names = tuple(mnist.CLASS_NAMES[digit] for digit in held)
+    print(f"note: {source} holds the digits {', '.join(names)} only: {len(names)} classes", file=sys.stderr)
+    return np.searchsorted(held, labels).astype(np.int32), names
 
 
 def frames(images: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from runegen.data import load_dataset
 def fake_mnist(count=30, seed=0):
     rng = np.random.default_rng(seed)
     return (rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
-            rng.integers(0, 10, count).astype(np.uint8))
+            rng.permutation(np.arange(count) % 10).astype(np.uint8))  # every digit, from 10 images on
 
 
 def write_idx(path, array, gz=False):
@@ -134,3 +134,14 @@ def test_mnist_files_that_are_not_mnist(tmp_path):
             load_dataset(str(tmp_path / name))
     np.savez(tmp_path / "wide.npz", x_train=x.astype(np.int64), y_train=y, x_test=x, y_test=y)  # whole numbers
     assert len(load_dataset(str(tmp_path / "wide.npz"))) == 2 * len(x)
+
+
+def test_an_mnist_file_without_some_digits_has_the_classes_it_holds(tmp_path, capsys):
+    """An .npz of the digits 0-2 claimed ten classes: seven empty preview rows, and class coverage
+    that could never reach 10 of 10. Image folders leave an empty class out; so does MNIST now."""
+    images, _ = fake_mnist(6)
+    labels = np.array([2, 0, 7, 2, 0, 7], np.uint8)
+    np.savez(tmp_path / "three.npz", x_train=images[:4], y_train=labels[:4], x_test=images[4:], y_test=labels[4:])
+    data = load_dataset(str(tmp_path / "three.npz"))
+    assert data.class_names == ("0", "2", "7") and data.labels.tolist() == [1, 0, 2, 1, 0, 2]
+    assert "holds the digits 0, 2, 7 only: 3 classes" in capsys.readouterr().err
