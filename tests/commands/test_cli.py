@@ -250,8 +250,8 @@ def test_data_preview_bad_input(tmp_path):
     assert_usage_error(run_cli_in_process("evaluate", "--data", data.parent, "--json", data / "s.json"),
                        "inside --data")
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((1, 28, 28), np.uint8))
-    assert_usage_error(run_cli_in_process("evaluate", "--data", tmp_path / "mnist.npz", "--json", tmp_path / "mnist.npz"),
-                       "is --data")
+    npz = tmp_path / "mnist.npz"
+    assert_usage_error(run_cli_in_process("evaluate", "--data", npz, "--json", npz), "is --data")
     assert (data / "1.png").read_bytes() == image and not (data / "s.json").exists()
 
 
