@@ -201,7 +201,8 @@ def load_classifier(path: Path):
     # Anything else was read as .keras ("needs TensorFlow" on the edge); Keras reads only ".keras"
     if path.suffix.lower() != ".onnx" and path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a classifier file (.onnx or .keras)")
-    classifier = OnnxClassifier(path) if path.suffix.lower() == ".onnx" else KerasClassifier(_load_keras_classifier(path))
+    onnx = path.suffix.lower() == ".onnx"
+    classifier = OnnxClassifier(path) if onnx else KerasClassifier(_load_keras_classifier(path))
     if classifier.class_names is None and _is_shipped(path):  # it came before the names were written
         from runegen.data.runes import CLASS_NAMES
 

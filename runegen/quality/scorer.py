@@ -91,9 +91,9 @@ class Scorer:
                              f"the data {dataset.asked} has {len(dataset.class_names)}")
         learnt = classifier.class_names  # None for one written before it kept them
         if not unlabelled and learnt is not None and learnt != list(dataset.class_names):
-            differ = next(k for k, (a, b) in enumerate(zip(learnt, dataset.class_names)) if a != b)
+            k = next(k for k, (a, b) in enumerate(zip(learnt, dataset.class_names)) if a != b)
             raise RunegenError(f"the classifier learnt other classes than {dataset.asked}'s, or in another order "
-                               f"(its class {differ} is {learnt[differ]!r}, the data's {dataset.class_names[differ]!r}): "
+                               f"(its class {k} is {learnt[k]!r}, the data's {dataset.class_names[k]!r}): "
                                "its labels would score the wrong class")
         # Data of one class on the rune classifier's features: shown as it learnt glyphs (light on
         # dark), and refused where it still sees nothing in them.
