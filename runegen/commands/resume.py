@@ -54,10 +54,12 @@ def resumed_config(ctx: typer.Context, given: TrainConfig, out: Optional[Path]) 
 def _same_setting(name: str, given, began) -> bool:
     """Whether a value given to --resume is the run's own: `--precision auto` is what the run
     resolved when it began, and data files may be named by another path (from another folder, or
-    after a move): the run checks that their size and classes are the ones it began with."""
+    after a move; `mnist`, Keras' cache, by the path of its file: the error for a cache that is not
+    there says to give it): the run checks that their size and classes are the ones it began with.
+    The built-in runes are drawn, not read: no path stands for them."""
     if given == began or (name == "precision" and given == "auto"):
         return True
-    return name == "data" and not {given, began} & {"runes", "mnist"}
+    return name == "data" and "runes" not in {given, began}
 
 
 def _checked_as_options(ctx: typer.Context, config: TrainConfig, path: Path) -> TrainConfig:

@@ -152,6 +152,17 @@ def test_resume_takes_the_run_that_trained_last(tmp_path, monkeypatch):
     assert _latest_run() == Path("runs/train10")
 
 
+def test_resume_takes_the_data_by_another_name_but_never_for_the_runes():
+    """A run begun on `--data mnist` (Keras' cache) could not be resumed with the path of its file,
+    which the error for a missing cache asks for ("--data cannot change"); the run then checks the
+    data's size and classes. The built-in runes are drawn, and no path stands for them."""
+    from runegen.commands.resume import _same_setting
+
+    assert _same_setting("data", "copy/mnist.npz", "mnist") and _same_setting("data", "mnist", "idx/")
+    assert _same_setting("data", "moved/glyphs", "glyphs")
+    assert not _same_setting("data", "mnist", "runes") and not _same_setting("data", "runes", "my_runes/")
+
+
 def test_resume_without_a_run(tmp_path):
     assert_usage_error(run_cli("train", "--resume", "--out", tmp_path), "no run")
     assert_usage_error(run_cli("train", "--resume", cwd=tmp_path), "no run in runs/")
