@@ -15,8 +15,8 @@ import numpy as np
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE
 from runegen.core.signals import stop_if_heard
-from runegen.runtime.generator import (Generator, generator_latent_dim, json_beside, not_a_generator,
-                                       weights_digest)
+from runegen.runtime.generator import Generator, weights_digest
+from runegen.runtime.loading import generator_latent_dim, json_beside, not_a_generator
 
 # --device -> TensorFlow device.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}

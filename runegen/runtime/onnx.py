@@ -22,7 +22,8 @@ import numpy as np
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.signals import stop_if_heard
-from runegen.runtime.generator import IMAGE_SHAPE, Generator, generator_latent_dim, in_chunks, not_a_generator
+from runegen.runtime.generator import IMAGE_SHAPE, Generator
+from runegen.runtime.loading import generator_latent_dim, in_chunks, not_a_generator
 
 # The provider's shared library inside onnxruntime's package, where it ships as one: loading it
 # ourselves names the system library it lacks (libnvinfer, libcudnn, ...).

@@ -15,7 +15,8 @@ import numpy as np
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import SIDECAR
 from runegen.core.signals import stop_if_heard
-from runegen.runtime.generator import Generator, generator_latent_dim, in_chunks, json_beside, not_a_generator
+from runegen.runtime.generator import Generator
+from runegen.runtime.loading import generator_latent_dim, in_chunks, json_beside, not_a_generator
 
 
 def load(path: Path, threads: int, device: str, xnnpack: bool = True) -> Generator:
