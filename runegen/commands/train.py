@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, finite, flag, given_path,
+from runegen.commands.options import (MAX_SCORED, MAX_SEED, check_writable, finite, flag, given_path, is_default,
                                      note_reference_size, option_value, positive, require)
 from runegen.commands.loading import load_while_tensorflow_starts
 from runegen.commands.resume import resumed_config
@@ -121,7 +121,11 @@ def train(
         note_reference_size("--eval-samples", config.eval_samples, dataset)
     if len(dataset) < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
-    _train(config, out, dataset, resume, scorer)
+    # where a resumed run's total of epochs came from, for a refusal that names it (a hand-edited
+    # config.json's was named "--epochs 1" as if given)
+    epochs_from = None if not resume else "--epochs" if not is_default(ctx, "epochs") \
+        else f"{out / 'config.json'}: epochs"
+    _train(config, out, dataset, epochs_from, scorer)
 
 
 def _check_codes_and_pairs(config: TrainConfig) -> None:
@@ -150,12 +154,14 @@ def _checked_scorer(config, dataset):
     return None
 
 
-def _train(config, out: Path, dataset, resume: bool, scorer=None) -> None:
+def _train(config, out: Path, dataset, epochs_from: str | None, scorer=None) -> None:
+    """epochs_from: for a resumed run, where its epochs came from (--epochs or its config.json); None: a new run."""
     with contextlib.ExitStack() as held:  # the run folder's lock, taken once the folder is made
-        _train_holding(held, config, out, dataset, resume, scorer)
+        _train_holding(held, config, out, dataset, epochs_from, scorer)
 
 
-def _train_holding(held, config, out: Path, dataset, resume: bool, scorer=None) -> None:
+def _train_holding(held, config, out: Path, dataset, epochs_from: str | None, scorer=None) -> None:
+    resume = epochs_from is not None
     from rich.console import Console
     from rich.markup import escape
 
@@ -184,7 +190,7 @@ def _train_holding(held, config, out: Path, dataset, resume: bool, scorer=None) 
     with flag("--resume:", RunStateError), _replica_settings_flag(config):
         run = Run(config, out, dataset, strategy, scorer)
     config = run.config  # precision and determinism resolved, once, by the run
-    restored = _restored(run, config, out) if resume else None
+    restored = _restored(run, config, out, epochs_from) if resume else None
     # (_restored refused a checkpoint past --epochs)
     if restored and restored[0] == config.epochs and _saved_from(run, out / "generator.keras"):
         say(f"{out} has trained its {_epochs(config.epochs)}: nothing to do "
@@ -222,7 +228,7 @@ def _saved_from(run, generator_file: Path) -> bool:
     return len(saved) == len(restored) and all(np.array_equal(a, b) for a, b in zip(saved, restored))
 
 
-def _restored(run, config, out: Path) -> tuple[int, int] | None:
+def _restored(run, config, out: Path, epochs_from: str = "--epochs") -> tuple[int, int] | None:
     """(epochs done, steps into the next) of the run's last checkpoint, restored; None where it has
     none yet. A run that has trained past the asked --epochs is refused."""
     with flag("--resume:", RunStateError):
@@ -230,7 +236,7 @@ def _restored(run, config, out: Path) -> tuple[int, int] | None:
             return None
     done, step = int(run.epoch.numpy()), int(run.step_in_epoch.numpy())
     if done > config.epochs or (done == config.epochs and step):
-        raise UsageError(f"--epochs {config.epochs}: the run in {out} has trained {done} epochs"
+        raise UsageError(f"{epochs_from} {config.epochs}: the run in {out} has trained {done} epochs"
                          f"{f' and {step} steps' if step else ''} already (--epochs N, N > {done}, trains on)")
     return done, step
 

@@ -64,7 +64,13 @@ def test_resume_of_a_finished_run_leaves_it_and_a_longer_one_records_its_new_tot
     assert finished.returncode == 0 and "has trained its 2 epochs: nothing to do" in finished.stderr
     assert (run / "generator.keras").read_bytes() == before
     assert_usage_error(run_cli_in_process("train", "--resume", "--epochs", "1", "--out", run),
-                       "has trained 2 epochs already")
+                       "--epochs 1: the run in")
+    # a hand-edited config.json's total is named as its own (it was "--epochs 1", as if given)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 1}))
+    assert_usage_error(run_cli_in_process("train", "--resume", "--out", run),
+                       f"{run / 'config.json'}: epochs 1: the run in {run} has trained 2 epochs already")
+    (run / "config.json").write_text(json.dumps(config))
     assert sorted((run / "tensorboard").iterdir()) == events  # each added an empty event file
     longer = run_cli_in_process("train", "--resume", "--epochs", "3", "--eval-every", "0", "--out", run)
     assert longer.returncode == 0, longer.stderr
