@@ -82,7 +82,11 @@ class Generator:
     @property
     def num_classes(self) -> int:
         """Classes in the input's one-hot: 0 for an unconditional generator."""
-        if str(self.metadata.get("conditional", "")).lower() not in ("true", "1"):
+        conditional = str(self.metadata.get("conditional", "")).strip().lower()
+        if conditional not in ("", "true", "1", "false", "0"):  # "maybe" was read as false
+            raise ModelFileError(f"{self.path}: its conditional metadata {self.metadata['conditional']!r} is not "
+                                 "true or false")
+        if conditional not in ("true", "1"):
             return 0
         count = len(self.classes)
         if not 0 < count < self.latent_dim:

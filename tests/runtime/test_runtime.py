@@ -202,6 +202,9 @@ def test_bad_sidecar(models, tmp_path):
         with pytest.raises(ModelFileError,
                            match="code_weights metadata is not 4 non-negative numbers with a finite sum above 0"):
             load_generator(model).inputs(2, 0)
+    _write(tmp_path / "g.tflite.json", json.dumps({"conditional": "maybe"}).encode())  # was read as false
+    with pytest.raises(ModelFileError, match="its conditional metadata 'maybe' is not true or false"):
+        load_generator(model)
     if os.geteuid() != 0:  # (root reads any file)
         (tmp_path / "g.tflite.json").chmod(0)  # was "not valid JSON (Permission denied)"
         with pytest.raises(ModelFileError, match="g.tflite.json: cannot read"):
