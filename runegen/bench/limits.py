@@ -45,10 +45,10 @@ def numpy_sgemm(min_seconds: float, runs: int, size: int = 1024) -> dict:
 def onnx_matmul(device: str, dtype: str, min_seconds: float, runs: int, size: int = 8192) -> dict:
     """An (size x size) @ (size x size) MatMul on `device` through onnxruntime, operands and result
     bound on the device so that only the multiply is timed."""
-    import onnxruntime as ort
-
+    from runegen.core.quiet import import_onnxruntime
     from runegen.runtime.onnx import BIND_DEVICES, provider_for, provider_options, session_options
 
+    ort = import_onnxruntime()
     provider = provider_for(device, ort)
     session = ort.InferenceSession(str(MATMUL_FILES[dtype]), sess_options=session_options(ort, 1),
                                    providers=[(provider, provider_options(provider))])

@@ -34,11 +34,21 @@ def imports(package: str) -> bool:
     import importlib
 
     try:
-        importlib.import_module(package)
+        with quiet_native_stderr():  # (onnxruntime's start-up warnings: import_onnxruntime)
+            importlib.import_module(package)
         return True
     except ImportError:
         stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         return False
+
+
+def import_onnxruntime():
+    """onnxruntime, its native start-up warnings dropped: with no writable home (a systemd
+    service's DynamicUser) 1.32 printed a coloured "Failed to persist telemetry device ID" line as
+    it loaded, on every run. What it prints where the import fails is shown. ImportError without it."""
+    with quiet_native_stderr():
+        import onnxruntime
+    return onnxruntime
 
 
 @contextlib.contextmanager

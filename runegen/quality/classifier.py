@@ -21,7 +21,7 @@ from runegen.core import atomic
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import CLASSIFIER_STEM
 from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
-from runegen.core.quiet import import_tensorflow, imports, quiet_native_stderr
+from runegen.core.quiet import import_onnxruntime, import_tensorflow, imports, quiet_native_stderr
 from runegen.core.signals import stop_if_heard
 from runegen.data import GlyphDataset
 
@@ -131,7 +131,7 @@ class OnnxClassifier:
 
     def __init__(self, path: Path, threads: int | None = None):
         try:
-            import onnxruntime
+            onnxruntime = import_onnxruntime()
         except ImportError:  # absent (32-bit Pi OS), or a wheel whose native library does not load
             stop_if_heard()  # (or a Ctrl-C while it loaded)
             raise ModelFileError(f"{path}: an ONNX classifier needs onnxruntime (pip install onnxruntime), "

@@ -21,6 +21,7 @@ import numpy as np
 
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
+from runegen.core.quiet import import_onnxruntime
 from runegen.core.signals import stop_if_heard
 from runegen.runtime.generator import IMAGE_SHAPE, Generator
 from runegen.runtime.loading import generator_latent_dim, in_chunks, not_a_generator
@@ -73,7 +74,7 @@ def load(path: Path, threads: int, device: str, cuda_graph: bool = True, io_bind
 
 def _onnxruntime(path: Path):
     try:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
     except ImportError:
         stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         raise DeviceError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
@@ -82,9 +83,7 @@ def _onnxruntime(path: Path):
 
 def available_devices() -> list[str]:
     """The --device names of onnxruntime's execution providers here (ImportError without it)."""
-    import onnxruntime
-
-    return device_names(onnxruntime.get_available_providers())
+    return device_names(import_onnxruntime().get_available_providers())
 
 
 def provider_for(device: str, ort) -> str:

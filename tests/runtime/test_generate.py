@@ -96,3 +96,20 @@ def test_a_class_name_typed_decomposed_is_the_same_name(tmp_path):
     (tmp_path / "g.tflite.json").write_text(json.dumps(sidecar))
     result = run_cli_in_process("generate", model, "--class", "Be\u0301ta", "-n", "1", "--out", tmp_path / "a.png")
     assert result.returncode == 0, result.stderr
+
+
+def test_onnxruntime_start_up_warnings_are_not_printed(tmp_path):
+    """Without a writable home (a systemd service's DynamicUser; here a HOME that is a file, which
+    root cannot write into either), onnxruntime 1.32 printed a coloured "Failed to persist
+    telemetry device ID" warning as it loaded, on every run."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    (tmp_path / "home").write_text("a file, where a folder would be")
+    result = subprocess.run([sys.executable, "-m", "runegen", "generate", "-n", "1", "--out", tmp_path / "a.png"],
+                            env={**os.environ, "HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert "generator_f32.onnx (onnx" in result.stdout
