@@ -24,7 +24,6 @@ from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import BY_SUFFIX, FORMATS, exported_file, exported_files
 from runegen.core.quiet import imports, installed
-from runegen.core.signals import stop_if_heard
 from runegen.quality.classifier import SHIPPED_CLASSIFIER
 from runegen.runtime.generator import load_generator
 
@@ -69,7 +68,7 @@ def available_devices() -> list[str]:
             try:
                 names += fmt.devices()
             except ImportError:  # 32-bit Pi OS has no onnxruntime: LiteRT's successor alone, on the CPU
-                stop_if_heard()  # (or a Ctrl-C while it loaded)
+                pass
     return list(dict.fromkeys(names))
 
 

@@ -31,24 +31,31 @@ def installed(package: str) -> bool:
 def imports(package: str) -> bool:
     """Whether `package` imports here: installed() and more, for a runtime about to be used (an
     onnxruntime wheel whose native library does not load is installed, but of no use)."""
-    import importlib
-
     try:
-        with quiet_native_stderr():  # (onnxruntime's start-up warnings: import_onnxruntime)
-            importlib.import_module(package)
+        import_quietly(package)
         return True
     except ImportError:
-        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         return False
 
 
 def import_onnxruntime():
-    """onnxruntime, its native start-up warnings dropped: with no writable home (a systemd
-    service's DynamicUser) 1.32 printed a coloured "Failed to persist telemetry device ID" line as
-    it loaded, on every run. What it prints where the import fails is shown. ImportError without it."""
-    with quiet_native_stderr():
-        import onnxruntime
-    return onnxruntime
+    """onnxruntime (import_quietly): with no writable home (a systemd service's DynamicUser) 1.32
+    printed a coloured "Failed to persist telemetry device ID" line as it loaded, on every run."""
+    return import_quietly("onnxruntime")
+
+
+def import_quietly(package: str):
+    """`package`, its native start-up output dropped (shown where the import fails). ImportError
+    without it; Stopped where a stop signal came as it loaded (a native module's init turns that
+    into ImportError, which was read as the package's absence)."""
+    import importlib
+
+    try:
+        with quiet_native_stderr():
+            return importlib.import_module(package)
+    except ImportError:
+        stop_if_heard()
+        raise
 
 
 @contextlib.contextmanager

@@ -133,7 +133,6 @@ class OnnxClassifier:
         try:
             onnxruntime = import_onnxruntime()
         except ImportError:  # absent (32-bit Pi OS), or a wheel whose native library does not load
-            stop_if_heard()  # (or a Ctrl-C while it loaded)
             raise ModelFileError(f"{path}: an ONNX classifier needs onnxruntime (pip install onnxruntime), "
                                  "or give its .keras original") from None
 
@@ -203,14 +202,15 @@ def load_classifier(path: Path):
         raise ModelFileError(f"{path}: not a classifier file (.onnx or .keras)")
     onnx = path.suffix.lower() == ".onnx"
     classifier = OnnxClassifier(path) if onnx else KerasClassifier(_load_keras_classifier(path))
-    if classifier.class_names is None and _is_shipped(path):  # it came before the names were written
+    if classifier.class_names is None and is_shipped(path):  # it came before the names were written
         from runegen.data.runes import CLASS_NAMES
 
         classifier.class_names = list(CLASS_NAMES)
     return classifier
 
 
-def _is_shipped(path: Path) -> bool:
+def is_shipped(path: Path) -> bool:
+    """Whether `path` is the shipped rune classifier (its .keras file or its .onnx twin)."""
     try:
         return path.with_suffix(".keras").resolve() == SHIPPED_CLASSIFIER.resolve()
     except OSError:

@@ -34,7 +34,7 @@ from runegen.core.quiet import installed
 from runegen.data import GlyphDataset, dark_on_light, to_unit_range
 from runegen.data.runes import render_runes
 from runegen.quality.classifier import (CACHED_CLASSIFIER, SHIPPED_CLASSIFIER, KerasClassifier, classifier_outputs,
-                                        load_classifier, prefer_onnx, train_and_save)
+                                        is_shipped, load_classifier, prefer_onnx, train_and_save)
 from runegen.quality.metrics import scores
 
 REFERENCE_SEED = 90_001  # drawing seed of the held-out real runes
@@ -99,8 +99,7 @@ class Scorer:
         # dark), and refused where it still sees nothing in them.
         # The shipped classifier named with --classifier too (it was then never inverted: dark runes on
         # white scored FD 0).
-        foreign = unlabelled and (classifier_path is None or _same_file(classifier_path.with_suffix(".keras"),
-                                                                        SHIPPED_CLASSIFIER))
+        foreign = unlabelled and (classifier_path is None or is_shipped(classifier_path))
         real = reference_images(dataset, samples)
         scorer = cls(classifier, real, samples, class_metrics=not unlabelled, invert=foreign and dark_on_light(real))
         if foreign:
@@ -165,10 +164,3 @@ def reference_images(dataset: GlyphDataset, samples: int) -> np.ndarray:
         pool = dataset.images
     picked = np.random.default_rng(REFERENCE_SEED).permutation(len(pool))[:samples]
     return pool[np.sort(picked)]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False

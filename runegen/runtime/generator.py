@@ -129,7 +129,7 @@ class Generator:
                 or not 0 < total < np.inf:
             raise ModelFileError(f"{self.path}: its code_weights metadata is not {self.codes} "
                                  "non-negative numbers with a finite sum above 0")
-        return weights / weights.sum()
+        return weights / total
 
     def inputs(self, n: int, seed: int, labels=None) -> np.ndarray:
         """n model inputs from `seed`, drawn as the model was trained: latents, plus the one-hot of

@@ -22,7 +22,6 @@ import numpy as np
 from runegen.core.devices import ONNX_PROVIDERS, available_text, device_name, device_names
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.quiet import import_onnxruntime
-from runegen.core.signals import stop_if_heard
 from runegen.runtime.generator import IMAGE_SHAPE, Generator
 from runegen.runtime.loading import generator_latent_dim, in_chunks, not_a_generator
 
@@ -76,7 +75,6 @@ def _onnxruntime(path: Path):
     try:
         ort = import_onnxruntime()
     except ImportError:
-        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
         raise DeviceError(f"{path}: .onnx models need onnxruntime: pip install onnxruntime") from None
     return ort
 
