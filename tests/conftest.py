@@ -16,6 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Two xdist workers share the machine's cores (two in CI), and many tests start a TensorFlow of their
+# own besides (the trainings in processes, the bench's Keras rows): each TensorFlow in the suite takes
+# one thread per pool unless the caller set otherwise. With its defaults (a thread per core in each
+# pool) the suite spent 9% more CPU and took 7% longer on a 2-core AMD EPYC Zen 3 (docs/test_suite.md).
+# The bench sets its rows' threads itself; no test checks how TensorFlow divides an op among threads.
+for _pool in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_pool, "1")
+
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -215,9 +223,10 @@ def exported(trained_generator, tmp_path_factory):
 # worker ran the bench alone for the last minute. The bench comes early: its fixture builds the
 # tiny run and the exports that export, train and quality then share.
 LONGEST_FIRST = ("bench/test_bench.py", "training/test_distribute.py", "training/test_resume_in_process.py",
-                 "training/test_train_in_process.py", "quality/test_quality.py", "training/test_codes.py", "training/test_gan.py",
-                 "training/test_train.py", "quality/test_metrics.py", "runtime/test_runtime.py", "runtime/test_generate.py",
-                 "commands/test_cli.py", "runtime/test_shipped.py", "export/test_export.py")
+                 "training/test_train_in_process.py", "quality/test_quality.py", "training/test_codes.py",
+                 "training/test_gan.py", "training/test_train.py", "export/test_export.py", "quality/test_metrics.py",
+                 "runtime/test_runtime.py", "runtime/test_generate.py", "commands/test_cli.py",
+                 "runtime/test_shipped.py")
 
 
 def pytest_collection_modifyitems(items):
