@@ -228,7 +228,7 @@ def _saved_from(run, generator_file: Path) -> bool:
     return len(saved) == len(restored) and all(np.array_equal(a, b) for a, b in zip(saved, restored))
 
 
-def _restored(run, config, out: Path, epochs_from: str = "--epochs") -> tuple[int, int] | None:
+def _restored(run, config, out: Path, epochs_from: str) -> tuple[int, int] | None:
     """(epochs done, steps into the next) of the run's last checkpoint, restored; None where it has
     none yet. A run that has trained past the asked --epochs is refused."""
     with flag("--resume:", RunStateError):

@@ -83,10 +83,14 @@ def import_tensorflow(start_runtime: bool = True):
     """Import TensorFlow and Keras without their start-up noise; returns the tf module.
     start_runtime=False leaves the runtime unstarted (a cluster's strategy must start it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with quiet_native_stderr():
-        import keras  # noqa: F401
-        import tensorflow as tf
+    try:
+        with quiet_native_stderr():
+            import keras  # noqa: F401
+            import tensorflow as tf
 
-        if start_runtime:
-            tf.constant(0.0).numpy()  # first device use: the CUDA probe prints here on CPU-only hosts
+            if start_runtime:
+                tf.constant(0.0).numpy()  # first device use: the CUDA probe prints here on CPU-only hosts
+    except ImportError:
+        stop_if_heard()  # a stop signal while it loaded, not its absence (as in import_quietly)
+        raise
     return tf

@@ -22,7 +22,6 @@ from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.formats import CLASSIFIER_STEM
 from runegen.core.images import IMAGE_SHAPE, IMAGE_SIZE
 from runegen.core.quiet import import_onnxruntime, import_tensorflow, imports, quiet_native_stderr
-from runegen.core.signals import stop_if_heard
 from runegen.data import GlyphDataset
 
 MODELS_DIR = Path(__file__).parent.parent / "models"
@@ -221,8 +220,7 @@ def _load_keras_classifier(path: Path):
     try:
         import_tensorflow()
         import keras
-    except ImportError:
-        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
+    except ImportError:  # (a Ctrl-C while it loaded is Stopped, from import_tensorflow)
         twin = path.with_suffix(".onnx")  # prefer_onnx passed it over only where onnxruntime is missing
         hint = ("its .onnx twin needs onnxruntime: pip install onnxruntime" if twin.exists()
                 else "or give an .onnx classifier")

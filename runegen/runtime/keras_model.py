@@ -14,7 +14,6 @@ import numpy as np
 
 from runegen.core.errors import DeviceError, ModelFileError, reason
 from runegen.core.latents import CODE_WEIGHTS_FILE
-from runegen.core.signals import stop_if_heard
 from runegen.runtime.generator import Generator, weights_digest
 from runegen.runtime.loading import generator_latent_dim, json_beside, not_a_generator
 
@@ -36,8 +35,7 @@ def load(path: Path, threads: int, device: str) -> Generator:
 
         tf = import_tensorflow()
         import keras
-    except ImportError:
-        stop_if_heard()  # a Ctrl-C while it loaded, not its absence
+    except ImportError:  # (a Ctrl-C while it loaded is Stopped, from import_tensorflow)
         raise DeviceError(f"{path}: .keras models need TensorFlow: pip install 'runegen[train]' "
                          "(an .onnx or .tflite export of it runs without)") from None
     if tf_device == "/GPU:0" and not tf.config.list_physical_devices("GPU"):
