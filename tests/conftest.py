@@ -180,9 +180,11 @@ def built_once(tmp_path_factory, name: str):
 
 # The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
 # with a checkpoint after each and the quality evaluation at the end (of 200 samples, not 1,000:
-# 6 s less of this run and of its resumption on a 2-core AMD EPYC Zen 3). test_train.py checks what it
-# leaves behind and resumes it; export, bench and evaluate use its generator.
-TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4")
+# 6 s less of this run and of its resumption on a 2-core AMD EPYC Zen 3), and 6 latent codes, not the
+# default 60: an epoch's sample grid draws 4 glyphs a code, 24 instead of 240 (0.65 s of each epoch's
+# end on the Zen 3, a fifth of a resumption; test_codes.py trains the 60). test_train.py checks what
+# it leaves behind and resumes it; export, bench and evaluate use its generator.
+TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4", "--codes", "6")
 TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2",
             "--eval-samples", "200")
 

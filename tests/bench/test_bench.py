@@ -119,13 +119,13 @@ def test_markdown_and_compare(bench_run, tmp_path):
 
 
 def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path):
-    assert_usage_error(run_cli("bench", trained_generator, "--device", "cuda"), "available: cpu")
-    assert_usage_error(run_cli("bench", trained_generator, "--batches", "1,x"), "--batches")
-    assert_usage_error(run_cli("bench", tmp_path / "nothing"), "no such file or folder")
+    assert_usage_error(run_cli_in_process("bench", trained_generator, "--device", "cuda"), "available: cpu")
+    assert_usage_error(run_cli_in_process("bench", trained_generator, "--batches", "1,x"), "--batches")
+    assert_usage_error(run_cli_in_process("bench", tmp_path / "nothing"), "no such file or folder")
     assert_usage_error(run_cli_in_process("bench", tmp_path / "nothing", "--profile", tmp_path / "p" / "q"),
                        "no such file or folder")
     assert not (tmp_path / "p").exists()  # --profile's folder was made before the model was refused
-    assert_usage_error(run_cli("bench", tmp_path), "no generator.keras")
+    assert_usage_error(run_cli_in_process("bench", tmp_path), "no generator.keras")
     # refused before the bench runs (a traceback after it, a hang, or invalid JSON before):
     (tmp_path / "list.json").write_text("[1, 2]")
     for args, fragment in ((("--json", tmp_path), "is a folder"), (("--markdown", tmp_path), "is a folder"),
@@ -133,7 +133,7 @@ def test_unavailable_device_and_bad_flags(trained_generator, exported, tmp_path)
                            (("--min-seconds", "inf"), "finite number > 0"), (("--min-seconds", "nan"), "finite number > 0"),
                            (("--quality-samples", "100001"), "--quality-samples"),
                            (("--profile", tmp_path / "list.json" / "profiles"), "--profile")):
-        assert_usage_error(run_cli("bench", trained_generator, *args), fragment)
+        assert_usage_error(run_cli_in_process("bench", trained_generator, *args), fragment)
     # a report over a model or its metadata (`--json m/generator_f32.onnx` replaced the model just
     # benched), or two reports in one file (the JSON was lost): refused before the bench runs
     export = exported[0]

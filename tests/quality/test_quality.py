@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_usage_error, bar_glyph, run_cli, run_cli_in_process, run_cli_without_tensorflow
+from conftest import ROOT, assert_usage_error, bar_glyph, run_cli_in_process, run_cli_without_tensorflow
 
 CONDITIONAL = ("--conditional", "--samples-per-class", "20", "--epochs", "6", "--batch-size", "16",
                "--precision", "fp32", "--seed", "0", "--eval-every", "0")
@@ -54,20 +54,21 @@ def test_briefly_trained_conditional_generator_draws_the_class_asked_for(conditi
 @pytest.mark.slow
 def test_generate_by_rune_and_by_class(conditional_exports, tmp_path):
     model = conditional_exports / "generator_f32.onnx"  # the classes travel in the export's metadata
-    by_rune = run_cli("generate", model, "--rune", "ᚠ", "-n", "4", "--out", tmp_path / "a.png")
+    by_rune = run_cli_in_process("generate", model, "--rune", "ᚠ", "-n", "4", "--out", tmp_path / "a.png")
     assert by_rune.returncode == 0 and "4 fehu" in by_rune.stdout, by_rune.stderr
-    by_class = run_cli("generate", model, "--class", "Fehu", "-n", "4", "--out", tmp_path / "b.png")
+    by_class = run_cli_in_process("generate", model, "--class", "Fehu", "-n", "4", "--out", tmp_path / "b.png")
     assert by_class.returncode == 0, by_class.stderr
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    assert_usage_error(run_cli("generate", model, "--class", "alpha", "--out", tmp_path / "c.png"),
+    assert_usage_error(run_cli_in_process("generate", model, "--class", "alpha", "--out", tmp_path / "c.png"),
                        "not a class")
-    assert_usage_error(run_cli("generate", model, "--rune", "ᚠ", "--class", "fehu"), "give one")
-    assert_usage_error(run_cli("generate", model, "--code", "1"), "no latent codes")
+    assert_usage_error(run_cli_in_process("generate", model, "--rune", "ᚠ", "--class", "fehu"), "give one")
+    assert_usage_error(run_cli_in_process("generate", model, "--code", "1"), "no latent codes")
     assert not (tmp_path / "c.png").exists()
 
 
 def test_rune_on_an_unconditional_model_is_a_usage_error(exported, tmp_path):
-    result = run_cli("generate", exported[0] / "generator_f32.onnx", "--rune", "ᚠ", "--out", tmp_path / "x.png")
+    result = run_cli_in_process("generate", exported[0] / "generator_f32.onnx", "--rune", "ᚠ",
+                                "--out", tmp_path / "x.png")
     assert_usage_error(result, "not class-conditional")
 
 

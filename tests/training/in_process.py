@@ -28,10 +28,11 @@ class InterruptAt:
 
 
 def tiny_config(**changes):
-    """One rune of each class, 3 steps of 8 an epoch: these tests check the loop's bookkeeping, which
-    a batch of 8 exercises as a batch of 64 does, at an eighth of the arithmetic."""
+    """One rune of each class, 3 steps of 8 an epoch, 6 latent codes: these tests check the loop's
+    bookkeeping, which a batch of 8 exercises as a batch of 64 does, at an eighth of the arithmetic,
+    and 6 codes as the default 60 do, with an epoch's sample grid of 24 glyphs instead of 240."""
     return TrainConfig(**{"epochs": 2, "batch_size": 8, "samples_per_class": 1, "seed": 3, "eval_every": 0,
-                          **changes})
+                          "codes": 6, **changes})
 
 
 def train_in_process(out, config, progress, resume=False):

@@ -5,7 +5,7 @@ tolerance); and each in its own process: two logical CPU devices
 under MirroredStrategy (the logical split must happen before TensorFlow starts, so a small
 launcher does it and then calls the CLI); two worker processes on localhost under
 MultiWorkerMirroredStrategy, from TF_CONFIG. Same seed, same data (48 runes), same global batch of 8, six
-steps: the epoch's mean losses agree to 1e-3 (relative) and the weights to 5e-3, the size of a
+steps, 6 latent codes: the epoch's mean losses agree to 1e-3 (relative) and the weights to 5e-3, the size of a
 few Adam steps at these learning rates: what two devices may change is the rounding of
 all-reduced sums, which Adam turns into lr-sized differences. Different noise per replica, or
 losses not averaged over the global batch, change the losses themselves.
@@ -29,7 +29,7 @@ import pytest
 from conftest import ROOT, assert_usage_error, cut_back, run_cli_in_process
 
 TINY = ("train", "--epochs", "1", "--samples-per-class", "2", "--batch-size", "8", "--eval-every", "0",
-        "--precision", "fp32")
+        "--precision", "fp32", "--codes", "6")  # 6 codes: sample grids of 24 glyphs, not the default 240
 # The two-replica run goes on to a second epoch, a checkpoint after each (6 steps an epoch: ckpt-6
 # is the first's): the resume test restarts it from there, the others compare that first epoch.
 TWO_EPOCHS = (*[a if a != "1" else "2" for a in TINY], "--checkpoint-every", "1")

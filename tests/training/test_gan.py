@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from conftest import assert_usage_error, run_cli, run_cli_in_process
+from conftest import assert_usage_error, run_cli_in_process
 
 
 def test_spectral_norm_bounds_the_kernel_and_passes_gradients():
@@ -95,8 +95,8 @@ def test_mode_seeking_pairs_share_a_code_and_stop_pushing_at_the_target():
 
 
 def test_mode_seeking_needs_an_even_batch(tmp_path):
-    assert_usage_error(run_cli("train", "--mode-seeking", "1", "--batch-size", "15", "--out", tmp_path / "r"),
-                       "must be even")
+    result = run_cli_in_process("train", "--mode-seeking", "1", "--batch-size", "15", "--out", tmp_path / "r")
+    assert_usage_error(result, "must be even")
     assert not (tmp_path / "r").exists()
 
 

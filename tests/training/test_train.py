@@ -249,10 +249,10 @@ def test_a_run_folder_inside_its_image_folder_is_refused(tmp_path):
 def test_run_folders_training_cannot_use(tmp_path):
     """A path TensorFlow reads as a glob pattern: its checkpoints are saved but never found again
     (and exp[/] was rich markup: a traceback); a file is not a folder."""
-    assert_usage_error(run_cli("train", "--out", tmp_path / "exp[1]"), "no [ ] * ? in a run folder's path")
+    assert_usage_error(run_cli_in_process("train", "--out", tmp_path / "exp[1]"), "no [ ] * ? in a run folder's path")
     (tmp_path / "file").write_text("x")
-    assert_usage_error(run_cli("train", "--out", tmp_path / "file"), "exists and is not a folder")
-    assert_usage_error(run_cli("train", "--resume", "--out", tmp_path / "file"), "holds no run")
+    assert_usage_error(run_cli_in_process("train", "--out", tmp_path / "file"), "exists and is not a folder")
+    assert_usage_error(run_cli_in_process("train", "--resume", "--out", tmp_path / "file"), "holds no run")
     assert not (tmp_path / "exp[1]").exists() and (tmp_path / "file").read_text() == "x"
 
 
