@@ -103,7 +103,8 @@ def test_mode_seeking_needs_an_even_batch(tmp_path):
 def test_mode_seeking_trains_on_the_default_devices(tmp_path):
     """--devices auto was counted as 0 replicas: a ZeroDivisionError traceback before training."""
     result = run_cli_in_process("train", "--mode-seeking", "1", "--epochs", "1", "--batch-size", "8",
-                                "--samples-per-class", "1", "--eval-every", "0", "--out", tmp_path / "r")
+                                "--samples-per-class", "1", "--eval-every", "0", "--codes", "6",
+                                "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "generator.keras").exists()
 

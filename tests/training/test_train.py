@@ -215,7 +215,7 @@ def test_a_flat_image_folder_that_moved_resumes_from_its_new_path(tmp_path):
         Image.fromarray(bar_glyph(("across", "down")[n % 2], n % 8)).save(tmp_path / "glyphs" / f"{n}.png")
     run = tmp_path / "run"
     first = run_cli_in_process("train", "--data", tmp_path / "glyphs", "--epochs", "1", "--batch-size", "8",
-                               "--eval-every", "0", "--out", run)
+                               "--eval-every", "0", "--codes", "6", "--out", run)  # 6 codes: a grid of 24
     assert first.returncode == 0, first.stderr
     (tmp_path / "glyphs").rename(tmp_path / "moved")
     (tmp_path / "moved" / "15.png").rename(tmp_path / "15.png")  # and one image fewer: said so, not the name
