@@ -33,10 +33,11 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The CLI's console entry point (its error boundary included) in this process, which has
-    TensorFlow loaded already, where a new process would only import it again (8 s of CPU on a 2-core
-    AMD EPYC): export, evaluate, classifier, generate from a .keras file, bad-input batches, and the
-    trainings whose results are held to bounds (the conditional and coded runs, the one-device
-    reference of the tf.distribute tests). A training compared bit for bit with another keeps its
+    TensorFlow loaded already, where a new process would only import it again (3.2 s of CPU on a
+    2-core AMD EPYC Zen 3) or start an interpreter to refuse bad input (0.3-0.5 s): export, evaluate,
+    classifier, generate from a .keras file, bad-input batches, and the trainings whose results are
+    held to bounds (the conditional and coded runs, the one-device reference of the tf.distribute
+    tests). A training compared bit for bit with another keeps its
     own process, as users run it: op determinism and the seeds are process-wide (the tiny run, the
     same-seed and resume tests, the tf.distribute runs). test_cli.py checks the boundary in real
     processes."""
