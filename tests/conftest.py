@@ -37,10 +37,9 @@ def run_cli_in_process(*args: str, cwd: Path | None = None) -> subprocess.Comple
     2-core AMD EPYC Zen 3) or start an interpreter to refuse bad input (0.3-0.5 s): export, evaluate,
     classifier, generate from a .keras file, bad-input batches, and the trainings whose results are
     held to bounds (the conditional and coded runs, the one-device reference of the tf.distribute
-    tests). A training compared bit for bit with another keeps its
-    own process, as users run it: op determinism and the seeds are process-wide (the tiny run, the
-    same-seed and resume tests, the tf.distribute runs). test_cli.py checks the boundary in real
-    processes."""
+    tests). A training compared bit for bit with another keeps its own process, as users run it: op
+    determinism and the seeds are process-wide (the tiny run, the same-seed and resume tests, the
+    tf.distribute runs). test_cli.py checks the boundary in real processes."""
     from contextlib import redirect_stderr, redirect_stdout
     from io import StringIO
 
@@ -182,9 +181,10 @@ def built_once(tmp_path_factory, name: str):
 # The one tiny training run of the suite's shared fixtures: 96 runes, 3 steps an epoch, two epochs
 # with a checkpoint after each and the quality evaluation at the end (of 200 samples, not 1,000:
 # 6 s less of this run and of its resumption on a 2-core AMD EPYC Zen 3), and 6 latent codes, not the
-# default 60: an epoch's sample grid draws 4 glyphs a code, 24 instead of 240 (0.65 s of each epoch's
-# end on the Zen 3, a fifth of a resumption; test_codes.py trains the 60). test_train.py checks what
-# it leaves behind and resumes it; export, bench and evaluate use its generator.
+# default 60: an epoch's sample grid draws 4 glyphs a code, 24 instead of 240 (0.65 s less at each
+# epoch's end on the Zen 3; an in-process resumption took 3.8 s instead of 4.8 s; test_codes.py trains
+# the 60). test_train.py checks what it leaves behind and resumes it; export, bench and evaluate use
+# its generator.
 TINY_SETTINGS = ("--batch-size", "32", "--samples-per-class", "4", "--codes", "6")
 TINY_RUN = ("train", "--epochs", "2", "--checkpoint-every", "1", *TINY_SETTINGS, "--seed", "1", "--eval-every", "2",
             "--eval-samples", "200")
