@@ -123,8 +123,9 @@ def train(
         raise UsageError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
     # where a resumed run's total of epochs came from, for a refusal that names it (a hand-edited
     # config.json's was named "--epochs 1" as if given)
-    epochs_from = None if not resume else "--epochs" if not is_default(ctx, "epochs") \
-        else f"{out / 'config.json'}: epochs"
+    epochs_from = None
+    if resume:
+        epochs_from = "--epochs" if not is_default(ctx, "epochs") else f"{out / 'config.json'}: epochs"
     _train(config, out, dataset, epochs_from, scorer)
 
 
@@ -283,8 +284,12 @@ def _train_with_progress(run, out: Path, console, say) -> None:
 
 
 def _replica_settings_flag(config):
-    return flag("--diffaugment/--devices:" if config.diffaugment else "--mode-seeking/--batch-size:"
-                if config.mode_seeking else "--batch-size/--devices:", ReplicaSettingError)
+    """The flags a ReplicaSettingError names (distribute.check_replica_settings checks in this order)."""
+    if config.diffaugment:
+        return flag("--diffaugment/--devices:", ReplicaSettingError)
+    if config.mode_seeking:
+        return flag("--mode-seeking/--batch-size:", ReplicaSettingError)
+    return flag("--batch-size/--devices:", ReplicaSettingError)
 
 
 def _epochs(count: int) -> str:
